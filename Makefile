@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:
+#   make run    set up, build the synthetic EPR if absent, run the mhsds_monthly DAG for PERIOD
+#   make test   set up and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PERIOD ?=
+SCALE ?= 1
+SEED ?= 42
+MONTHS ?= 12
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(CURDIR)/.airflow/airflow.db
+export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
+export MHSDS_HOME := $(CURDIR)
+
+.PHONY: setup run test lint benchmark clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mhsds run --period "$(PERIOD)" --scale $(SCALE) --seed $(SEED) --months $(MONTHS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check plugins dags tests scripts
+	$(BIN)/ruff format --check plugins dags tests scripts
+
+benchmark: $(STAMP)
+	$(BIN)/python scripts/benchmark.py
+
+clean:
+	rm -rf data output .airflow dbt_project/target dbt_project/logs

@@ -1,0 +1,92 @@
+"""
+### MHSDS monthly submission pipeline
+
+Builds one reporting month of the Mental Health Services Data Set (v6) from the clinical
+system and publishes it as Parquet under `output/<YYYY-MM>/`.
+
+**Steps** (write-audit-publish): `extract` the period from the EPR in bounded chunks to the
+landing zone -> `load_raw` into the warehouse (`raw_epr`) -> `dbt_build` the staging,
+intermediate and MHSDS marts with their contracts and tests -> `publish`: write every MHSDS
+table and `manifest.json` to a staging directory and promote it atomically. A failed run leaves
+the last good outputs of the period untouched; re-running a period gives the same Parquet bytes.
+
+**Period**: trigger with `{"period": "2026-10"}`; without it the run processes the month
+before its logical date (the scheduled run on the 5th processes the previous month).
+
+Owner: data engineering. Runbook: README.md, "Operating the pipeline".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+
+@dag(
+    dag_id="mhsds_monthly",
+    description="Monthly MHSDS v6 extract, transform and Parquet publication",
+    schedule="0 6 5 * *",
+    start_date=pendulum.datetime(2024, 4, 1, tz="Europe/London"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "period": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}$",
+            description="Reporting period YYYY-MM; empty = the month before the logical date",
+        )
+    },
+    tags=["mhsds", "submission"],
+    doc_md=__doc__,
+)
+def mhsds_monthly():
+    @task
+    def resolve_period(params=None, logical_date=None) -> str:
+        from mhsds_pipeline.pipeline import resolve_period as _resolve
+
+        return _resolve((params or {}).get("period"), logical_date)
+
+    @task(retries=3)  # the source may be briefly unavailable (backoff from default_args)
+    def extract(period: str) -> dict:
+        from mhsds_pipeline.pipeline import extract as _extract
+
+        return _extract(period)
+
+    @task
+    def load_raw(period: str, extracted: dict) -> dict:
+        from mhsds_pipeline.pipeline import load_raw as _load
+
+        return _load(period)
+
+    @task(retries=0)  # a dbt failure is deterministic: do not retry
+    def dbt_build(period: str, extracted: dict, loaded: dict) -> dict:
+        from mhsds_pipeline.pipeline import transform
+
+        return transform(period, extracted["source_watermark"])
+
+    @task(retries=0)
+    def publish(period: str, built: dict, run_id=None) -> dict:
+        from mhsds_pipeline.pipeline import publish as _publish
+
+        return _publish(period, run_id)
+
+    period = resolve_period()
+    extracted = extract(period)
+    loaded = load_raw(period, extracted)
+    built = dbt_build(period, extracted, loaded)
+    publish(period, built)
+
+
+mhsds_monthly()

@@ -1,0 +1,213 @@
+"""Command line: ``mhsds run`` (the README's first command) and the individual steps.
+
+``mhsds run`` builds the embedded synthetic clinical source if it is absent, prepares Airflow's
+SQLite metadata database and runs the ``mhsds_monthly`` DAG for one period with Airflow's own
+runner (``airflow dags test``), then checks that the run succeeded and the outputs exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mhsds_pipeline.config import Settings, load_settings, redact_url
+from mhsds_pipeline.period import PeriodError, ReportingPeriod
+
+log = logging.getLogger("mhsds")
+
+DAG_ID = "mhsds_monthly"
+
+
+def _months_between(a: ReportingPeriod, b: ReportingPeriod) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def ensure_source(settings: Settings, period: ReportingPeriod, scale: float, seed: int, months: int) -> None:
+    """Build the synthetic EPR when the embedded source is absent (never touches a real source)."""
+    if not settings.is_embedded_source:
+        return
+    db_path = Path(settings.source_url.split("sqlite:///", 1)[1])
+    summary_path = settings.epr_dir / "generation_summary.json"
+    if db_path.exists() and summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        first, last = summary.get("first_period"), summary.get("end_period")
+        if first and last and not (first <= str(period) <= last):
+            print(
+                f"WARNING: the synthetic EPR at {db_path} covers {first}..{last}; period {period} is outside it, "
+                "so the month will be nearly empty. Rebuild with `make clean` or `mhsds generate`.",
+                file=sys.stderr,
+            )
+        return
+    from mhsds_pipeline.epr.generator import generate
+
+    end = max(period, ReportingPeriod.latest_complete())
+    months = max(months, _months_between(period, end) + 1)
+    print(f"Building the synthetic EPR ({db_path}): scale {scale}, {months} months to {end}, seed {seed} ...")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    generate(
+        settings.source_url,
+        scale=scale,
+        seed=seed,
+        end_period=str(end),
+        months=months,
+        out_dir=settings.epr_dir,
+    )
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    home = settings.home
+    env.setdefault("AIRFLOW_HOME", str(home / ".airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(home / "dags"))
+    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(home / "plugins"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / '.airflow' / 'airflow.db'}")
+    env.setdefault("MHSDS_HOME", str(home))
+    return env
+
+
+def _airflow(args: list[str], env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("airflow")
+    return subprocess.run([str(exe), *args], env=env, text=True, capture_output=capture, check=False)
+
+
+def run_dag(settings: Settings, period: ReportingPeriod) -> int:
+    """Run the DAG with Airflow's runner and return 0 only if the run succeeded."""
+    env = airflow_env(settings)
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    migrate = _airflow(["db", "migrate"], env, capture=True)
+    if migrate.returncode != 0:
+        print(migrate.stdout[-3000:], migrate.stderr[-3000:], file=sys.stderr)
+        return migrate.returncode
+    logical_date = datetime.now(UTC).replace(microsecond=0)
+    conf = json.dumps({"period": str(period)})
+    print(f"Running DAG {DAG_ID} for reporting period {period} (airflow dags test) ...")
+    proc = _airflow(["dags", "test", DAG_ID, logical_date.isoformat(), "-c", conf], env)
+    state = _last_run_state(env)
+    if proc.returncode != 0 or state != "success":
+        print(
+            f"DAG {DAG_ID} for {period} did not succeed (exit {proc.returncode}, run state {state}). "
+            f"The previous outputs of {period}, if any, are untouched. Task logs: {env['AIRFLOW_HOME']}/logs",
+            file=sys.stderr,
+        )
+        return proc.returncode or 1
+    return 0
+
+
+def _last_run_state(env: dict[str, str]) -> str | None:
+    res = _airflow(["dags", "list-runs", DAG_ID, "-o", "json"], env, capture=True)
+    try:
+        start = res.stdout.index("[")
+        runs = json.loads(res.stdout[start:])
+    except ValueError:
+        return None
+    if not runs:
+        return None
+    runs.sort(key=lambda r: r.get("start_date") or r.get("logical_date") or "", reverse=True)
+    return runs[0].get("state")
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    settings = load_settings()
+    period = ReportingPeriod.resolve(ns.period)
+    ensure_source(settings, period, ns.scale, ns.seed, ns.months)
+    if ns.no_airflow:
+        from mhsds_pipeline.pipeline import run_all
+
+        result = run_all(str(period), ns.run_id or f"cli__{uuid.uuid4().hex[:12]}", settings)
+        print(json.dumps(result, indent=2, default=str))
+        rc = 0
+    else:
+        rc = run_dag(settings, period)
+    if rc == 0:
+        out = settings.output_dir / str(period)
+        manifest = json.loads((out / "manifest.json").read_text())
+        print(f"\nMHSDS {period} published to {out} (run {manifest['run_id']}):")
+        for name, info in manifest["tables"].items():
+            print(f"  {name:<34} {info['rows']:>9,} rows")
+    return rc
+
+
+def cmd_generate(ns: argparse.Namespace) -> int:
+    from mhsds_pipeline.epr.generator import generate
+
+    settings = load_settings()
+    url = ns.url or settings.source_url
+    end = ns.end_period or str(ReportingPeriod.latest_complete())
+    print(f"Generating synthetic EPR into {redact_url(url)} ...")
+    generate(
+        url,
+        scale=ns.scale,
+        seed=ns.seed,
+        end_period=end,
+        months=ns.months,
+        out_dir=Path(ns.out_dir or settings.epr_dir),
+    )
+    return 0
+
+
+def cmd_step(ns: argparse.Namespace) -> int:
+    from mhsds_pipeline import pipeline
+
+    period = str(ReportingPeriod.resolve(ns.period))
+    if ns.step == "extract":
+        result = pipeline.extract(period)
+    elif ns.step == "load-raw":
+        result = pipeline.load_raw(period)
+    elif ns.step == "transform":
+        landing = load_settings().landing_dir(period) / "_extract.json"
+        result = pipeline.transform(period, json.loads(landing.read_text())["source_watermark"])
+    else:
+        result = pipeline.publish(period, ns.run_id or f"cli__{uuid.uuid4().hex[:12]}")
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("MHSDS_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
+    )
+    parser = argparse.ArgumentParser(prog="mhsds", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="build the source if absent and run the mhsds_monthly DAG for a period")
+    p.add_argument("--period", default="", help="YYYY-MM; default: the latest complete month")
+    p.add_argument("--scale", type=float, default=1.0, help="synthetic source scale (1 = one trust-month)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--months", type=int, default=12, help="months of synthetic history to generate")
+    p.add_argument("--no-airflow", action="store_true", help="run the steps in-process, without Airflow")
+    p.add_argument("--run-id", default=None)
+    p.set_defaults(func=cmd_run)
+
+    g = sub.add_parser("generate", help="(re)build the synthetic clinical source")
+    g.add_argument("--url", default=None, help="SQLAlchemy URL; default: MHSDS_SOURCE_URL / embedded SQLite")
+    g.add_argument("--scale", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--months", type=int, default=12)
+    g.add_argument("--end-period", default=None)
+    g.add_argument("--out-dir", default=None)
+    g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("step", help="run one pipeline step for a period (debugging)")
+    s.add_argument("step", choices=["extract", "load-raw", "transform", "publish"])
+    s.add_argument("--period", default="")
+    s.add_argument("--run-id", default=None)
+    s.set_defaults(func=cmd_step)
+
+    ns = parser.parse_args(argv)
+    try:
+        return ns.func(ns)
+    except PeriodError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

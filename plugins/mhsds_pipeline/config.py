@@ -1,0 +1,82 @@
+"""Where things live and how the pipeline is configured.
+
+Everything comes from environment variables with defaults that give the embedded set-up
+(SQLite clinical source, DuckDB warehouse, outputs under the repo). Production sets the same
+variables (see docker-compose.yml); nothing secret has a default here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Repository root: plugins/mhsds_pipeline/config.py -> parents[2].
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+MHSDS_SPEC_VERSION = "6.0"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    source_url: str
+    data_dir: Path
+    output_dir: Path
+    warehouse_target: str  # duckdb | postgres
+    warehouse_path: Path  # DuckDB file (duckdb target only)
+    dbt_project_dir: Path
+    org_id_provider: str
+    org_id_submit: str
+    prim_system_in_use: str
+    extract_chunk_rows: int
+    keep_versions: int = field(default=3)
+
+    @property
+    def landing_root(self) -> Path:
+        return self.data_dir / "landing"
+
+    def landing_dir(self, period: str) -> Path:
+        return self.landing_root / period
+
+    @property
+    def epr_dir(self) -> Path:
+        return self.data_dir / "epr"
+
+    @property
+    def is_embedded_source(self) -> bool:
+        return self.source_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    home = Path(_env("MHSDS_HOME", str(_REPO_ROOT))).resolve()
+    data_dir = Path(_env("MHSDS_DATA_DIR", str(home / "data")))
+    return Settings(
+        home=home,
+        source_url=_env("MHSDS_SOURCE_URL", f"sqlite:///{data_dir / 'epr' / 'epr.sqlite'}"),
+        data_dir=data_dir,
+        output_dir=Path(_env("MHSDS_OUTPUT_DIR", str(home / "output"))),
+        warehouse_target=_env("MHSDS_WAREHOUSE_TARGET", "duckdb"),
+        warehouse_path=Path(_env("MHSDS_WAREHOUSE_PATH", str(data_dir / "warehouse" / "mhsds.duckdb"))),
+        dbt_project_dir=Path(_env("MHSDS_DBT_PROJECT_DIR", str(home / "dbt_project"))),
+        org_id_provider=_env("MHSDS_ORG_ID_PROVIDER", "R1A"),
+        org_id_submit=_env("MHSDS_ORG_ID_SUBMIT", _env("MHSDS_ORG_ID_PROVIDER", "R1A")),
+        prim_system_in_use=_env("MHSDS_PRIM_SYSTEM_IN_USE", "SYNTHETIC EPR"),
+        extract_chunk_rows=int(_env("MHSDS_EXTRACT_CHUNK_ROWS", "50000")),
+        keep_versions=int(_env("MHSDS_KEEP_VERSIONS", "3")),
+    )
+
+
+def redact_url(url: str) -> str:
+    """A connection URL safe to log: the password replaced."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is still not to be logged verbatim
+        return "<unparseable url>"

@@ -1,0 +1,99 @@
+"""The pipeline's steps as plain functions: the DAG wires them, the CLI and tests call them.
+
+Each step takes the period as text and returns a small JSON-able summary (what Airflow keeps
+in XCom); the data itself moves through files and the warehouse, never through XCom.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from mhsds_pipeline.config import Settings, load_settings
+from mhsds_pipeline.period import ReportingPeriod
+
+log = logging.getLogger(__name__)
+
+
+def resolve_period(requested: str | None, logical_date=None) -> str:
+    """The period to process: as requested, else the month before the run's logical date."""
+    if requested and str(requested).strip():
+        return str(ReportingPeriod.parse(str(requested)))
+    today = logical_date.date() if logical_date is not None else None
+    return str(ReportingPeriod.latest_complete(today))
+
+
+def extract(period: str, settings: Settings | None = None) -> dict:
+    from mhsds_pipeline.extract import extract_period
+
+    settings = settings or load_settings()
+    result = extract_period(settings, ReportingPeriod.parse(period))
+    return {
+        "period": period,
+        "row_counts": {k: v.rows for k, v in result.tables.items()},
+        "source_watermark": result.source_watermark,
+        "seconds": result.seconds,
+    }
+
+
+def load_raw(period: str, settings: Settings | None = None) -> dict:
+    from mhsds_pipeline.warehouse import load_raw as _load
+
+    settings = settings or load_settings()
+    t0 = time.perf_counter()
+    counts = _load(settings, settings.landing_dir(period))
+    return {"period": period, "row_counts": counts, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def transform(period: str, source_watermark: str | None, settings: Settings | None = None) -> dict:
+    from mhsds_pipeline.transform import build
+
+    settings = settings or load_settings()
+    summary = build(settings, ReportingPeriod.parse(period), source_watermark)
+    return {"period": period, "counts": summary["counts"], "seconds": summary["seconds"]}
+
+
+def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
+    """Stage the MHSDS Parquet with its manifest, then promote atomically."""
+    from mhsds_pipeline.publish import discard, promote, stage_mhsds
+
+    settings = settings or load_settings()
+    rp = ReportingPeriod.parse(period)
+    extract_info = json.loads((settings.landing_dir(period) / "_extract.json").read_text())
+    dbt_info_path = settings.data_dir / "dbt" / period / "dbt_results.json"
+    dbt_info = json.loads(dbt_info_path.read_text()) if dbt_info_path.exists() else {}
+    extra = {
+        "source": {
+            "url": extract_info["source"],
+            "watermark": extract_info["source_watermark"],
+            "extract_row_counts": extract_info["row_counts"],
+        },
+        "dbt": {"counts": dbt_info.get("counts", {})},
+    }
+    t0 = time.perf_counter()
+    stage = stage_mhsds(settings, rp, run_id, extra)
+    try:
+        version = promote(settings, rp, stage)
+    except Exception:
+        discard(stage)
+        raise
+    manifest = json.loads((version / "manifest.json").read_text())
+    return {
+        "period": period,
+        "version": version.name,
+        "row_counts": {k: v["rows"] for k, v in manifest["tables"].items()},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def run_all(period: str, run_id: str, settings: Settings | None = None) -> dict:
+    """Every step in order, without Airflow (benchmarks, tests, debugging)."""
+    settings = settings or load_settings()
+    timings: dict[str, dict] = {}
+    ex = extract(period, settings)
+    timings["extract"] = ex
+    timings["load_raw"] = load_raw(period, settings)
+    timings["transform"] = transform(period, ex["source_watermark"], settings)
+    timings["publish"] = publish(period, run_id, settings)
+    return timings

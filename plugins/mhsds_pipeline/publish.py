@@ -1,0 +1,204 @@
+"""Publish a period's MHSDS Parquet: stage, check, promote atomically.
+
+Layout::
+
+    output/<YYYY-MM>            -> symlink to the current version (atomic switch)
+    output/.versions/<YYYY-MM>/<run>/mhsds/<IDBTable>.parquet
+    output/.versions/<YYYY-MM>/<run>/manifest.json
+    output/.staging/<YYYY-MM>/<run>/     work in progress; never read by consumers
+
+A run writes everything into its staging directory; only when every file is written and the
+file-level checks pass is the staging directory moved into ``.versions`` and the period's
+symlink replaced with ``os.replace`` (atomic on POSIX). A run that fails at any point leaves the
+previous version and the symlink untouched. The last ``keep_versions`` versions are kept so a
+resubmission can be compared with what went before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mhsds_pipeline import __version__
+from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
+from mhsds_pipeline.contracts import TableContract, load_contracts
+from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.warehouse import read_mart
+
+log = logging.getLogger(__name__)
+
+
+class PublicationError(RuntimeError):
+    """A file-level problem that stops promotion (the previous outputs stay in place)."""
+
+
+def _safe(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:120]
+
+
+def staging_dir(settings: Settings, period: ReportingPeriod, run_id: str) -> Path:
+    return settings.output_dir / ".staging" / str(period) / _safe(run_id)
+
+
+def current_dir(settings: Settings, period: ReportingPeriod) -> Path:
+    return settings.output_dir / str(period)
+
+
+def code_version(repo: Path) -> str:
+    """Package version plus the git commit when the code runs from a checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return f"{__version__}+g{sha}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def conform(table: pa.Table, contract: TableContract, period: ReportingPeriod) -> pa.Table:
+    """Select the contract's columns in IDB order, cast to its types and sort deterministically."""
+    built = {name.lower(): name for name in table.column_names}
+    missing = [c for c in contract.column_names if c.lower() not in built]
+    if missing:
+        raise PublicationError(
+            f"{period} {contract.idb_table}: built mart lacks contract column(s) {missing}"
+        )
+    arrays = []
+    for field in contract.arrow_schema:
+        col = table.column(built[field.name.lower()])
+        arrays.append(col if col.type == field.type else pc.cast(col, field.type))
+    out = pa.Table.from_arrays(arrays, schema=contract.arrow_schema)
+    sort_cols = list(contract.key) + [c for c in contract.column_names if c not in contract.key]
+    return out.sort_by([(c, "ascending") for c in sort_cols]) if out.num_rows else out
+
+
+def write_tables(settings: Settings, period: ReportingPeriod, stage: Path) -> dict[str, dict]:
+    """Write every contracted MHSDS table of the period into ``stage/mhsds``."""
+    contracts = load_contracts(settings.dbt_project_dir)
+    out = stage / "mhsds"
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict] = {}
+    for contract in contracts.values():
+        table = conform(read_mart(settings, contract.model), contract, period)
+        path = out / f"{contract.idb_table}.parquet"
+        pq.write_table(table, path, compression="zstd", row_group_size=128_000)
+        files[contract.idb_table] = {
+            "path": f"mhsds/{path.name}",
+            "dbt_model": contract.model,
+            "rows": table.num_rows,
+            "bytes": path.stat().st_size,
+            "sha256": sha256_file(path),
+            "columns": contract.column_names,
+        }
+    return files
+
+
+def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> None:
+    """File-level rules an SDCS upload would reject on (MHS000Header)."""
+    path = stage / "mhsds" / "MHS000Header.parquet"
+    if not path.exists():
+        raise PublicationError(f"{period}: MHS000Header is missing; the submission would be rejected.")
+    header = pq.read_table(path).to_pylist()
+    if len(header) != 1:
+        raise PublicationError(
+            f"{period} MHS000Header: {len(header)} rows; exactly one is allowed (rule MHS00025)."
+        )
+    row = header[0]
+    if row["ReportingPeriodStartDate"] != period.start or row["ReportingPeriodEndDate"] != period.end:
+        raise PublicationError(
+            f"{period} MHS000Header: reporting period {row['ReportingPeriodStartDate']}.."
+            f"{row['ReportingPeriodEndDate']} does not match the period being published "
+            f"({period.start}..{period.end}); file-level rejection."
+        )
+    if row["OrgIDProvider"] != settings.org_id_provider:
+        raise PublicationError(
+            f"{period} MHS000Header: OrgIDProvider {row['OrgIDProvider']!r} is not the configured "
+            f"provider {settings.org_id_provider!r} (file would be rejected at upload)."
+        )
+
+
+def stage_mhsds(settings: Settings, period: ReportingPeriod, run_id: str, extra: dict | None = None) -> Path:
+    """Write the period's MHSDS Parquet and manifest into a fresh staging directory."""
+    stage = staging_dir(settings, period, run_id)
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    files = write_tables(settings, period, stage)
+    check_header(stage, settings, period)
+    manifest = {
+        "dataset": "MHSDS",
+        "spec_version": MHSDS_SPEC_VERSION,
+        "reporting_period": str(period),
+        "reporting_period_start": period.start.isoformat(),
+        "reporting_period_end": period.end.isoformat(),
+        "uniq_month_id": period.uniq_month_id,
+        "org_id_provider": settings.org_id_provider,
+        "run_id": run_id,
+        "code_version": code_version(settings.home),
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tables": files,
+        **(extra or {}),
+    }
+    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return stage
+
+
+def promote(settings: Settings, period: ReportingPeriod, stage: Path) -> Path:
+    """Atomically make ``stage`` the current outputs of the period; returns the version dir."""
+    if not (stage / "manifest.json").exists():
+        raise PublicationError(f"{period}: staging directory {stage} has no manifest; refusing to promote.")
+    versions = settings.output_dir / ".versions" / str(period)
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    version = versions / f"{stamp}__{stage.name}"
+    os.replace(stage, version)
+
+    link = current_dir(settings, period)
+    if link.exists() and not link.is_symlink():  # an old real directory: keep it as a version
+        os.replace(link, versions / f"{stamp}__legacy")
+    tmp_link = link.with_name(f".{link.name}.link-{stamp}")
+    os.symlink(os.path.relpath(version, link.parent), tmp_link)
+    os.replace(tmp_link, link)
+    _prune(versions, keep=settings.keep_versions, current=version)
+    log.info("promoted %s -> %s", period, version.name)
+    return version
+
+
+def _prune(versions: Path, keep: int, current: Path) -> None:
+    ordered = sorted(p for p in versions.iterdir() if p.is_dir())
+    for old in ordered[: max(0, len(ordered) - keep)]:
+        if old != current:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def discard(stage: Path) -> None:
+    shutil.rmtree(stage, ignore_errors=True)

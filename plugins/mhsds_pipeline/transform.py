@@ -1,0 +1,123 @@
+"""Run the dbt project (staging -> intermediate -> MHSDS marts, seeds and tests) for a period."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
+from mhsds_pipeline.period import ReportingPeriod
+
+log = logging.getLogger(__name__)
+
+
+class TransformError(RuntimeError):
+    """dbt build failed: a model did not build or a blocking (error-severity) test failed."""
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    resource_type: str
+    status: str
+    failures: int | None
+    message: str | None
+    severity: str | None  # critical | warning | info (our vocabulary, from test meta)
+    rule_id: str | None
+
+
+def dataset_created_at(period: ReportingPeriod, source_watermark: str | None) -> str:
+    """DateTimeDatSetCreate: must be >= RP end (MHSDS file rule). Taken from the source so that
+    re-running a period on the same source gives the same bytes."""
+    floor = period.end_exclusive_ts
+    stamp = datetime.fromisoformat(source_watermark) if source_watermark else floor
+    return max(stamp, floor).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def dbt_vars(settings: Settings, period: ReportingPeriod, source_watermark: str | None) -> dict[str, str]:
+    return {
+        "rp_start": period.start.isoformat(),
+        "rp_end": period.end.isoformat(),
+        "org_id_provider": settings.org_id_provider,
+        "org_id_submit": settings.org_id_submit,
+        "prim_system_in_use": settings.prim_system_in_use,
+        "dataset_created_at": dataset_created_at(period, source_watermark),
+        "dataset_version": MHSDS_SPEC_VERSION,
+    }
+
+
+def run_dbt(
+    settings: Settings, args: list[str], dbt_vars_: dict[str, str], work_dir: Path
+) -> tuple[bool, list[NodeResult]]:
+    from dbt.cli.main import dbtRunner
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["MHSDS_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    cli = [
+        *args,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target",
+        settings.warehouse_target,
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+        "--vars",
+        json.dumps(dbt_vars_, sort_keys=True),
+    ]
+    res = dbtRunner().invoke(cli)
+    nodes: list[NodeResult] = []
+    for r in getattr(res.result, "results", None) or []:
+        node = r.node
+        meta = (getattr(node, "config", None) and node.config.meta) or {}
+        meta = {**(getattr(node, "meta", {}) or {}), **meta}
+        nodes.append(
+            NodeResult(
+                unique_id=node.unique_id,
+                resource_type=str(node.resource_type),
+                status=str(r.status),
+                failures=getattr(r, "failures", None),
+                message=r.message,
+                severity=meta.get("severity"),
+                rule_id=meta.get("rule_id"),
+            )
+        )
+    if res.exception is not None:
+        raise TransformError(f"dbt could not run: {res.exception}")
+    return bool(res.success), nodes
+
+
+def build(settings: Settings, period: ReportingPeriod, source_watermark: str | None) -> dict:
+    """``dbt build`` for the period; raises TransformError naming each failed node."""
+    work_dir = settings.data_dir / "dbt" / str(period)
+    t0 = time.perf_counter()
+    ok, nodes = run_dbt(settings, ["build"], dbt_vars(settings, period, source_watermark), work_dir)
+    summary = {
+        "period": str(period),
+        "success": ok,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "counts": {},
+        "nodes": [n.__dict__ for n in nodes],
+    }
+    for n in nodes:
+        summary["counts"][n.status] = summary["counts"].get(n.status, 0) + 1
+    (work_dir / "dbt_results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    if not ok:
+        failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
+        raise TransformError(
+            f"dbt build failed for reporting period {period}: "
+            + "; ".join(failed or ["see dbt logs"])
+            + f". Logs: {work_dir / 'logs'}"
+        )
+    warned = [n for n in nodes if n.status == "warn"]
+    log.info("dbt build for %s: %s (%d warnings)", period, summary["counts"], len(warned))
+    return summary

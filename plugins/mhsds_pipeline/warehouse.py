@@ -1,0 +1,141 @@
+"""The analytical warehouse: DuckDB file by default, PostgreSQL in production.
+
+The landing Parquet of a period is loaded into schema ``raw_epr`` (replacing the previous
+period's rows: the warehouse works on one period at a time, the DAG runs one period at a
+time), dbt builds the marts from there, and the publisher reads the marts back as Arrow.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mhsds_pipeline.config import Settings
+from mhsds_pipeline.epr.schema import TABLE_NAMES
+
+log = logging.getLogger(__name__)
+
+RAW_SCHEMA = "raw_epr"
+MART_SCHEMA_POSTGRES = "analytics"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def postgres_dsn() -> str:
+    """libpq DSN for the PostgreSQL warehouse, from the same variables the dbt profile reads."""
+    parts = {
+        "host": os.environ.get("MHSDS_PG_HOST", "127.0.0.1"),
+        "port": os.environ.get("MHSDS_PG_PORT", "5432"),
+        "user": os.environ.get("MHSDS_PG_USER", "postgres"),
+        "dbname": os.environ.get("MHSDS_PG_DBNAME", "mhsds_warehouse"),
+    }
+    password = os.environ.get("MHSDS_PG_PASSWORD")
+    if password:
+        parts["password"] = password
+    return " ".join(f"{k}={v}" for k, v in parts.items())
+
+
+@contextmanager
+def duckdb_connection(settings: Settings, read_only: bool = False):
+    import duckdb
+
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+_PG_TYPES = {
+    pa.string(): "text",
+    pa.date32(): "date",
+    pa.timestamp("us"): "timestamp",
+    pa.int64(): "bigint",
+}
+
+
+def load_raw(settings: Settings, landing_dir: Path) -> dict[str, int]:
+    """Replace ``raw_epr`` with the period's landing files; returns row counts per table."""
+    files = {name: landing_dir / f"{name}.parquet" for name in TABLE_NAMES}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"Landing zone incomplete, run the extract first; missing: {missing}")
+    if settings.warehouse_target == "duckdb":
+        return _load_raw_duckdb(settings, files)
+    if settings.warehouse_target == "postgres":
+        return _load_raw_postgres(files)
+    raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r} (duckdb or postgres)")
+
+
+def _load_raw_duckdb(settings: Settings, files: dict[str, Path]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with duckdb_connection(settings) as con:
+        con.execute("BEGIN")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        for name, path in files.items():
+            con.execute(
+                f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{_quote(name)} AS SELECT * FROM read_parquet(?)",
+                [str(path)],
+            )
+            counts[name] = con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.{_quote(name)}").fetchone()[0]
+        con.execute("COMMIT")
+    return counts
+
+
+def _load_raw_postgres(files: dict[str, Path]) -> dict[str, int]:
+    import psycopg2
+
+    counts: dict[str, int] = {}
+    with psycopg2.connect(postgres_dsn()) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        for name, path in files.items():
+            pf = pq.ParquetFile(path)
+            cols = ", ".join(f"{_quote(f.name)} {_PG_TYPES[f.type]}" for f in pf.schema_arrow)
+            cur.execute(f"DROP TABLE IF EXISTS {RAW_SCHEMA}.{_quote(name)}")
+            cur.execute(f"CREATE TABLE {RAW_SCHEMA}.{_quote(name)} ({cols})")
+            n = 0
+            for batch in pf.iter_batches():
+                buf = io.BytesIO()
+                pacsv.write_csv(pa.Table.from_batches([batch]), buf, pacsv.WriteOptions(include_header=False))
+                buf.seek(0)
+                cur.copy_expert(f"COPY {RAW_SCHEMA}.{_quote(name)} FROM STDIN WITH (FORMAT csv)", buf)
+                n += batch.num_rows
+            counts[name] = n
+    return counts
+
+
+def read_mart(settings: Settings, model: str) -> pa.Table:
+    """A built mart as an Arrow table (columns as built; the publisher casts to the contract)."""
+    if settings.warehouse_target == "duckdb":
+        with duckdb_connection(settings, read_only=True) as con:
+            schema = _duckdb_mart_schema(con, model)
+            return con.execute(f"SELECT * FROM {schema}.{_quote(model)}").to_arrow_table()
+    if settings.warehouse_target == "postgres":
+        import pandas as pd
+        import psycopg2
+
+        with psycopg2.connect(postgres_dsn()) as conn:
+            df = pd.read_sql_query(f"SELECT * FROM {MART_SCHEMA_POSTGRES}.{_quote(model)}", conn)
+        return pa.Table.from_pandas(df, preserve_index=False)
+    raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r}")
+
+
+def _duckdb_mart_schema(con, model: str) -> str:
+    rows = con.execute(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = ? ORDER BY table_schema",
+        [model],
+    ).fetchall()
+    schemas = [r[0] for r in rows if r[0] != RAW_SCHEMA]
+    if not schemas:
+        raise LookupError(f"Mart {model!r} is not in the warehouse; did dbt build run for this period?")
+    return _quote(schemas[0])
