@@ -1,0 +1,37 @@
+"""Shared fixtures: settings pointing every path into a temporary directory."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mhsds_pipeline.config import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def postgres_available(host: str = "127.0.0.1", port: int = 5432) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def tmp_settings(tmp_path: Path):
+    """Settings whose data, warehouse and output live under tmp_path (the repo's dbt project)."""
+    base = load_settings()
+    return replace(
+        base,
+        home=REPO,
+        source_url=f"sqlite:///{tmp_path / 'epr.sqlite'}",
+        data_dir=tmp_path / "data",
+        output_dir=tmp_path / "output",
+        warehouse_target="duckdb",
+        warehouse_path=tmp_path / "data" / "warehouse.duckdb",
+        dbt_project_dir=REPO / "dbt_project",
+    )
