@@ -35,7 +35,9 @@ def child(stage: str, period: str, scale: float, seed: int) -> None:
         summary = generate(
             settings.source_url, scale=scale, seed=seed, end_period=period, months=1, out_dir=settings.epr_dir
         )
-        rows = sum(json.loads((settings.epr_dir / "generation_summary.json").read_text())["row_counts"].values())
+        rows = sum(
+            json.loads((settings.epr_dir / "generation_summary.json").read_text())["row_counts"].values()
+        )
         del summary
     elif stage == "extract":
         rows = sum(pipeline.extract(period, settings)["row_counts"].values())
@@ -44,7 +46,9 @@ def child(stage: str, period: str, scale: float, seed: int) -> None:
     elif stage == "dbt_build":
         wm = json.loads((settings.landing_dir(period) / "_extract.json").read_text())["source_watermark"]
         pipeline.transform(period, wm, settings)
-        rows = sum(json.loads((settings.landing_dir(period) / "_extract.json").read_text())["row_counts"].values())
+        rows = sum(
+            json.loads((settings.landing_dir(period) / "_extract.json").read_text())["row_counts"].values()
+        )
     elif stage == "publish":
         rows = sum(pipeline.publish(period, f"benchmark-{scale}", settings)["row_counts"].values())
     else:
@@ -72,7 +76,18 @@ def run_scale(scale: float, period: str, seed: int, root: Path) -> list[dict]:
     results = []
     for stage in STAGES:
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", stage, "--period", period, "--scale", str(scale), "--seed", str(seed)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                stage,
+                "--period",
+                period,
+                "--scale",
+                str(scale),
+                "--seed",
+                str(seed),
+            ],
             env=env,
             capture_output=True,
             text=True,

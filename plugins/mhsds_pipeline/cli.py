@@ -70,6 +70,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / '.airflow' / 'airflow.db'}")
     env.setdefault("MHSDS_HOME", str(home))
+    # A foreground run fails fast; scheduled runs keep the DAG's retries with backoff.
+    env.setdefault("MHSDS_TASK_RETRIES", "0")
     return env
 
 
@@ -90,7 +92,7 @@ def run_dag(settings: Settings, period: ReportingPeriod) -> int:
     conf = json.dumps({"period": str(period)})
     print(f"Running DAG {DAG_ID} for reporting period {period} (airflow dags test) ...")
     proc = _airflow(["dags", "test", DAG_ID, logical_date.isoformat(), "-c", conf], env)
-    state = _last_run_state(env)
+    state = _run_state(env, logical_date)
     if proc.returncode != 0 or state != "success":
         print(
             f"DAG {DAG_ID} for {period} did not succeed (exit {proc.returncode}, run state {state}). "
@@ -101,17 +103,15 @@ def run_dag(settings: Settings, period: ReportingPeriod) -> int:
     return 0
 
 
-def _last_run_state(env: dict[str, str]) -> str | None:
-    res = _airflow(["dags", "list-runs", DAG_ID, "-o", "json"], env, capture=True)
-    try:
-        start = res.stdout.index("[")
-        runs = json.loads(res.stdout[start:])
-    except ValueError:
-        return None
-    if not runs:
-        return None
-    runs.sort(key=lambda r: r.get("start_date") or r.get("logical_date") or "", reverse=True)
-    return runs[0].get("state")
+def _run_state(env: dict[str, str], logical_date: datetime) -> str | None:
+    """State of the run ``airflow dags test`` made for ``logical_date`` (``airflow dags state``)."""
+    res = _airflow(["dags", "state", DAG_ID, logical_date.isoformat()], env, capture=True)
+    states = {"success", "failed", "running", "queued"}
+    for line in reversed(res.stdout.splitlines()):
+        word = line.strip().split(",")[0].strip()
+        if word in states:
+            return word
+    return None
 
 
 def cmd_run(ns: argparse.Namespace) -> int:

@@ -44,6 +44,30 @@ def postgres_dsn() -> str:
     return " ".join(f"{k}={v}" for k, v in parts.items())
 
 
+def mart_schema(settings: Settings) -> str:
+    """Schema holding the MHSDS marts (dbt's ``analytics``; DuckDB names it the same)."""
+    return MART_SCHEMA_POSTGRES
+
+
+def sqlalchemy_url(settings: Settings) -> str:
+    """SQLAlchemy URL of the warehouse, for SQL pushdown (GX data source, DQ rules, DQMI)."""
+    if settings.warehouse_target == "duckdb":
+        return f"duckdb:///{settings.warehouse_path}"
+    if settings.warehouse_target == "postgres":
+        from sqlalchemy.engine import URL
+
+        password = os.environ.get("MHSDS_PG_PASSWORD") or None
+        return URL.create(
+            "postgresql+psycopg2",
+            username=os.environ.get("MHSDS_PG_USER", "postgres"),
+            password=password,
+            host=os.environ.get("MHSDS_PG_HOST", "127.0.0.1"),
+            port=int(os.environ.get("MHSDS_PG_PORT", "5432")),
+            database=os.environ.get("MHSDS_PG_DBNAME", "mhsds_warehouse"),
+        ).render_as_string(hide_password=False)
+    raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r} (duckdb or postgres)")
+
+
 @contextmanager
 def duckdb_connection(settings: Settings, read_only: bool = False):
     import duckdb

@@ -44,7 +44,10 @@ def test_dag_file_does_not_import_heavy_libraries():
     )
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / "mhsds_monthly.py")], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(DAGS / "mhsds_monthly.py")],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
     assert time.perf_counter() - t0 < 30

@@ -24,58 +24,192 @@ def _source(url: str) -> None:
     epr.metadata.create_all(engine)
     ts = T(2026, 1, 1)
     rows = {
-        "teams": [dict(team_id="T1", team_name="CMHT", service_line="ADULT", team_type_code="A06", age_group="ADULT", active_from=date(2020, 1, 1))],
+        "teams": [
+            dict(
+                team_id="T1",
+                team_name="CMHT",
+                service_line="ADULT",
+                team_type_code="A06",
+                age_group="ADULT",
+                active_from=date(2020, 1, 1),
+            )
+        ],
         "wards": [dict(ward_code="W1", ward_name="Ward 1", site_code="R1A01", patient_class="200", beds=20)],
         "patients": [
-            dict(patient_id=p, nhs_number=None, created_at=ts, updated_at=ts) for p in ("P1", "P2", "P3", "P4")
+            dict(patient_id=p, nhs_number=None, created_at=ts, updated_at=ts)
+            for p in ("P1", "P2", "P3", "P4")
         ],
         "gp_registrations": [
-            dict(patient_id="P1", practice_code="M81001", registered_on=date(2010, 1, 1), deregistered_on=None),
-            dict(patient_id="P1", practice_code="M81002", registered_on=date(2000, 1, 1), deregistered_on=date(2009, 12, 31)),
-            dict(patient_id="P3", practice_code="M81003", registered_on=date(2010, 1, 1), deregistered_on=None),
+            dict(
+                patient_id="P1", practice_code="M81001", registered_on=date(2010, 1, 1), deregistered_on=None
+            ),
+            dict(
+                patient_id="P1",
+                practice_code="M81002",
+                registered_on=date(2000, 1, 1),
+                deregistered_on=date(2009, 12, 31),
+            ),
+            dict(
+                patient_id="P3", practice_code="M81003", registered_on=date(2010, 1, 1), deregistered_on=None
+            ),
         ],
         "referrals": [
             # open through October
             dict(referral_id="R1", patient_id="P1", team_id="T1", received_at=T(2025, 5, 1), updated_at=ts),
             # discharged on the first day of the period: in scope
-            dict(referral_id="R2", patient_id="P2", team_id="T1", received_at=T(2025, 5, 1), discharged_at=T(2026, 10, 1, 9), updated_at=ts),
+            dict(
+                referral_id="R2",
+                patient_id="P2",
+                team_id="T1",
+                received_at=T(2025, 5, 1),
+                discharged_at=T(2026, 10, 1, 9),
+                updated_at=ts,
+            ),
             # discharged before the period: out
-            dict(referral_id="R3", patient_id="P3", team_id="T1", received_at=T(2025, 5, 1), discharged_at=T(2026, 9, 30, 17), updated_at=ts),
+            dict(
+                referral_id="R3",
+                patient_id="P3",
+                team_id="T1",
+                received_at=T(2025, 5, 1),
+                discharged_at=T(2026, 9, 30, 17),
+                updated_at=ts,
+            ),
             # received on the last day of the period: in
-            dict(referral_id="R4", patient_id="P4", team_id="T1", received_at=T(2026, 10, 31, 23, 59), updated_at=ts),
+            dict(
+                referral_id="R4",
+                patient_id="P4",
+                team_id="T1",
+                received_at=T(2026, 10, 31, 23, 59),
+                updated_at=ts,
+            ),
             # received after the period: out
-            dict(referral_id="R5", patient_id="P4", team_id="T1", received_at=T(2026, 11, 1, 0, 0), updated_at=ts),
+            dict(
+                referral_id="R5",
+                patient_id="P4",
+                team_id="T1",
+                received_at=T(2026, 11, 1, 0, 0),
+                updated_at=ts,
+            ),
         ],
         "appointments": [
-            dict(appointment_id="C1", referral_id="R1", team_id="T1", start_at=T(2026, 10, 1, 0, 0), recorded_at=T(2026, 10, 1, 1)),
-            dict(appointment_id="C2", referral_id="R1", team_id="T1", start_at=T(2026, 10, 31, 23, 59), recorded_at=T(2026, 11, 1, 8)),
-            dict(appointment_id="C3", referral_id="R1", team_id="T1", start_at=T(2026, 11, 1, 0, 0), recorded_at=T(2026, 11, 1, 0, 0)),
+            dict(
+                appointment_id="C1",
+                referral_id="R1",
+                team_id="T1",
+                start_at=T(2026, 10, 1, 0, 0),
+                recorded_at=T(2026, 10, 1, 1),
+            ),
+            dict(
+                appointment_id="C2",
+                referral_id="R1",
+                team_id="T1",
+                start_at=T(2026, 10, 31, 23, 59),
+                recorded_at=T(2026, 11, 1, 8),
+            ),
+            dict(
+                appointment_id="C3",
+                referral_id="R1",
+                team_id="T1",
+                start_at=T(2026, 11, 1, 0, 0),
+                recorded_at=T(2026, 11, 1, 0, 0),
+            ),
             # keyed in late: dated September, recorded October -> extracted with October
-            dict(appointment_id="C4", referral_id="R1", team_id="T1", start_at=T(2026, 9, 20, 10), recorded_at=T(2026, 10, 2, 9)),
+            dict(
+                appointment_id="C4",
+                referral_id="R1",
+                team_id="T1",
+                start_at=T(2026, 9, 20, 10),
+                recorded_at=T(2026, 10, 2, 9),
+            ),
             # orphan: referral does not exist, still extracted
-            dict(appointment_id="C5", referral_id="RX", team_id="T1", start_at=T(2026, 10, 5, 10), recorded_at=T(2026, 10, 5, 11)),
-            dict(appointment_id="C6", referral_id="R1", team_id="T1", start_at=T(2026, 9, 5, 10), recorded_at=T(2026, 9, 5, 11)),
+            dict(
+                appointment_id="C5",
+                referral_id="RX",
+                team_id="T1",
+                start_at=T(2026, 10, 5, 10),
+                recorded_at=T(2026, 10, 5, 11),
+            ),
+            dict(
+                appointment_id="C6",
+                referral_id="R1",
+                team_id="T1",
+                start_at=T(2026, 9, 5, 10),
+                recorded_at=T(2026, 9, 5, 11),
+            ),
         ],
         "interventions": [
-            dict(intervention_id="I1", appointment_id="C1", snomed_procedure="405780009", recorded_at=T(2026, 10, 1)),
-            dict(intervention_id="I6", appointment_id="C6", snomed_procedure="405780009", recorded_at=T(2026, 9, 5)),
+            dict(
+                intervention_id="I1",
+                appointment_id="C1",
+                snomed_procedure="405780009",
+                recorded_at=T(2026, 10, 1),
+            ),
+            dict(
+                intervention_id="I6",
+                appointment_id="C6",
+                snomed_procedure="405780009",
+                recorded_at=T(2026, 9, 5),
+            ),
         ],
         "assessments": [
-            dict(assessment_id="S1", referral_id="R1", intervention_id="I1", tool_snomed="720433000", score="9", completed_at=T(2026, 10, 1)),
-            dict(assessment_id="S2", referral_id="R1", intervention_id=None, tool_snomed="720433000", score="9", completed_at=T(2026, 10, 15)),
-            dict(assessment_id="S3", referral_id="R1", intervention_id=None, tool_snomed="720433000", score="9", completed_at=T(2026, 9, 15)),
+            dict(
+                assessment_id="S1",
+                referral_id="R1",
+                intervention_id="I1",
+                tool_snomed="720433000",
+                score="9",
+                completed_at=T(2026, 10, 1),
+            ),
+            dict(
+                assessment_id="S2",
+                referral_id="R1",
+                intervention_id=None,
+                tool_snomed="720433000",
+                score="9",
+                completed_at=T(2026, 10, 15),
+            ),
+            dict(
+                assessment_id="S3",
+                referral_id="R1",
+                intervention_id=None,
+                tool_snomed="720433000",
+                score="9",
+                completed_at=T(2026, 9, 15),
+            ),
         ],
         "admissions": [
             dict(admission_id="H1", referral_id="R1", admitted_at=T(2026, 9, 20), discharged_at=None),
-            dict(admission_id="H2", referral_id="R1", admitted_at=T(2026, 8, 1), discharged_at=T(2026, 8, 30)),
+            dict(
+                admission_id="H2", referral_id="R1", admitted_at=T(2026, 8, 1), discharged_at=T(2026, 8, 30)
+            ),
         ],
         "ward_movements": [
-            dict(ward_stay_id="WS1", admission_id="H1", ward_code="W1", start_at=T(2026, 9, 20), end_at=T(2026, 9, 25)),
+            dict(
+                ward_stay_id="WS1",
+                admission_id="H1",
+                ward_code="W1",
+                start_at=T(2026, 9, 20),
+                end_at=T(2026, 9, 25),
+            ),
             dict(ward_stay_id="WS2", admission_id="H1", ward_code="W1", start_at=T(2026, 9, 25), end_at=None),
         ],
         "diagnoses": [
-            dict(diagnosis_id="D1", referral_id="R1", scheme="02", code="F32.1", rank="P", diagnosed_at=T(2025, 6, 1)),
-            dict(diagnosis_id="D3", referral_id="R3", scheme="02", code="F41.1", rank="P", diagnosed_at=T(2025, 6, 1)),
+            dict(
+                diagnosis_id="D1",
+                referral_id="R1",
+                scheme="02",
+                code="F32.1",
+                rank="P",
+                diagnosed_at=T(2025, 6, 1),
+            ),
+            dict(
+                diagnosis_id="D3",
+                referral_id="R3",
+                scheme="02",
+                code="F41.1",
+                rank="P",
+                diagnosed_at=T(2025, 6, 1),
+            ),
         ],
     }
     with engine.begin() as conn:

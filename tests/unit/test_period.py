@@ -14,7 +14,9 @@ def test_parse_and_bounds():
     assert str(p) == "2024-02"
 
 
-@pytest.mark.parametrize("text,uniq", [("2024-04", 1489), ("2021-10", 1459), ("2018-04", 1417), ("2022-07", 1468)])
+@pytest.mark.parametrize(
+    "text,uniq", [("2024-04", 1489), ("2021-10", 1459), ("2018-04", 1417), ("2022-07", 1468)]
+)
 def test_uniq_month_id_matches_nhs_england_numbering(text, uniq):
     # mhsds.md section 1: 1417 = Apr 2018, 1459 = Oct 2021, 1489 = Apr 2024 (first v6 month), 1468 = Jul 2022
     assert ReportingPeriod.parse(text).uniq_month_id == uniq

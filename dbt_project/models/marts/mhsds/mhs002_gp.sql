@@ -1,0 +1,17 @@
+-- MHS002GP (mhsds.md 3.3): columns in IDB order with IDB names and types;
+-- one row per gp_registrations row, nothing filtered out. Items the EPR does not hold are typed NULLs.
+
+with source as (
+    select * from {{ ref('stg_epr__gp_registrations') }}
+),
+
+final as (
+    select
+        cast(local_patient_id as varchar) as "LocalPatientID",
+        cast(gp_practice_code as varchar) as "GMPReg",
+        cast(registration_start_date as date) as "StartDateGMPRegistration",
+        cast(registration_end_date as date) as "EndDateGMPRegistration"
+    from source
+)
+
+select * from final

@@ -1,0 +1,21 @@
+-- MHS102OtherServiceType (mhsds.md 3.5): columns in IDB order with IDB names and types;
+-- one row per referral_teams row, nothing filtered out. Items the EPR does not hold are typed NULLs.
+
+with source as (
+    select * from {{ ref('stg_epr__referral_teams') }}
+),
+
+final as (
+    select
+        cast(service_request_id as varchar) as "ServiceRequestID",
+        cast(team_local_id as varchar) as "OtherCareProfTeamLocalID",
+        cast(closed_date as date) as "ReferClosureDate",
+        {{ mhsds_typed_null('time') }} as "ReferClosureTime",
+        cast(rejected_date as date) as "ReferRejectionDate",
+        {{ mhsds_typed_null('time') }} as "ReferRejectionTime",
+        cast(closure_reason_code as varchar) as "ReferClosReason",
+        cast(rejection_reason_code as varchar) as "ReferRejectReason"
+    from source
+)
+
+select * from final

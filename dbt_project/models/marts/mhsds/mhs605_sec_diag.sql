@@ -1,0 +1,18 @@
+-- MHS605SecDiag (mhsds.md 3.10): columns in IDB order with IDB names and types;
+-- one row per diagnoses row routed here, nothing filtered out. Items the EPR does not hold are typed NULLs.
+
+with source as (
+    select * from {{ ref('int_diagnoses_split') }}
+    where mhsds_table = 'mhs605_sec_diag'
+),
+
+final as (
+    select
+        cast(service_request_id as varchar) as "ServiceRequestID",
+        cast(diagnosis_scheme_code as varchar) as "DiagSchemeInUse",
+        cast(diagnosis_code as varchar) as "SecDiag",
+        cast(diagnosed_at as timestamp) as "CodedDiagTimestamp"
+    from source
+)
+
+select * from final

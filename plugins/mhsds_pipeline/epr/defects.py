@@ -1,0 +1,570 @@
+"""Planted defects: the data-quality problems the pipeline must find (source_contract.md).
+
+Every rule of the contract's "Planted defects" table is planted at a configurable rate, with a
+floor of ``min_per_month`` per reporting period so that even tiny test scales have a few of
+each. A defective row carries exactly one defect: candidates are always clean rows, and each
+row (patient, referral, contact, ...) is used by one rule only. Rows that must stay in the
+extract scope of a given month are chosen or built inside it (e.g. a spell "discharged before
+admitted" has both timestamps in the month, at least a day after its start).
+
+Some defects change existing rows (patients' identifiers, intervention codes, scores, a
+referral's patient), others add rows that cannot be made from a clean one without changing its
+scope (orphans, duplicates, late-keyed contacts, date-order rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from mhsds_pipeline.epr import codes
+from mhsds_pipeline.epr.activity import ActivityModel, MonthActivity
+from mhsds_pipeline.epr.frames import (
+    DAY,
+    HOUR,
+    NAT_D,
+    ORPHAN_ID_BASE,
+    Frame,
+    choice,
+    concat,
+    month_start,
+    take,
+    uniform_seconds,
+)
+from mhsds_pipeline.epr.scope import Scope
+from mhsds_pipeline.epr.spine import Spine, nhs_check_digits
+from mhsds_pipeline.identifiers import postcode_is_valid, sctid_is_valid, verhoeff_check_digit
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    epr_table: str
+    epr_column: str
+    mhsds_table: str
+    mhsds_column: str
+
+
+#: The contract's rules, in its order: (EPR table.column, MHSDS table.column reported).
+RULES: dict[str, Rule] = {
+    r.name: r
+    for r in (
+        Rule("NHS_NUMBER_INVALID", "patients", "nhs_number", "mhs001_mpi", "NHSNumber"),
+        Rule("NHS_NUMBER_MISSING", "patients", "nhs_number", "mhs001_mpi", "NHSNumber"),
+        Rule("POSTCODE_DEFAULT", "patients", "postcode", "mhs001_mpi", "Postcode"),
+        Rule("POSTCODE_INVALID", "patients", "postcode", "mhs001_mpi", "Postcode"),
+        Rule("ETHNICITY_NOT_KNOWN", "patients", "ethnicity", "mhs001_mpi", "EthnicCategory"),
+        Rule("SNOMED_CHECK_DIGIT", "interventions", "snomed_procedure", "mhs202_care_activity", "Procedure"),
+        Rule("SNOMED_PARTITION", "interventions", "snomed_procedure", "mhs202_care_activity", "Procedure"),
+        Rule(
+            "SNOMED_NOT_IN_REFSET", "interventions", "snomed_procedure", "mhs202_care_activity", "Procedure"
+        ),
+        # mhsds_table is mhs606 for referral-level and mhs607 for activity-level assessments.
+        Rule(
+            "ASSESSMENT_SCORE_OUT_OF_RANGE",
+            "assessments",
+            "score",
+            "mhs607_coded_score_assessment_act",
+            "PersScore",
+        ),
+        Rule("CONTACT_OUTSIDE_PERIOD", "appointments", "start_at", "mhs201_care_contact", "CareContDate"),
+        Rule("ORPHAN_CONTACT", "appointments", "referral_id", "mhs201_care_contact", "ServiceRequestID"),
+        Rule("ORPHAN_REFERRAL", "referrals", "patient_id", "mhs101_referral", "LocalPatientID"),
+        Rule(
+            "DUPLICATE_CONTACT_ID", "appointments", "appointment_id", "mhs201_care_contact", "CareContactID"
+        ),
+        Rule("DATE_ORDER_REFERRAL", "referrals", "discharged_at", "mhs101_referral", "ServDischDate"),
+        Rule(
+            "DATE_ORDER_SPELL",
+            "admissions",
+            "discharged_at",
+            "mhs501_hosp_prov_spell",
+            "DischDateHospProvSpell",
+        ),
+        Rule("DATE_ORDER_WARD_STAY", "ward_movements", "end_at", "mhs502_ward_stay", "EndDateWardStay"),
+    )
+}
+#: EPR key column of each table a rule can point at.
+EPR_KEY = {
+    "patients": "patient_id",
+    "referrals": "referral_id",
+    "appointments": "appointment_id",
+    "interventions": "intervention_id",
+    "assessments": "assessment_id",
+    "admissions": "admission_id",
+    "ward_movements": "ward_stay_id",
+}
+
+
+@dataclass(frozen=True)
+class DefectRates:
+    """Per-rule planting rate or count, per reporting period.
+
+    A value below 1 is a rate: a fraction of the rule's eligible rows in the month, with a floor
+    of ``min_per_month`` defects (when there are candidates) so small scales still get some. A
+    value of 1 or more is an exact count per month (e.g. ``orphan_contact=5``). 0 disables the rule.
+
+    Eligible rows per month: patients in the extract (patient rules; a patient keeps a defect in
+    later months, so new ones are only added to reach the rate); interventions, assessments and
+    contacts generated for the month; referrals received in the month (ORPHAN_REFERRAL,
+    DATE_ORDER_REFERRAL); spells and ward stays in the month's extract (DATE_ORDER_SPELL,
+    DATE_ORDER_WARD_STAY).
+    """
+
+    nhs_number_invalid: float = 0.002
+    nhs_number_missing: float = 0.003
+    postcode_default: float = 0.004
+    postcode_invalid: float = 0.002
+    ethnicity_not_known: float = 0.01
+    snomed_check_digit: float = 0.002
+    snomed_partition: float = 0.001
+    snomed_not_in_refset: float = 0.004
+    assessment_score_out_of_range: float = 0.005
+    contact_outside_period: float = 0.004
+    orphan_contact: float = 0.001
+    orphan_referral: float = 0.002
+    duplicate_contact_id: float = 0.001
+    date_order_referral: float = 0.002
+    date_order_spell: float = 0.02
+    date_order_ward_stay: float = 0.01
+    min_per_month: int = 3
+
+    def rate(self, rule: str) -> float:
+        return float(getattr(self, rule.lower()))
+
+    @classmethod
+    def none(cls) -> DefectRates:
+        """No planted defects at all (a clean source)."""
+        return cls(**{f.name: 0 for f in fields(cls)})
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class DefectLog:
+    """Planted defects: (rule, EPR table, integer EPR key, restrict-to-period-bit or 0)."""
+
+    rows: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    def add(self, rule: str, keys: np.ndarray, only_bits: np.ndarray | None = None) -> None:
+        table = RULES[rule].epr_table
+        bits = np.zeros(len(keys), dtype=np.uint64) if only_bits is None else only_bits
+        self.rows.extend((rule, table, int(k), int(b)) for k, b in zip(keys, bits, strict=True))
+
+    def count(self, rule: str) -> int:
+        return sum(1 for r in self.rows if r[0] == rule)
+
+
+def _how_many(rng: np.random.Generator, rates: DefectRates, rule: str, eligible: int, candidates: int) -> int:
+    """Defects of ``rule`` to plant this month: a fixed count (value >= 1) or a binomial draw at
+    the rate with the ``min_per_month`` floor; never more than there are candidates."""
+    rate = rates.rate(rule)
+    if rate >= 1:
+        n = int(rate)
+    elif rate > 0:
+        n = max(int(rng.binomial(eligible, rate)) if eligible > 0 else 0, rates.min_per_month)
+    else:
+        n = 0
+    return int(min(n, candidates))
+
+
+# ---------------------------------------------------------------------------------------------
+# Spine defects (before activity is generated)
+# ---------------------------------------------------------------------------------------------
+
+
+def plant_spine_defects(spine: Spine, rates: DefectRates, seed: int, log: DefectLog) -> None:
+    """Referral, spell, ward-stay and patient defects (in that order: patients come last so
+    their rates count the final referral scope)."""
+    rng = np.random.default_rng([seed, 3, 0])
+    window = spine.window
+    scope = Scope(window)
+    _orphan_referrals(rng, spine, rates, log)
+    _date_order_referrals(rng, spine, rates, log, scope)
+    _date_order_spells(rng, spine, rates, log, scope)
+    _date_order_ward_stays(rng, spine, rates, log, scope)
+    _patient_defects(rng, spine, rates, log, scope)
+
+
+def _months(spine: Spine):
+    w = spine.window
+    for k in range(w.months):
+        yield k, month_start(w.first + k), month_start(w.first + k + 1)
+
+
+def _orphan_referrals(rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog) -> None:
+    ref = spine.referrals
+    pid = ref["patient_id"]
+    uniq, counts = np.unique(pid, return_counts=True)
+    single = np.isin(pid, uniq[counts == 1])
+    inpatient = np.array([s.ward_group is not None for s in codes.SERVICES])[ref["_service"]]
+    chosen: list[np.ndarray] = []
+    for _k, ms, me in _months(spine):
+        new = (ref["received_at"] >= ms) & (ref["received_at"] < me)
+        cand = np.flatnonzero(new & single & ref["_activity"] & ~inpatient)
+        n = _how_many(rng, rates, "ORPHAN_REFERRAL", int(new.sum()), len(cand))
+        chosen.append(rng.choice(cand, size=n, replace=False) if n else np.zeros(0, dtype=np.int64))
+    rows = np.sort(np.concatenate(chosen)).astype(np.int64)
+    if not len(rows):
+        return
+    lost = ref["patient_id"][rows]
+    ref["patient_id"][rows] = ORPHAN_ID_BASE + np.arange(1, len(rows) + 1)
+    keep = ~np.isin(spine.patients["patient_id"], lost)
+    spine.patients = take(spine.patients, np.flatnonzero(keep))
+    gp_keep = ~np.isin(spine.gp_registrations["patient_id"], lost)
+    spine.gp_registrations = take(spine.gp_registrations, np.flatnonzero(gp_keep))
+    log.add("ORPHAN_REFERRAL", ref["referral_id"][rows])
+
+
+def _in_scope_referrals(scope: Scope, spine: Spine, k: int) -> np.ndarray:
+    """Rows of clean, activity-bearing referrals of existing patients extracted in month k."""
+    ref = spine.referrals
+    mask = scope.referrals(ref)
+    known = np.isin(ref["patient_id"], spine.patients["patient_id"])
+    return np.flatnonzero(((mask >> np.uint64(k)) & np.uint64(1)).astype(bool) & known & ref["_activity"])
+
+
+def _new_referrals(
+    spine: Spine,
+    src_rows: np.ndarray,
+    received: np.ndarray,
+    discharged: np.ndarray,
+    service: np.ndarray,
+    team: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Append referrals for the patients of ``src_rows``; returns their new row numbers."""
+    ref = spine.referrals
+    n = len(src_rows)
+    first = spine.next_ids["referral_id"]
+    spine.next_ids["referral_id"] = first + n
+    now = spine.window.now
+    sources = np.empty(n, dtype="U2")
+    reasons = np.empty(n, dtype="U2")
+    priorities = np.empty(n, dtype="U2")
+    for i, si in enumerate(service):
+        svc = codes.SERVICES[si]
+        sources[i] = choice(rng, svc.sources, 1)[0]
+        reasons[i] = choice(rng, svc.reasons, 1)[0]
+        priorities[i] = choice(rng, svc.priorities, 1)[0]
+    new: Frame = {
+        "referral_id": np.arange(first, first + n, dtype=np.int64),
+        "patient_id": ref["patient_id"][src_rows],
+        "team_id": team.astype(np.int32),
+        "received_at": received,
+        "source_of_referral": sources,
+        "primary_reason": reasons,
+        "priority": priorities,
+        "commissioner_code": np.full(n, codes.COMMISSIONER_HOME),
+        "discharged_at": discharged,
+        "rejected_on": np.full(n, NAT_D),
+        "reject_reason": np.full(n, ""),
+        "closure_reason": choice(rng, codes.REFERRAL_CLOSURE_REASONS, n),
+        "updated_at": np.minimum(np.maximum(received, discharged) + HOUR, now - np.timedelta64(1, "s")),
+        "_service": service.astype(np.int16),
+        "_activity": np.zeros(n, dtype=bool),
+        "_dob": ref["_dob"][src_rows],
+    }
+    base = len(ref["referral_id"])
+    spine.referrals = concat([ref, new])
+    return np.arange(base, base + n)
+
+
+def _date_order_referrals(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    for k, ms, me in _months(spine):
+        ref = spine.referrals
+        new = int(((ref["received_at"] >= ms) & (ref["received_at"] < me)).sum())
+        cand = _in_scope_referrals(scope, spine, k)
+        n = _how_many(rng, rates, "DATE_ORDER_REFERRAL", new, len(cand))
+        if not n:
+            continue
+        src = rng.choice(cand, size=n, replace=False)
+        received = uniform_seconds(rng, np.full(n, ms + 2 * DAY), np.full(n, me))
+        gap = np.minimum(2 * DAY, received - ms).astype(np.int64)
+        back = (HOUR.astype(np.int64) + rng.random(n) * (gap - HOUR.astype(np.int64))).astype(np.int64)
+        discharged = received - back.astype("timedelta64[s]")
+        rows = _new_referrals(
+            spine, src, received, discharged, ref["_service"][src], ref["team_id"][src], rng
+        )
+        log.add("DATE_ORDER_REFERRAL", spine.referrals["referral_id"][rows])
+
+
+def _date_order_spells(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    team_map = codes.team_for_locality()
+    by_class = {codes.CLASS_CYP: "IP_CYP", codes.CLASS_OLDER: "IP_OLDER", codes.CLASS_ADULT: "IP_ACUTE"}
+    svc_class = np.array([s.patient_class for s in codes.SERVICES])
+    for k, ms, me in _months(spine):
+        adm = spine.admissions
+        in_scope = int(((scope.admissions(adm, spine.referrals) >> np.uint64(k)) & np.uint64(1)).sum())
+        cand = _in_scope_referrals(scope, spine, k)
+        n = _how_many(rng, rates, "DATE_ORDER_SPELL", in_scope, len(cand))
+        if not n:
+            continue
+        ref = spine.referrals
+        src = rng.choice(cand, size=n, replace=False)
+        service = np.array([codes.SERVICE_INDEX[by_class[c]] for c in svc_class[ref["_service"][src]]])
+        team = team_map[service, 0]
+        received = uniform_seconds(rng, np.full(n, ms + 3 * DAY), np.full(n, me - 4 * DAY))
+        admitted = received + (rng.integers(1, 12, n) * 3600).astype("timedelta64[s]")
+        spell_end = admitted - (rng.integers(1, 48, n) * 3600).astype("timedelta64[s]")
+        ref_end = admitted + (rng.integers(24, 72, n) * 3600).astype("timedelta64[s]")
+        rows = _new_referrals(spine, src, received, ref_end, service, team, rng)
+        first = spine.next_ids["admission_id"]
+        spine.next_ids["admission_id"] = first + n
+        ids = np.arange(first, first + n, dtype=np.int64)
+        new: Frame = {
+            "admission_id": ids,
+            "referral_id": spine.referrals["referral_id"][rows],
+            "decided_to_admit_at": received,
+            "admitted_at": admitted,
+            "admission_source": choice(rng, codes.ADMISSION_SOURCE, n),
+            "admission_method": choice(rng, codes.ADMISSION_METHOD, n),
+            "planned_discharge_on": np.full(n, NAT_D),
+            "discharged_at": spell_end,
+            "discharge_method": choice(rng, codes.DISCHARGE_METHOD, n),
+            "discharge_destination": choice(rng, codes.DISCHARGE_DESTINATION, n),
+        }
+        spine.admissions = concat([adm, new])
+        log.add("DATE_ORDER_SPELL", ids)
+
+
+def _date_order_ward_stays(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    bad_spells = {key for rule, _t, key, _b in log.rows if rule == "DATE_ORDER_SPELL"}
+    for k, ms, me in _months(spine):
+        adm = spine.admissions
+        wm = spine.ward_movements
+        amask = ((scope.admissions(adm, spine.referrals) >> np.uint64(k)) & np.uint64(1)).astype(bool)
+        wmask = ((scope.ward_movements(wm, adm, spine.referrals) >> np.uint64(k)) & np.uint64(1)).astype(bool)
+        end = np.where(np.isnat(adm["discharged_at"]), spine.window.now, adm["discharged_at"])
+        lo = np.maximum(adm["admitted_at"], ms + 2 * DAY)
+        hi = np.minimum(end, me)
+        clean = ~np.isin(adm["admission_id"], np.array(sorted(bad_spells), dtype=np.int64))
+        cand = np.flatnonzero(amask & clean & (hi - lo > HOUR))
+        n = _how_many(rng, rates, "DATE_ORDER_WARD_STAY", int(wmask.sum()), len(cand))
+        if not n:
+            continue
+        rows = rng.choice(cand, size=n, replace=False)
+        start = uniform_seconds(rng, lo[rows], hi[rows])
+        gap = np.minimum(DAY, start - ms).astype(np.int64)
+        back = (HOUR.astype(np.int64) + rng.random(n) * (gap - HOUR.astype(np.int64))).astype(np.int64)
+        end_at = start - back.astype("timedelta64[s]")
+        # The ward the patient was on at `start` (their first ward stay's ward as a fallback).
+        first_stay = np.searchsorted(wm["admission_id"], adm["admission_id"][rows])
+        ward = wm["ward_code"][np.minimum(first_stay, len(wm["ward_code"]) - 1)]
+        ward_class = np.array([w.patient_class for w in codes.WARDS])[ward]
+        first = spine.next_ids["ward_stay_id"]
+        spine.next_ids["ward_stay_id"] = first + n
+        ids = np.arange(first, first + n, dtype=np.int64)
+        new: Frame = {
+            "ward_stay_id": ids,
+            "admission_id": adm["admission_id"][rows],
+            "ward_code": ward.astype(np.int32),
+            "start_at": start,
+            "end_at": end_at,
+            "patient_class": ward_class,
+        }
+        spine.ward_movements = concat([wm, new])
+        log.add("DATE_ORDER_WARD_STAY", ids)
+
+
+_PATIENT_RULES = (
+    "NHS_NUMBER_INVALID",
+    "NHS_NUMBER_MISSING",
+    "POSTCODE_DEFAULT",
+    "POSTCODE_INVALID",
+    "ETHNICITY_NOT_KNOWN",
+)
+
+
+def _patient_defects(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    pat = spine.patients
+    pmask = scope.patients(pat, spine.referrals, scope.referrals(spine.referrals))
+    used = np.zeros(len(pmask), dtype=bool)
+    chosen: dict[str, np.ndarray] = {}
+    for rule in _PATIENT_RULES:
+        mine = np.zeros(len(pmask), dtype=bool)
+        for k in range(spine.window.months):
+            in_k = ((pmask >> np.uint64(k)) & np.uint64(1)).astype(bool)
+            have = int((mine & in_k).sum())
+            cand = np.flatnonzero(in_k & ~used)
+            target = _how_many(rng, rates, rule, int(in_k.sum()), have + len(cand))
+            add = max(0, target - have)
+            if add:
+                pick = rng.choice(cand, size=min(add, len(cand)), replace=False)
+                mine[pick] = True
+                used[pick] = True
+        chosen[rule] = np.flatnonzero(mine)
+
+    rows = chosen["NHS_NUMBER_INVALID"]
+    if len(rows):
+        bodies = rng.permutation(spine.unused_nhs_bodies)[: len(rows)]
+        check = nhs_check_digits(bodies)
+        wrong = np.where(
+            check == 10, rng.integers(0, 10, len(rows)), (check + rng.integers(1, 10, len(rows))) % 10
+        )
+        pat["nhs_number"][rows] = (bodies * 10 + wrong).astype("U10")
+    pat["nhs_number"][chosen["NHS_NUMBER_MISSING"]] = ""
+    rows = chosen["POSTCODE_DEFAULT"]
+    pat["postcode"][rows] = np.where(rng.random(len(rows)) < 0.7, "ZZ99 3VZ", "ZZ99 3WZ")
+    rows = chosen["POSTCODE_INVALID"]
+    pat["postcode"][rows] = _invalid_postcodes(rng, pat["postcode"][rows])
+    pat["ethnicity"][chosen["ETHNICITY_NOT_KNOWN"]] = "99"
+    for rule in _PATIENT_RULES:
+        log.add(rule, pat["patient_id"][chosen[rule]])
+
+
+def _invalid_postcodes(rng: np.random.Generator, clean: np.ndarray) -> np.ndarray:
+    """Keying errors on real-looking postcodes that fail the pattern (never a ZZ99 default)."""
+    out = []
+    for pc, kind in zip(clean, rng.integers(0, 4, len(clean)), strict=True):
+        outward, inward = pc.split(" ")
+        district_letters = "".join(c for c in outward if c.isalpha())
+        bad = (
+            f"{outward} {inward[1:]}",  # inward code without its digit: "WR5 AB"
+            f"{outward} {inward[:2]}",  # truncated inward code: "WR5 2A"
+            f"{district_letters} {inward}",  # district number missing: "WR 2AB"
+            f"{outward} {inward[1:]}{inward[1]}",  # three letters, no digit: "WR5 ABA"
+        )[kind]
+        assert not postcode_is_valid(bad), bad
+        out.append(bad)
+    return np.array(out, dtype="U8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Month defects (after a month's clean activity is generated)
+# ---------------------------------------------------------------------------------------------
+
+
+def _sctid(body: str) -> str:
+    return body + verhoeff_check_digit(body)
+
+
+def plant_month_defects(
+    model: ActivityModel, month: MonthActivity, k: int, rates: DefectRates, seed: int, log: DefectLog
+) -> MonthActivity:
+    """Mutate/add this month's intervention, assessment and contact defects; returns the month."""
+    rng = np.random.default_rng([seed, 3, 1, k])
+    window = model.window
+    mi = window.first + k
+    ms, me = month_start(mi), month_start(mi + 1)
+
+    # --- SNOMED codes ------------------------------------------------------------------------
+    iv = month.interventions
+    n_iv = len(iv["intervention_id"])
+    free = rng.permutation(n_iv)
+    taken = 0
+    refset = set(model.procedures.tolist()) | set(model.tool_ids.tolist())
+    for rule in ("SNOMED_CHECK_DIGIT", "SNOMED_PARTITION", "SNOMED_NOT_IN_REFSET"):
+        n = _how_many(rng, rates, rule, n_iv, n_iv - taken)
+        rows = np.sort(free[taken : taken + n])
+        taken += n
+        new_codes = []
+        for code in iv["snomed_procedure"][rows]:
+            if rule == "SNOMED_CHECK_DIGIT":
+                bad = code[:-1] + str((int(code[-1]) + int(rng.integers(1, 10))) % 10)
+            elif rule == "SNOMED_PARTITION":
+                bad = _sctid(code[:-3] + f"0{int(rng.integers(3, 10))}")
+            else:
+                while True:
+                    item = str(int(rng.integers(10_000, 99_999_999)))
+                    bad = _sctid(item + "00")
+                    if bad not in refset:
+                        break
+            new_codes.append(bad)
+        if n:
+            iv["snomed_procedure"] = iv["snomed_procedure"].astype("U18")
+            iv["snomed_procedure"][rows] = np.array(new_codes, dtype="U18")
+            log.add(rule, iv["intervention_id"][rows])
+            if rule == "SNOMED_NOT_IN_REFSET":
+                assert all(sctid_is_valid(c) for c in new_codes)
+
+    # --- assessment scores -------------------------------------------------------------------
+    asm = month.assessments
+    n_as = len(asm["assessment_id"])
+    n = _how_many(rng, rates, "ASSESSMENT_SCORE_OUT_OF_RANGE", n_as, n_as)
+    if n:
+        rows = np.sort(rng.choice(n_as, size=n, replace=False))
+        tool = asm["_tool"][rows]
+        above = rng.random(n) < 0.7
+        bad = np.where(
+            above, model.tool_max[tool] + rng.integers(1, 11, n), model.tool_min[tool] - rng.integers(1, 6, n)
+        )
+        asm["score"][rows] = bad.astype("U10")
+        log.add("ASSESSMENT_SCORE_OUT_OF_RANGE", asm["assessment_id"][rows])
+
+    # --- contacts: late-keyed, orphan, duplicate ------------------------------------------------
+    ap = month.appointments
+    n_ap = len(ap["appointment_id"])
+    extra: list[Frame] = []
+    ref = model.ref
+
+    n = _how_many(rng, rates, "CONTACT_OUTSIDE_PERIOD", n_ap, 10**9)
+    lags = np.where(rng.random(n) < 0.8, 1, 2)
+    for lag in (1, 2):
+        m = int((lags == lag).sum())
+        rows, lo, hi = model.open_intervals(mi - lag)
+        # The referral must still be extracted in the month the contact is keyed in, so the late
+        # contact breaks no other rule (e.g. its referral missing from that month's MHS101).
+        still = model.end[rows] >= ms
+        rows, lo, hi = rows[still], lo[still], hi[still]
+        if not m or not len(rows):
+            continue
+        pick = rng.integers(0, len(rows), m)
+        r = rows[pick]
+        service = ref["_service"][r]
+        start = model.contact_times(rng, lo[pick], hi[pick], model.community[service])
+        late = model.make_contacts(
+            rng,
+            ref["referral_id"][r],
+            ref["team_id"][r],
+            service,
+            start,
+            np.zeros(m, dtype=bool),
+            np.full(m, me),
+        )
+        late["recorded_at"] = uniform_seconds(rng, np.full(m, ms), np.full(m, me))
+        late["_dob"] = ref["_dob"][r]
+        late["appointment_id"] = model.assign_ids("appointment_id", m)
+        log.add("CONTACT_OUTSIDE_PERIOD", late["appointment_id"], np.full(m, np.uint64(1) << np.uint64(k)))
+        extra.append(late)
+
+    n = _how_many(rng, rates, "ORPHAN_CONTACT", n_ap, 10**9)
+    if n:
+        community_teams = np.array(
+            [ti for ti, t in enumerate(codes.TEAMS) if codes.SERVICES[t.service].community]
+        )
+        team = community_teams[rng.integers(0, len(community_teams), n)]
+        service = np.array([codes.TEAMS[t].service for t in team])
+        start = model.contact_times(rng, np.full(n, ms), np.full(n, me), np.ones(n, dtype=bool))
+        orphan_ref = ORPHAN_ID_BASE + 500_000 + model.next_ids.setdefault("orphan_referral", 1) + np.arange(n)
+        model.next_ids["orphan_referral"] += n
+        orphan = model.make_contacts(
+            rng, orphan_ref, team, service, start, np.zeros(n, dtype=bool), np.full(n, me)
+        )
+        orphan["appointment_id"] = model.assign_ids("appointment_id", n)
+        log.add("ORPHAN_CONTACT", orphan["appointment_id"])
+        extra.append(orphan)
+
+    n = _how_many(rng, rates, "DUPLICATE_CONTACT_ID", n_ap, n_ap)
+    if n:
+        rows = np.sort(rng.choice(n_ap, size=n, replace=False))
+        dup = take(ap, rows)
+        later = dup["recorded_at"] + (rng.integers(3600, 3 * 86400, n)).astype("timedelta64[s]")
+        dup["recorded_at"] = np.maximum(np.minimum(later, me - np.timedelta64(1, "s")), dup["recorded_at"])
+        dup["clinician_id"] = dup["team_id"].astype(np.int64) * 100 + rng.integers(1, 31, n)
+        log.add("DUPLICATE_CONTACT_ID", dup["appointment_id"])
+        extra.append(dup)
+
+    if extra:
+        month.appointments = concat([ap] + [{c: e[c] for c in ap} for e in extra])
+    return month

@@ -1,0 +1,98 @@
+"""The one data-quality results table: every check writes one row (``dq_results.parquet``).
+
+Checks come from four sources, with one vocabulary:
+
+* ``source``: ``dbt`` (dbt tests), ``gx`` (Great Expectations expectations), ``mhsds_rule``
+  (the MHSDS validation rules with their consequences), ``dqmi`` (DQMI items), ``file``
+  (file-level checks such as header and mandatory tables).
+* ``severity``: ``critical`` (blocks publication), ``warning``, ``info``.
+* ``status``: ``passed``, ``failed``, ``not_applicable``, ``error``.
+* ``measure``: what ``numerator`` counts: ``violations`` (rows failing the check: rules, tests,
+  expectations) or ``valid`` (rows valid for the item: DQMI). ``rate = numerator/denominator``;
+  a ``violations`` check fails when rate > threshold (threshold 0 = any failure), a ``valid``
+  check fails when rate < threshold.
+
+Keys are pseudonymised (:func:`mhsds_pipeline.privacy.pseudonymise`); no identifiers here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+
+SEVERITIES = ("critical", "warning", "info")
+STATUSES = ("passed", "failed", "not_applicable", "error")
+SOURCES = ("dbt", "gx", "mhsds_rule", "dqmi", "file")
+MEASURES = ("violations", "valid")
+
+DQ_RESULTS_SCHEMA = pa.schema(
+    [
+        pa.field("period", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("check_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("suite", pa.string()),
+        pa.field("table_name", pa.string()),
+        pa.field("column_name", pa.string()),
+        pa.field("dimension", pa.string()),
+        pa.field("consequence", pa.string()),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("measure", pa.string(), nullable=False),
+        pa.field("numerator", pa.int64()),
+        pa.field("denominator", pa.int64()),
+        pa.field("rate", pa.float64()),
+        pa.field("threshold", pa.float64()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("description", pa.string()),
+        pa.field("sample_keys", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass
+class CheckResult:
+    check_id: str
+    source: str
+    severity: str
+    status: str
+    measure: str = "violations"
+    suite: str | None = None
+    table_name: str | None = None
+    column_name: str | None = None
+    dimension: str | None = None
+    consequence: str | None = None
+    numerator: int | None = None
+    denominator: int | None = None
+    rate: float | None = None
+    threshold: float | None = None
+    description: str | None = None
+    sample_keys: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"{self.check_id}: severity {self.severity!r} not in {SEVERITIES}")
+        if self.status not in STATUSES:
+            raise ValueError(f"{self.check_id}: status {self.status!r} not in {STATUSES}")
+        if self.source not in SOURCES:
+            raise ValueError(f"{self.check_id}: source {self.source!r} not in {SOURCES}")
+        if self.measure not in MEASURES:
+            raise ValueError(f"{self.check_id}: measure {self.measure!r} not in {MEASURES}")
+        if self.rate is None and self.numerator is not None and self.denominator:
+            self.rate = self.numerator / self.denominator
+
+
+def status_for(measure: str, numerator: int, denominator: int, threshold: float = 0.0) -> str:
+    """passed/failed/not_applicable for a count against its threshold (see module doc)."""
+    if not denominator:
+        return "not_applicable"
+    rate = numerator / denominator
+    if measure == "violations":
+        return "failed" if (numerator > 0 and rate > threshold) else "passed"
+    return "failed" if rate < threshold else "passed"
+
+
+def to_table(period: str, run_id: str, results: list[CheckResult]) -> pa.Table:
+    rows = [{"period": period, "run_id": run_id, **asdict(r)} for r in results]
+    rows.sort(key=lambda r: (r["source"], r["table_name"] or "", r["check_id"], r["column_name"] or ""))
+    return pa.Table.from_pylist(rows, schema=DQ_RESULTS_SCHEMA)

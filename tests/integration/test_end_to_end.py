@@ -1,0 +1,149 @@
+"""End to end: the mhsds_monthly DAG, run by Airflow on a small synthetic EPR.
+
+Checks every published table's row count and keys against the generator's own expectations
+(an implementation independent of the extract SQL and dbt), idempotency, and that a failed run
+leaves the previous outputs of the period untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+PERIOD = "2026-10"
+MHSDS_CLI = str(Path(sys.executable).with_name("mhsds"))
+
+#: How to read the EPR key the generator expects out of each published table.
+KEY_OF = {
+    "MHS001MPI": ("mhs001_mpi", ["LocalPatientID"]),
+    "MHS002GP": ("mhs002_gp", ["LocalPatientID", "GMPReg", "StartDateGMPRegistration"]),
+    "MHS101Referral": ("mhs101_referral", ["ServiceRequestID"]),
+    "MHS102OtherServiceType": ("mhs102_other_service_type", ["ServiceRequestID", "OtherCareProfTeamLocalID"]),
+    "MHS201CareContact": ("mhs201_care_contact", ["CareContactID"]),
+    "MHS202CareActivity": ("mhs202_care_activity", ["CareActID"]),
+    "MHS501HospProvSpell": ("mhs501_hosp_prov_spell", ["HospProvSpellID"]),
+    "MHS502WardStay": ("mhs502_ward_stay", ["WardStayID"]),
+    "MHS902ServiceTeamDetails": ("mhs902_service_team_details", ["CareProfTeamLocalID"]),
+}
+#: Tables whose MHSDS key is not the EPR key: compared by row count.
+COUNT_ONLY = {
+    "MHS604PrimDiag": "mhs604_prim_diag",
+    "MHS605SecDiag": "mhs605_sec_diag",
+    "MHS606CodedScoreAssessmentRefer": "mhs606_coded_score_assessment_refer",
+    "MHS607CodedScoreAssessmentAct": "mhs607_coded_score_assessment_act",
+}
+
+
+def _key(values) -> str:
+    return "|".join("" if v is None else str(v) for v in values)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from mhsds_pipeline.epr.generator import generate
+
+    base = tmp_path_factory.mktemp("e2e")
+    source = base / "data" / "epr" / "epr.sqlite"
+    source.parent.mkdir(parents=True)
+    generate(f"sqlite:///{source}", scale=0.05, seed=7, end_period=PERIOD, months=2, out_dir=source.parent)
+    env = dict(os.environ)
+    env.update(
+        MHSDS_HOME=str(REPO),
+        MHSDS_DATA_DIR=str(base / "data"),
+        MHSDS_OUTPUT_DIR=str(base / "output"),
+        MHSDS_SOURCE_URL=f"sqlite:///{source}",
+        MHSDS_WAREHOUSE_PATH=str(base / "data" / "warehouse.duckdb"),
+        AIRFLOW_HOME=str(base / "airflow"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{base / 'airflow' / 'airflow.db'}",
+    )
+    return base, env
+
+
+def _run(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [MHSDS_CLI, "run", "--period", PERIOD, *args], env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace):
+    base, env = workspace
+    proc = _run(env)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    return base / "output" / PERIOD
+
+
+def test_every_table_and_the_manifest_are_published(first_run):
+    manifest = json.loads((first_run / "manifest.json").read_text())
+    expected_tables = {"MHS000Header", *KEY_OF, *COUNT_ONLY}
+    assert set(manifest["tables"]) == expected_tables
+    for name, info in manifest["tables"].items():
+        path = first_run / info["path"]
+        assert path.exists(), name
+        assert pq.ParquetFile(path).metadata.num_rows == info["rows"]
+    assert manifest["reporting_period"] == PERIOD and manifest["spec_version"] == "6.0"
+    assert manifest["run_id"].startswith("manual__")  # made by Airflow's runner
+
+
+def test_keys_and_counts_match_the_generator(first_run, workspace):
+    base, _ = workspace
+    expected = pq.read_table(base / "data" / "epr" / "expected_keys.parquet").to_pylist()
+    want: dict[str, Counter] = {}
+    for row in expected:
+        if row["period"] == PERIOD:
+            want.setdefault(row["mhsds_table"], Counter())[row["epr_key"]] += 1
+    assert want, "generator wrote no expectations for the period"
+    for idb, (model, cols) in KEY_OF.items():
+        t = pq.read_table(first_run / "mhsds" / f"{idb}.parquet", columns=cols).to_pylist()
+        got = Counter(_key([r[c] for c in cols]) for r in t)
+        assert got == want.get(model, Counter()), f"{idb}: keys differ from the generator's expectations"
+    for idb, model in COUNT_ONLY.items():
+        n = pq.ParquetFile(first_run / "mhsds" / f"{idb}.parquet").metadata.num_rows
+        assert n == sum(want.get(model, Counter()).values()), idb
+    header = pq.read_table(first_run / "mhsds" / "MHS000Header.parquet").to_pylist()
+    assert len(header) == 1 and str(header[0]["ReportingPeriodStartDate"]) == "2026-10-01"
+
+
+def test_rerun_is_idempotent(first_run, workspace):
+    base, env = workspace
+    before = json.loads((first_run / "manifest.json").read_text())
+    proc = _run(env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    after = json.loads((first_run / "manifest.json").read_text())
+    assert after["run_id"] != before["run_id"]
+    assert {k: v["sha256"] for k, v in after["tables"].items()} == {
+        k: v["sha256"] for k, v in before["tables"].items()
+    }
+
+
+def test_failed_run_leaves_last_good_outputs(first_run, workspace):
+    base, env = workspace
+    good_target = first_run.resolve()
+    good_manifest = (first_run / "manifest.json").read_text()
+    broken = base / "broken.sqlite"
+    src = sqlite3.connect(base / "data" / "epr" / "epr.sqlite")
+    dst = sqlite3.connect(broken)
+    src.backup(dst)
+    src.close()
+    dst.execute("DROP TABLE appointments")  # the source loses a table: the run must fail loudly
+    dst.commit()
+    dst.close()
+    proc = _run({**env, "MHSDS_SOURCE_URL": f"sqlite:///{broken}"})
+    assert proc.returncode != 0
+    assert "untouched" in proc.stderr
+    assert first_run.resolve() == good_target
+    assert (first_run / "manifest.json").read_text() == good_manifest
