@@ -24,6 +24,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mhsds_pipeline.assets import MHSDS_PUBLISHED
+
 # Scheduled runs retry with backoff; `mhsds run` (a foreground run) sets MHSDS_TASK_RETRIES=0
 # so a broken source fails at once with its error instead of waiting through the backoff.
 RETRIES = int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
@@ -75,23 +77,50 @@ def mhsds_monthly():
 
         return _load(period)
 
+    @task(retries=0)
+    def validate_raw(period: str, loaded: dict, run_id=None) -> dict:
+        """GX raw__* suites: the landed extract can be built from."""
+        from mhsds_pipeline.pipeline import validate_raw as _validate
+
+        return _validate(period, run_id)
+
     @task(retries=0)  # a dbt failure is deterministic: do not retry
-    def dbt_build(period: str, extracted: dict, loaded: dict) -> dict:
+    def dbt_build(period: str, extracted: dict, validated: dict) -> dict:
         from mhsds_pipeline.pipeline import transform
 
         return transform(period, extracted["source_watermark"])
 
     @task(retries=0)
-    def publish(period: str, built: dict, run_id=None) -> dict:
+    def quality_gate(period: str, built: dict, run_id=None) -> dict:
+        """MHSDS rules (quarantine), GX marts suites and Data Docs, DQMI; blocks on critical."""
+        from mhsds_pipeline.pipeline import quality
+
+        return quality(period, run_id)
+
+    @task(retries=0, outlets=[MHSDS_PUBLISHED])
+    def publish(period: str, gated: dict, run_id=None, outlet_events=None) -> dict:
         from mhsds_pipeline.pipeline import publish as _publish
 
-        return _publish(period, run_id)
+        result = _publish(period, run_id)
+        if outlet_events is not None:  # tells the MHIS DAG which period was promoted
+            outlet_events[MHSDS_PUBLISHED].extra = {"period": period, "version": result["version"]}
+        return result
+
+    @task(retries=0)
+    def package_submission(period: str, published: dict, run_id=None) -> dict:
+        """The SDCS submission package (IDB-order files, manifest, diff, audit log)."""
+        from mhsds_pipeline.submission import package as _package
+
+        return _package(period, run_id)
 
     period = resolve_period()
     extracted = extract(period)
     loaded = load_raw(period, extracted)
-    built = dbt_build(period, extracted, loaded)
-    publish(period, built)
+    validated = validate_raw(period, loaded)
+    built = dbt_build(period, extracted, validated)
+    gated = quality_gate(period, built)
+    published = publish(period, gated)
+    package_submission(period, published)
 
 
 mhsds_monthly()

@@ -28,6 +28,7 @@ def child(stage: str, period: str, scale: float, seed: int) -> None:
     from mhsds_pipeline.config import load_settings
 
     settings = load_settings()
+    extra: dict = {}
     t0 = time.perf_counter()
     if stage == "generate":
         from mhsds_pipeline.epr.generator import generate
@@ -49,16 +50,53 @@ def child(stage: str, period: str, scale: float, seed: int) -> None:
         rows = sum(
             json.loads((settings.landing_dir(period) / "_extract.json").read_text())["row_counts"].values()
         )
+    elif stage == "validate_raw":
+        pipeline.validate_raw(period, f"benchmark-{scale}", settings)
+        rows = sum(
+            json.loads((settings.landing_dir(period) / "_extract.json").read_text())["row_counts"].values()
+        )
+    elif stage == "quality":
+        gate = pipeline.quality(period, f"benchmark-{scale}", settings)
+        rows = sum(gate["rejected_rows"].values()) + sum(
+            json.loads((settings.landing_dir(period) / "_extract.json").read_text())["row_counts"].values()
+        )
+        extra = {"quality_seconds": gate["seconds"]}
+    elif stage == "pushdown_vs_pandas":
+        from mhsds_pipeline.period import ReportingPeriod
+        from mhsds_pipeline.quality.gate import sql_context
+        from mhsds_pipeline.quality.gx_suites import compare_pushdown_with_pandas
+        from mhsds_pipeline.quality.rules import load_catalogue
+        from mhsds_pipeline.warehouse import sqlalchemy_url
+
+        cmp = compare_pushdown_with_pandas(
+            sqlalchemy_url(settings), load_catalogue(), sql_context(settings, ReportingPeriod.parse(period))
+        )
+        rows = cmp["rows"]
+        extra = {"comparison": cmp}
     elif stage == "publish":
         rows = sum(pipeline.publish(period, f"benchmark-{scale}", settings)["row_counts"].values())
+    elif stage == "package":
+        from mhsds_pipeline.submission import package
+
+        rows = sum(package(period, f"benchmark-{scale}", settings)["row_counts"].values())
     else:
         raise SystemExit(f"unknown stage {stage}")
     seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"stage": stage, "seconds": seconds, "rows": rows, "peak_mb": peak_mb}))
+    print(json.dumps({"stage": stage, "seconds": seconds, "rows": rows, "peak_mb": peak_mb, **extra}))
 
 
-STAGES = ["generate", "extract", "load_raw", "dbt_build", "publish"]
+STAGES = [
+    "generate",
+    "extract",
+    "load_raw",
+    "validate_raw",
+    "dbt_build",
+    "quality",
+    "pushdown_vs_pandas",
+    "publish",
+    "package",
+]
 
 
 def run_scale(scale: float, period: str, seed: int, root: Path) -> list[dict]:
@@ -103,6 +141,17 @@ def run_scale(scale: float, period: str, seed: int, root: Path) -> list[dict]:
             f"{figures['rows'] / max(figures['seconds'], 1e-9):>10,.0f} rows/s  peak {figures['peak_mb']:>7.0f} MB",
             flush=True,
         )
+        if "quality_seconds" in figures:
+            print(f"      quality gate split: {figures['quality_seconds']}", flush=True)
+        if "comparison" in figures:
+            c = figures["comparison"]
+            print(
+                f"      same {c['expectations']} GX expectations on {c['rows']:,} rows: pushdown "
+                f"{c['pushdown_seconds']:.2f} s vs pandas {c['pandas_total_seconds']:.2f} s "
+                f"(load {c['pandas_load_seconds']:.2f} s + validate {c['pandas_validate_seconds']:.2f} s, "
+                f"frames {c['pandas_peak_frame_mb']} MB); same verdict: {c['same_verdict']}",
+                flush=True,
+            )
     return results
 
 

@@ -161,6 +161,10 @@ def cmd_step(ns: argparse.Namespace) -> int:
         result = pipeline.extract(period)
     elif ns.step == "load-raw":
         result = pipeline.load_raw(period)
+    elif ns.step == "validate-raw":
+        result = pipeline.validate_raw(period, ns.run_id or "cli")
+    elif ns.step == "quality":
+        result = pipeline.quality(period, ns.run_id or "cli")
     elif ns.step == "transform":
         landing = load_settings().landing_dir(period) / "_extract.json"
         result = pipeline.transform(period, json.loads(landing.read_text())["source_watermark"])
@@ -196,10 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("step", help="run one pipeline step for a period (debugging)")
-    s.add_argument("step", choices=["extract", "load-raw", "transform", "publish"])
+    s.add_argument("step", choices=["extract", "load-raw", "validate-raw", "transform", "quality", "publish"])
     s.add_argument("--period", default="")
     s.add_argument("--run-id", default=None)
     s.set_defaults(func=cmd_step)
+
+    from mhsds_pipeline.submission import add_parser as add_package_parser
+
+    add_package_parser(sub)
 
     ns = parser.parse_args(argv)
     try:

@@ -54,9 +54,25 @@ def transform(period: str, source_watermark: str | None, settings: Settings | No
     return {"period": period, "counts": summary["counts"], "seconds": summary["seconds"]}
 
 
+def validate_raw(period: str, run_id: str, settings: Settings | None = None) -> dict:
+    """GX ``raw__*`` suites on the landed extract (write-audit-publish: audit the input)."""
+    from mhsds_pipeline.quality.gate import validate_raw_extract
+
+    return validate_raw_extract(settings or load_settings(), period, run_id)
+
+
+def quality(period: str, run_id: str, settings: Settings | None = None) -> dict:
+    """The quality gate: MHSDS rules, GX marts suites + Data Docs, DQMI, dq_results, verdict."""
+    from mhsds_pipeline.quality.gate import run_quality
+
+    return run_quality(settings or load_settings(), period, run_id)
+
+
 def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
-    """Stage the MHSDS Parquet with its manifest, then promote atomically."""
+    """Stage the MHSDS Parquet (quarantined rows excluded) with its DQ outputs and manifest,
+    then promote atomically; refuses when the quality gate did not pass."""
     from mhsds_pipeline.publish import discard, promote, stage_mhsds
+    from mhsds_pipeline.quality.gate import work_dir
 
     settings = settings or load_settings()
     rp = ReportingPeriod.parse(period)
@@ -72,7 +88,7 @@ def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
         "dbt": {"counts": dbt_info.get("counts", {})},
     }
     t0 = time.perf_counter()
-    stage = stage_mhsds(settings, rp, run_id, extra)
+    stage = stage_mhsds(settings, rp, run_id, extra, quality_dir=work_dir(settings, period, run_id))
     try:
         version = promote(settings, rp, stage)
     except Exception:
@@ -94,6 +110,11 @@ def run_all(period: str, run_id: str, settings: Settings | None = None) -> dict:
     ex = extract(period, settings)
     timings["extract"] = ex
     timings["load_raw"] = load_raw(period, settings)
+    timings["validate_raw"] = validate_raw(period, run_id, settings)
     timings["transform"] = transform(period, ex["source_watermark"], settings)
+    timings["quality"] = quality(period, run_id, settings)
     timings["publish"] = publish(period, run_id, settings)
+    from mhsds_pipeline.submission import package
+
+    timings["package"] = package(period, run_id, settings)
     return timings

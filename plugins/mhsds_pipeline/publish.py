@@ -84,7 +84,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def conform(table: pa.Table, contract: TableContract, period: ReportingPeriod) -> pa.Table:
+def conform(table: pa.Table, contract: TableContract, period: ReportingPeriod, sort: bool = True) -> pa.Table:
     """Select the contract's columns in IDB order, cast to its types and sort deterministically."""
     built = {name.lower(): name for name in table.column_names}
     missing = [c for c in contract.column_names if c.lower() not in built]
@@ -97,18 +97,29 @@ def conform(table: pa.Table, contract: TableContract, period: ReportingPeriod) -
         col = table.column(built[field.name.lower()])
         arrays.append(col if col.type == field.type else pc.cast(col, field.type))
     out = pa.Table.from_arrays(arrays, schema=contract.arrow_schema)
+    if not sort:
+        return out
     sort_cols = list(contract.key) + [c for c in contract.column_names if c not in contract.key]
     return out.sort_by([(c, "ascending") for c in sort_cols]) if out.num_rows else out
 
 
-def write_tables(settings: Settings, period: ReportingPeriod, stage: Path) -> dict[str, dict]:
-    """Write every contracted MHSDS table of the period into ``stage/mhsds``."""
+def write_tables(
+    settings: Settings, period: ReportingPeriod, stage: Path, gated: bool = False
+) -> dict[str, dict]:
+    """Write every contracted MHSDS table of the period into ``stage/mhsds``.
+
+    ``gated``: read the quality gate's ``dq.<model>__submit`` views (rejected rows excluded) and
+    write the rejected rows, with their rule, to ``stage/quarantine``.
+    """
+    from mhsds_pipeline.quality.engine import submit_view
+
     contracts = load_contracts(settings.dbt_project_dir)
     out = stage / "mhsds"
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, dict] = {}
     for contract in contracts.values():
-        table = conform(read_mart(settings, contract.model), contract, period)
+        relation = submit_view(contract.model) if gated else None
+        table = conform(read_mart(settings, contract.model, relation), contract, period)
         path = out / f"{contract.idb_table}.parquet"
         pq.write_table(table, path, compression="zstd", row_group_size=128_000)
         files[contract.idb_table] = {
@@ -119,7 +130,37 @@ def write_tables(settings: Settings, period: ReportingPeriod, stage: Path) -> di
             "sha256": sha256_file(path),
             "columns": contract.column_names,
         }
+        if gated:
+            _write_quarantine(settings, period, contract, stage, files)
     return files
+
+
+_QUARANTINE_COLUMNS = [("_rule_id", pa.string()), ("_consequence", pa.string()), ("_cause", pa.string())]
+
+
+def _write_quarantine(settings, period, contract: TableContract, stage: Path, files: dict) -> None:
+    """Rejected rows of one table, one row per (row, rule), kept for correction at source."""
+    from mhsds_pipeline.quality.engine import quarantine_view
+
+    rows = read_mart(settings, contract.model, quarantine_view(contract.model))
+    if rows.num_rows == 0:
+        return
+    body = conform(rows, contract, period, sort=False)
+    schema = pa.schema([*contract.arrow_schema, *(pa.field(n, t) for n, t in _QUARANTINE_COLUMNS)])
+    body = pa.Table.from_arrays(
+        [*body.columns, *(pc.cast(rows.column(n), t) for n, t in _QUARANTINE_COLUMNS)], schema=schema
+    )
+    order = [*contract.key, "_rule_id", *(c for c in contract.column_names if c not in contract.key)]
+    body = body.sort_by([(c, "ascending") for c in order])
+    qdir = stage / "quarantine"
+    qdir.mkdir(exist_ok=True)
+    path = qdir / f"{contract.idb_table}.parquet"
+    pq.write_table(body, path, compression="zstd")
+    files.setdefault("_quarantine", {})[contract.idb_table] = {
+        "path": f"quarantine/{path.name}",
+        "rows": body.num_rows,
+        "sha256": sha256_file(path),
+    }
 
 
 def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> None:
@@ -146,14 +187,54 @@ def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> No
         )
 
 
-def stage_mhsds(settings: Settings, period: ReportingPeriod, run_id: str, extra: dict | None = None) -> Path:
-    """Write the period's MHSDS Parquet and manifest into a fresh staging directory."""
+def stage_mhsds(
+    settings: Settings,
+    period: ReportingPeriod,
+    run_id: str,
+    extra: dict | None = None,
+    quality_dir: Path | None = None,
+) -> Path:
+    """Write the period's MHSDS Parquet and manifest into a fresh staging directory.
+
+    ``quality_dir``: the quality gate's work directory for this run. Its verdict must be
+    ``passed``; the submission tables then exclude quarantined rows, and the gate's ``dq/`` and
+    ``data_docs/`` are published beside them.
+    """
+    gate = None
+    if quality_dir is not None:
+        gate_path = quality_dir / "dq" / "gate.json"
+        if not gate_path.exists():
+            raise PublicationError(
+                f"{period}: the quality gate has not run for this run ({gate_path} missing)."
+            )
+        gate = json.loads(gate_path.read_text())
+        if gate.get("status") != "passed":
+            raise PublicationError(
+                f"{period}: the quality gate failed ({len(gate.get('critical', []))} critical); not publishing."
+            )
     stage = staging_dir(settings, period, run_id)
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    files = write_tables(settings, period, stage)
+    files = write_tables(settings, period, stage, gated=gate is not None)
+    quarantine = files.pop("_quarantine", {})
     check_header(stage, settings, period)
+    if gate is not None:
+        shutil.copytree(quality_dir / "dq", stage / "dq")
+        if (quality_dir / "data_docs").exists():
+            shutil.copytree(quality_dir / "data_docs", stage / "data_docs")
+        extra = {
+            **(extra or {}),
+            "quality": {
+                "status": gate["status"],
+                "rules_catalogue_version": gate.get("rules_catalogue_version"),
+                "warnings": gate.get("warnings"),
+                "rejected_rows": gate.get("rejected_rows", {}),
+                "dqmi_dataset_score": gate.get("dqmi_dataset_score"),
+                "quarantine": quarantine,
+                "dq_files": {p.name: sha256_file(p) for p in sorted((stage / "dq").iterdir()) if p.is_file()},
+            },
+        }
     manifest = {
         "dataset": "MHSDS",
         "spec_version": MHSDS_SPEC_VERSION,

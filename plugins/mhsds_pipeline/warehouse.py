@@ -138,18 +138,23 @@ def _load_raw_postgres(files: dict[str, Path]) -> dict[str, int]:
     return counts
 
 
-def read_mart(settings: Settings, model: str) -> pa.Table:
-    """A built mart as an Arrow table (columns as built; the publisher casts to the contract)."""
+def read_mart(settings: Settings, model: str, relation: str | None = None) -> pa.Table:
+    """A built mart as an Arrow table (columns as built; the publisher casts to the contract).
+
+    ``relation`` reads another relation instead (already quoted, e.g. the quality gate's
+    ``"dq"."mhs101_referral__submit"`` view of the rows that may be submitted).
+    """
     if settings.warehouse_target == "duckdb":
         with duckdb_connection(settings, read_only=True) as con:
-            schema = _duckdb_mart_schema(con, model)
-            return con.execute(f"SELECT * FROM {schema}.{_quote(model)}").to_arrow_table()
+            source = relation or f"{_duckdb_mart_schema(con, model)}.{_quote(model)}"
+            return con.sql(f"SELECT * FROM {source}").to_arrow_table()
     if settings.warehouse_target == "postgres":
         import pandas as pd
         import psycopg2
 
+        source = relation or f"{MART_SCHEMA_POSTGRES}.{_quote(model)}"
         with psycopg2.connect(postgres_dsn()) as conn:
-            df = pd.read_sql_query(f"SELECT * FROM {MART_SCHEMA_POSTGRES}.{_quote(model)}", conn)
+            df = pd.read_sql_query(f"SELECT * FROM {source}", conn)
         return pa.Table.from_pandas(df, preserve_index=False)
     raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r}")
 

@@ -107,15 +107,48 @@ def test_keys_and_counts_match_the_generator(first_run, workspace):
         if row["period"] == PERIOD:
             want.setdefault(row["mhsds_table"], Counter())[row["epr_key"]] += 1
     assert want, "generator wrote no expectations for the period"
+    # Published + quarantined (each rejected row once) = everything the generator put in scope.
     for idb, (model, cols) in KEY_OF.items():
         t = pq.read_table(first_run / "mhsds" / f"{idb}.parquet", columns=cols).to_pylist()
         got = Counter(_key([r[c] for c in cols]) for r in t)
+        for row in _quarantined_rows(first_run, idb):
+            got[_key([row[c] for c in cols])] += 1
         assert got == want.get(model, Counter()), f"{idb}: keys differ from the generator's expectations"
     for idb, model in COUNT_ONLY.items():
         n = pq.ParquetFile(first_run / "mhsds" / f"{idb}.parquet").metadata.num_rows
+        n += len(_quarantined_rows(first_run, idb))
         assert n == sum(want.get(model, Counter()).values()), idb
     header = pq.read_table(first_run / "mhsds" / "MHS000Header.parquet").to_pylist()
     assert len(header) == 1 and str(header[0]["ReportingPeriodStartDate"]) == "2026-10-01"
+
+
+def _quarantined_rows(out: Path, idb: str) -> list[dict]:
+    """Each rejected row once (quarantine has one row per rejected row and rule; rows with the
+    same content, e.g. a duplicated key, appear as often as they were submitted)."""
+    path = out / "quarantine" / f"{idb}.parquet"
+    if not path.exists():
+        return []
+    per_body: dict[tuple, Counter] = {}
+    first: dict[tuple, dict] = {}
+    for r in pq.read_table(path).to_pylist():
+        body = tuple((k, str(v)) for k, v in r.items() if not k.startswith("_"))
+        per_body.setdefault(body, Counter())[r["_rule_id"]] += 1
+        first.setdefault(body, r)
+    return [first[b] for b, rules in per_body.items() for _ in range(max(rules.values()))]
+
+
+def test_quality_outputs_and_submission_package(first_run):
+    manifest = json.loads((first_run / "manifest.json").read_text())
+    assert manifest["quality"]["status"] == "passed"
+    assert sum(manifest["quality"]["rejected_rows"].values()) > 0  # the planted defects
+    for name in ("dq_results.parquet", "dqmi.parquet", "dqmi_report.html", "gate.json"):
+        assert (first_run / "dq" / name).exists(), name
+    assert (first_run / "data_docs" / "index.html").exists()
+    sub = json.loads((first_run / "submission" / "submission_manifest.json").read_text())
+    assert sub["reporting_period_start"] == "2026-10-01"
+    assert {t["idb_table"]: t["rows"] for t in sub["tables"]} == {
+        t: v["rows"] for t, v in manifest["tables"].items()
+    }
 
 
 def test_rerun_is_idempotent(first_run, workspace):

@@ -28,11 +28,21 @@ def test_dag_imports_without_errors(dagbag):
 
 def test_task_order_is_write_audit_publish(dagbag):
     dag = dagbag.dags["mhsds_monthly"]
-    order = ["resolve_period", "extract", "load_raw", "dbt_build", "publish"]
+    order = [
+        "resolve_period",
+        "extract",
+        "load_raw",
+        "validate_raw",
+        "dbt_build",
+        "quality_gate",
+        "publish",
+        "package_submission",
+    ]
     assert set(order) <= set(dag.task_ids)
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
     assert dag.max_active_runs == 1 and dag.doc_md
+    assert [o.name for o in dag.get_task("publish").outlets] == ["mhsds_published"]
 
 
 def test_dag_file_does_not_import_heavy_libraries():

@@ -67,7 +67,7 @@ def settings(tmp_settings, tmp_path, monkeypatch):
             }
         ),
     }
-    monkeypatch.setattr(pub, "read_mart", lambda _s, model: marts[model])
+    monkeypatch.setattr(pub, "read_mart", lambda _s, model, relation=None: marts[model])
     monkeypatch.setattr(pub, "code_version", lambda _repo: "test")
     yield s, marts
     load_contracts.cache_clear()
@@ -104,7 +104,7 @@ def test_failure_while_staging_leaves_last_good_outputs(settings, monkeypatch):
     s, marts = settings
     good = pub.promote(s, OCT, pub.stage_mhsds(s, OCT, "good"))
 
-    def boom(_s, model):
+    def boom(_s, model, relation=None):
         if model == "mhs201_care_contact":
             raise RuntimeError("warehouse went away")
         return marts[model]

@@ -20,10 +20,13 @@ like its string. Importing this module registers the expectations and metrics wi
 class definition) and applies :func:`gx_compat.patch_sqlalchemy_execution_engine`, without
 which no expectation validates against DuckDB.
 
-Privacy: GX's BASIC/SUMMARY results list up to 20 unexpected values. For NHS numbers those are
-patient identifiers; run such suites with ``result_format={"result_format": "SUMMARY",
-"partial_unexpected_count": 0}`` (checkpoint level: GX ignores an expectation-level
-result_format) or on pseudonymised columns.
+Privacy: GX's BASIC/SUMMARY/COMPLETE results list unexpected values (up to 20, or all). For NHS
+numbers those are patient identifiers, so ``ExpectColumnValuesToBeValidNhsNumber`` never returns
+them, whatever result_format is asked for (counts and percentages only). For the other
+expectations the values are codes, not identifiers. Suites over patient-level tables should
+still run with ``result_format={"result_format": "SUMMARY", "exclude_unexpected_values": True}``
+set on the Checkpoint (GX 1.x ignores an expectation-level result_format when a checkpoint
+passes its own, which it always does) and ``include_unexpected_rows`` left off.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any, ClassVar, Literal
 
 import pandas as pd
 from great_expectations.compatibility import pydantic
+from great_expectations.compatibility.typing_extensions import override
 from great_expectations.execution_engine import PandasExecutionEngine, SqlAlchemyExecutionEngine
 from great_expectations.expectations.expectation import (
     ColumnMapExpectation,
@@ -39,6 +43,7 @@ from great_expectations.expectations.expectation import (
     _style_row_condition,
     render_suite_parameter_string,
 )
+from great_expectations.expectations.expectation_configuration import parse_result_format
 from great_expectations.expectations.metrics.map_metric_provider import (
     ColumnMapMetricProvider,
     ColumnPairMapMetricProvider,
@@ -136,7 +141,6 @@ class ColumnPairValuesScoreWithinToolRange(ColumnPairMapMetricProvider):
 
     condition_metric_name = "column_pair_values.score_within_tool_range"
     condition_value_keys = ("ranges",)
-    condition_domain_keys = ("batch_id", "table", "column_A", "column_B", "ignore_row_if")
 
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(
@@ -249,7 +253,8 @@ class ExpectColumnValuesToBeValidNhsNumber(_SentenceRendering, ColumnMapExpectat
     is a format failure), the NHS Data Dictionary Modulus 11 check digit right (a check value
     of 10 is never valid), and not a repeated-digit placeholder such as 0000000000 or
     9999999999, which pass the arithmetic but are never issued. Same rule as
-    ``identifiers.nhs_number_is_valid``; the SQL version runs in the warehouse.
+    ``identifiers.nhs_number_is_valid``; the SQL version runs in the warehouse. Results carry
+    counts only, never the failing numbers (see ``_validate``).
 
     Args:
         column: The column holding NHS numbers (text; integers are judged on their digits).
@@ -259,6 +264,29 @@ class ExpectColumnValuesToBeValidNhsNumber(_SentenceRendering, ColumnMapExpectat
     map_metric: ClassVar[str] = "column_values.valid_nhs_number"
     success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
     library_metadata: ClassVar[dict[str, str | list | bool]] = _LIBRARY_METADATA
+
+    @override
+    def _validate(
+        self,
+        metrics: dict,
+        runtime_configuration: dict | None = None,
+        execution_engine: Any | None = None,
+    ) -> dict:
+        """Validate as usual, but never put an NHS number in the result.
+
+        The unexpected values of this expectation are patient identifiers, and results end up
+        in Data Docs, task logs and the DQ tables. So, whatever result_format the caller asked
+        for, unexpected values and unexpected rows are left out (GX's own
+        ``exclude_unexpected_values`` switch); counts, percentages and, for COMPLETE, pandas
+        row indices and the SQL query that finds the rows remain. Index columns given in
+        ``unexpected_index_column_names`` are the caller's choice: use pseudonymised keys.
+        """
+        asked = self._get_result_format(runtime_configuration=runtime_configuration)
+        result_format = parse_result_format(dict(asked) if isinstance(asked, dict) else asked)
+        result_format.update(exclude_unexpected_values=True, include_unexpected_rows=False)
+        return super()._validate(
+            metrics, {**(runtime_configuration or {}), "result_format": result_format}, execution_engine
+        )
 
     @classmethod
     def _sentence(cls, kwargs: dict[str, Any], include_column_name: bool) -> tuple[str, dict[str, Any]]:

@@ -83,7 +83,13 @@ def _int(value: int) -> ColumnElement[int]:
 
 
 def _text(column: ColumnElement) -> ColumnElement[str]:
-    """The column as text: the rules judge a value's text form, whatever its storage type."""
+    """The column as text: the rules judge a value's text form, whatever its storage type.
+
+    GX hands metrics an untyped ``sa.column(name)``, so in practice this is always
+    ``CAST(col AS VARCHAR)``: integers read as their digits on both engines (a leading zero
+    is already gone), while a DOUBLE reads as ``22298006.0`` on DuckDB but ``22298006`` on
+    PostgreSQL, so keep codes in text or integer columns.
+    """
     if isinstance(column.type, sa.String):
         return column
     return sa.cast(column, sa.String)

@@ -1,0 +1,289 @@
+"""Run the MHSDS validation rules in the warehouse and derive what may be submitted.
+
+Everything happens by SQL pushdown in the warehouse that holds the marts (DuckDB or
+PostgreSQL): for each table in cascade order (parents before children) every rule inserts the
+keys of its failing rows into ``dq.rule_failures``. A ``references`` rule looks for a *valid*
+parent, one that exists and is not itself rejected, so a rejection cascades down the tree exactly
+as SDCS applies group rejections (no MPI -> no referral -> no contact -> no activity -> no
+assessment). Two views per table then split the mart:
+
+* ``dq.<table>__submit``: the rows that go into the submission (no rejecting failure);
+* ``dq.<table>__quarantine``: each rejected row with ``_rule_id``, ``_consequence`` and
+  ``_cause`` (``missing_parent`` / ``rejected_parent`` for group rejections), one row per rule.
+
+Only counts and a few keys (pseudonymised before they leave this module) come back to Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from mhsds_pipeline.privacy import pseudonymise
+from mhsds_pipeline.quality.results import CheckResult, status_for
+from mhsds_pipeline.quality.rules import (
+    ROW_REJECTING,
+    Catalogue,
+    Rule,
+    SqlContext,
+    fail_predicate,
+    in_list,
+    lit,
+    parent_cause,
+    q,
+)
+
+log = logging.getLogger(__name__)
+
+DQ_SCHEMA = "dq"
+FAILURES = f"{DQ_SCHEMA}.rule_failures"
+SAMPLE_KEYS = 5
+
+
+@dataclass
+class TableOutcome:
+    table: str
+    present: bool
+    rows: int = 0
+    rejected_rows: int = 0
+    submitted_rows: int = 0
+
+    @property
+    def rejected_share(self) -> float:
+        return self.rejected_rows / self.rows if self.rows else 0.0
+
+
+@dataclass
+class RulesOutcome:
+    catalogue_version: str
+    tables: dict[str, TableOutcome]
+    failures: dict[str, int]  # rule id -> failing rows
+    samples: dict[str, list[str]]  # rule id -> pseudonymised keys
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def quarantine_counts(self) -> dict[str, int]:
+        return {t: o.rejected_rows for t, o in self.tables.items() if o.rejected_rows}
+
+
+def submit_view(table: str) -> str:
+    return f"{q(DQ_SCHEMA)}.{q(table + '__submit')}"
+
+
+def quarantine_view(table: str) -> str:
+    return f"{q(DQ_SCHEMA)}.{q(table + '__quarantine')}"
+
+
+def _existing_tables(conn, schema: str) -> set[str]:
+    rows = conn.execute(
+        sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+    )
+    return {r[0] for r in rows}
+
+
+def _reset(conn) -> None:
+    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {q(DQ_SCHEMA)}"))
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {FAILURES} CASCADE"))
+    conn.execute(
+        sa.text(
+            f"CREATE TABLE {FAILURES} (rule_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
+            "row_key VARCHAR NOT NULL, consequence VARCHAR NOT NULL, cause VARCHAR)"
+        )
+    )
+
+
+def _insert_failures(conn, rule: Rule, ctx: SqlContext) -> None:
+    sql = (
+        f"INSERT INTO {FAILURES} (rule_id, table_name, row_key, consequence, cause) "
+        f"SELECT {lit(rule.id)}, {lit(rule.table)}, {ctx.key_expr(rule.table)}, {lit(rule.consequence)}, "
+        f"{parent_cause(rule, ctx)} FROM {ctx.table(rule.table)} t WHERE {fail_predicate(rule, ctx)}"
+    )
+    conn.execute(sa.text(sql))
+
+
+def _rejected_match(ctx: SqlContext, table: str) -> str:
+    return (
+        f"SELECT 1 FROM {FAILURES} f WHERE f.table_name = {lit(table)} "
+        f"AND f.consequence IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
+    )
+
+
+def _create_views(conn, ctx: SqlContext, table: str) -> None:
+    conn.execute(sa.text(f"DROP VIEW IF EXISTS {submit_view(table)}"))
+    conn.execute(sa.text(f"DROP VIEW IF EXISTS {quarantine_view(table)}"))
+    conn.execute(
+        sa.text(
+            f"CREATE VIEW {submit_view(table)} AS SELECT t.* FROM {ctx.table(table)} t "
+            f"WHERE NOT EXISTS ({_rejected_match(ctx, table)})"
+        )
+    )
+    conn.execute(
+        sa.text(
+            f"CREATE VIEW {quarantine_view(table)} AS SELECT t.*, f.rule_id AS _rule_id, "
+            f"f.consequence AS _consequence, f.cause AS _cause FROM {ctx.table(table)} t "
+            # DISTINCT: duplicate-key rows each failed the uniqueness rule under the same key.
+            f"JOIN (SELECT DISTINCT rule_id, table_name, row_key, consequence, cause FROM {FAILURES}) f "
+            f"ON f.table_name = {lit(table)} "
+            f"AND f.consequence IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
+        )
+    )
+
+
+def run_rules(engine: sa.Engine, catalogue: Catalogue, ctx: SqlContext) -> RulesOutcome:
+    """Evaluate the catalogue in the warehouse; returns counts and dq_results rows."""
+    t0 = time.perf_counter()
+    tables: dict[str, TableOutcome] = {}
+    with engine.begin() as conn:
+        present = _existing_tables(conn, ctx.schema)
+        _reset(conn)
+        for table in catalogue.cascade_order:
+            if table not in present:
+                tables[table] = TableOutcome(table, present=False)
+                continue
+            for rule in catalogue.for_table(table):
+                if not rule.table_level:
+                    _insert_failures(conn, rule, ctx)
+            _create_views(conn, ctx, table)
+        failures = {
+            r[0]: int(r[1])
+            for r in conn.execute(sa.text(f"SELECT rule_id, COUNT(*) FROM {FAILURES} GROUP BY rule_id"))
+        }
+        samples: dict[str, list[str]] = {}
+        ranked = conn.execute(
+            sa.text(
+                "SELECT rule_id, table_name, row_key FROM (SELECT rule_id, table_name, row_key, ROW_NUMBER() "
+                f"OVER (PARTITION BY rule_id ORDER BY row_key) AS n FROM {FAILURES}) s WHERE n <= {SAMPLE_KEYS}"
+            )
+        )
+        for rule_id, table, key in ranked:
+            samples.setdefault(rule_id, []).append(pseudonymise(table, key))
+        for table in catalogue.cascade_order:
+            if table in tables:  # not built
+                continue
+            rows = conn.execute(sa.text(f"SELECT COUNT(*) FROM {ctx.table(table)}")).scalar_one()
+            submitted = conn.execute(sa.text(f"SELECT COUNT(*) FROM {submit_view(table)}")).scalar_one()
+            tables[table] = TableOutcome(
+                table,
+                present=True,
+                rows=int(rows),
+                rejected_rows=int(rows - submitted),
+                submitted_rows=int(submitted),
+            )
+    outcome = RulesOutcome(catalogue.version, tables, failures, samples)
+    outcome.checks = _checks(catalogue, outcome)
+    outcome.seconds = round(time.perf_counter() - t0, 3)
+    log.info(
+        "MHSDS rules: %d rules, %d failing rows, %d rows quarantined in %.2fs",
+        len(catalogue.rules),
+        sum(failures.values()),
+        sum(o.rejected_rows for o in tables.values()),
+        outcome.seconds,
+    )
+    return outcome
+
+
+def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
+    checks: list[CheckResult] = []
+    for rule in catalogue.rules:
+        table = outcome.tables[rule.table]
+        if not table.present:
+            checks.append(
+                CheckResult(
+                    check_id=rule.id,
+                    source="mhsds_rule",
+                    suite=f"marts__{rule.table}",
+                    table_name=rule.table,
+                    column_name=rule.column,
+                    dimension=rule.dimension,
+                    consequence=rule.consequence,
+                    severity=rule.severity,
+                    status="not_applicable",
+                    description=f"{rule.description} (table not built)",
+                )
+            )
+            continue
+        if rule.table_level:
+            lo, hi = rule.check.get("min", 0), rule.check.get("max")
+            bad = table.rows < lo or (hi is not None and table.rows > hi)
+            checks.append(
+                CheckResult(
+                    check_id=rule.id,
+                    source="mhsds_rule",
+                    suite=f"marts__{rule.table}",
+                    table_name=rule.table,
+                    dimension=rule.dimension,
+                    consequence=rule.consequence,
+                    severity=rule.severity,
+                    status="failed" if bad else "passed",
+                    numerator=table.rows,
+                    denominator=None,
+                    description=f"{rule.description} (rows: {table.rows})",
+                )
+            )
+            continue
+        n = outcome.failures.get(rule.id, 0)
+        checks.append(
+            CheckResult(
+                check_id=rule.id,
+                source="mhsds_rule",
+                suite=f"marts__{rule.table}",
+                table_name=rule.table,
+                column_name=rule.column,
+                dimension=rule.dimension,
+                consequence=rule.consequence,
+                severity=rule.severity,
+                numerator=n,
+                denominator=table.rows,
+                threshold=0.0,
+                status=status_for("violations", n, table.rows) if table.rows else "not_applicable",
+                description=rule.description,
+                sample_keys=outcome.samples.get(rule.id, []),
+            )
+        )
+    # File level: mandatory tables, and a systematic rejection share.
+    for table in catalogue.mandatory_tables:
+        t = outcome.tables.get(table)
+        ok = bool(t and t.present and t.submitted_rows > 0)
+        checks.append(
+            CheckResult(
+                check_id="FILE_MANDATORY_TABLE",
+                source="file",
+                table_name=table,
+                dimension="completeness",
+                consequence="file_rejected",
+                severity="critical",
+                status="passed" if ok else "failed",
+                numerator=t.submitted_rows if t else 0,
+                description="Mandatory table present with at least one valid row",
+            )
+        )
+    for table, t in outcome.tables.items():
+        if not t.present or not t.rows:
+            continue
+        small = t.rows < catalogue.block_min_rows
+        checks.append(
+            CheckResult(
+                check_id="FILE_REJECTED_SHARE",
+                source="file",
+                table_name=table,
+                dimension="validity",
+                consequence="file_rejected",
+                severity="critical",
+                measure="violations",
+                numerator=t.rejected_rows,
+                denominator=t.rows,
+                threshold=catalogue.block_rejected_share,
+                status="not_applicable"
+                if small
+                else status_for("violations", t.rejected_rows, t.rows, catalogue.block_rejected_share),
+                description=(
+                    f"Share of rows quarantined by record/group rejections must not exceed "
+                    f"{catalogue.block_rejected_share:.0%} (a higher share means a systematic extract fault)"
+                    + (f"; not applied under {catalogue.block_min_rows} rows" if small else "")
+                ),
+            )
+        )
+    return checks

@@ -1,0 +1,452 @@
+"""Great Expectations suites built from the rules catalogue, validated by SQL pushdown.
+
+Two layers, suites named ``<layer>__<asset>`` (STYLE.md):
+
+* ``raw__<epr table>``: the landed extract in ``raw_epr`` is structurally usable (core tables
+  not empty, keys present). Runs before dbt.
+* ``marts__<mhsds table>``: every rule of ``expectations/rules/mhsds_v6_rules.yml`` as one
+  expectation (``meta``: rule id, consequence, severity, dimension). Rules with a natural GX
+  expectation use it (not null, in set, unique, the custom NHS number / SCTID / value set
+  expectations); the rest (dates in the period, date order, referential integrity, header
+  rules) are ``UnexpectedRowsExpectation``s over the same SQL the rule engine runs.
+
+Both run against the warehouse through GX's SQL data source (DuckDB via duckdb_engine, or
+PostgreSQL), so GX only fetches aggregates. ``result_format`` is SUMMARY with no unexpected
+values, and the ``UnexpectedRowsExpectation`` queries select a constant, so neither the
+validation results nor Data Docs carry a record key or identifier.
+
+Each marts expectation's unexpected count is cross-checked against the rule engine's count for
+the same rule: a disagreement is reported as status ``error`` rather than silently trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mhsds_pipeline.quality.results import CheckResult, status_for
+from mhsds_pipeline.quality.rules import (
+    Catalogue,
+    Rule,
+    SqlContext,
+    failing_rows_sql,
+    lit,
+    q,
+    seed_codes,
+    tool_ranges,
+)
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "include_unexpected_rows": False}
+
+#: raw_epr tables: key column, and whether the month cannot be built without rows in it.
+RAW_TABLES: dict[str, tuple[str, bool]] = {
+    "patients": ("patient_id", True),
+    "referrals": ("referral_id", True),
+    "appointments": ("appointment_id", True),
+    "interventions": ("intervention_id", False),
+    "assessments": ("assessment_id", False),
+    "diagnoses": ("diagnosis_id", False),
+    "admissions": ("admission_id", False),
+    "ward_movements": ("ward_stay_id", False),
+    "gp_registrations": ("patient_id", True),
+    "referral_teams": ("referral_id", False),
+    "teams": ("team_id", True),
+    "wards": ("ward_code", False),
+}
+
+
+@dataclass
+class GxOutcome:
+    checks: list[CheckResult]
+    success: bool
+    seconds: float
+    data_docs_index: Path | None
+
+
+def _meta(rule: Rule) -> dict:
+    return {
+        "rule_id": rule.id,
+        "consequence": rule.consequence,
+        "severity": rule.severity,
+        "dimension": rule.dimension,
+        "table": rule.table,
+        "column": rule.column,
+    }
+
+
+def expectation_for(rule: Rule, ctx: SqlContext):
+    """The GX expectation that checks ``rule`` (same verdict as the rule engine's SQL)."""
+    import great_expectations.expectations as gxe
+
+    from mhsds_pipeline.quality import expectations as mx  # registers the custom expectations
+
+    c, col, kind = rule.check, rule.column, rule.type
+    common = {"meta": _meta(rule), "description": f"{rule.id} ({rule.consequence}): {rule.description}"}
+    if kind == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=col, **common)
+    if kind == "code_list":
+        return gxe.ExpectColumnValuesToBeInSet(
+            column=col, value_set=seed_codes(c["seed"], c.get("seed_column", "code")), **common
+        )
+    if kind == "code_list_default":
+        codes = seed_codes(c["seed"], c.get("seed_column", "code"), categories=("default",))
+        return gxe.ExpectColumnValuesToNotBeInSet(column=col, value_set=codes, **common)
+    if kind == "nhs_number":
+        return mx.ExpectColumnValuesToBeValidNhsNumber(column=col, **common)
+    if kind == "sctid":
+        return mx.ExpectColumnValuesToBeValidSctid(
+            column=col, allowed_partitions=list(c.get("partitions", ["00", "10"])), **common
+        )
+    if kind == "value_set" and not c.get("require_valid_sctid", True):
+        return mx.ExpectColumnValuesToBeInSnomedValueSet(
+            column=col,
+            value_set=seed_codes(c["seed"], c.get("seed_column", "code")),
+            value_set_name=c["seed"],
+            **common,
+        )
+    if kind == "score_range":  # unknown tools pass here too: the tool rule reports them
+        return mx.ExpectColumnPairValuesScoreWithinToolRange(
+            column_A=c["tool_column"],
+            column_B=col,
+            ranges={k: list(v) for k, v in tool_ranges(c["seed"]).items()},
+            **common,
+        )
+    if kind == "unique" and len(c["columns"]) == 1:
+        return gxe.ExpectColumnValuesToBeUnique(column=c["columns"][0], **common)
+    if kind == "unique":
+        return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(c["columns"]), **common)
+    if kind == "row_count":
+        return gxe.ExpectTableRowCountToBeBetween(min_value=c.get("min"), max_value=c.get("max"), **common)
+    # Everything else: the rule engine's own SQL, selecting a constant (no keys leave the warehouse).
+    # GX str.format()s the query to fill {batch}: escape the braces of regex quantifiers.
+    sql = (
+        failing_rows_sql(rule, ctx, select=f"{lit(rule.id)} AS rule_id").replace("{", "{{").replace("}", "}}")
+    )
+    return gxe.UnexpectedRowsExpectation(unexpected_rows_query=sql, **common)
+
+
+def _context(docs_dir: Path | None):
+    import great_expectations as gx
+
+    from mhsds_pipeline.quality.gx_compat import patch_sqlalchemy_execution_engine
+
+    patch_sqlalchemy_execution_engine()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir is not None:
+        if docs_dir.exists():
+            shutil.rmtree(docs_dir)
+        docs_dir.mkdir(parents=True)
+        context.add_data_docs_site(
+            site_name="mhsds_ig",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def _datasource(context, url: str):
+    if url.startswith("postgresql"):
+        return context.data_sources.add_postgres(name="warehouse", connection_string=url)
+    return context.data_sources.add_sql(name="warehouse", connection_string=url)
+
+
+def _run(context, datasource, schema: str, suites: dict[str, list], checkpoint_name: str, docs: bool):
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    definitions = []
+    for asset_name, expectations in suites.items():
+        layer, table = asset_name.split("__", 1)
+        # A query asset, not a table asset: GX 1.24 reflects a table asset's columns without its
+        # schema on DuckDB ("Table with name ... does not exist") and every map expectation errors.
+        asset = datasource.add_query_asset(name=asset_name, query=f"SELECT * FROM {q(schema)}.{q(table)}")
+        batch = asset.add_batch_definition_whole_table(f"{asset_name}__whole_table")
+        suite = context.suites.add(gx.ExpectationSuite(name=asset_name))
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        definitions.append(
+            context.validation_definitions.add(
+                gx.ValidationDefinition(name=asset_name, data=batch, suite=suite)
+            )
+        )
+    actions = [UpdateDataDocsAction(name="update_data_docs")] if docs else []
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=checkpoint_name,
+            validation_definitions=definitions,
+            actions=actions,
+            result_format=RESULT_FORMAT,
+        )
+    )
+    try:
+        return checkpoint.run()
+    finally:
+        _release(datasource)
+
+
+def _release(datasource) -> None:
+    """Close GX's connections: DuckDB lets only one configuration hold the file per process,
+    and the next task in the same process (dbt, the publisher) must be able to open it."""
+    import gc
+
+    for engine in (getattr(datasource, "_engine", None), getattr(datasource, "_execution_engine", None)):
+        engine = getattr(engine, "engine", engine)  # the execution engine wraps a SQLAlchemy engine
+        if engine is not None and hasattr(engine, "dispose"):
+            try:
+                engine.dispose()
+            except Exception:  # noqa: BLE001 - best effort; never hide the validation result
+                log.debug("could not dispose a GX engine", exc_info=True)
+    gc.collect()
+
+
+def _raised(er) -> str | None:
+    """The exception message when GX could not evaluate an expectation (else None)."""
+    info = er.exception_info or {}
+    if info.get("raised_exception"):
+        return info.get("exception_message") or "unknown error"
+    for value in info.values():  # checkpoint results key exceptions by metric
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value.get("exception_message") or "unknown error"
+    return None
+
+
+def _counts(result: dict) -> tuple[int | None, int | None]:
+    """(unexpected, element count) from one expectation result's ``result`` dict."""
+    res = result or {}
+    if "unexpected_count" in res:
+        return int(res["unexpected_count"] or 0), res.get("element_count")
+    observed = res.get("observed_value")
+    if isinstance(observed, int | float):
+        return int(observed), None
+    return None, None
+
+
+def validate_marts(
+    url: str,
+    catalogue: Catalogue,
+    ctx: SqlContext,
+    engine_counts: dict[str, int],
+    table_rows: dict[str, int],
+    docs_dir: Path | None,
+) -> GxOutcome:
+    """Run the ``marts__*`` suites; dq_results rows with the cross-check against the engine."""
+    t0 = time.perf_counter()
+    context = _context(docs_dir)
+    datasource = _datasource(context, url)
+    suites: dict[str, list] = {}
+    for table in catalogue.cascade_order:
+        if table not in table_rows:  # not built: the file-level check reports it
+            continue
+        suites[f"marts__{table}"] = [expectation_for(r, ctx) for r in catalogue.for_table(table)]
+    result = _run(context, datasource, ctx.schema, suites, "mhsds_marts", docs_dir is not None)
+    rules = {r.id: r for r in catalogue.rules}
+    checks: list[CheckResult] = []
+    for run in result.run_results.values():
+        for er in run.results:
+            meta = er.expectation_config.meta or {}
+            rule = rules[meta["rule_id"]]
+            unexpected, _ = _counts(er.result)
+            rows = table_rows.get(rule.table, 0)
+            error = _raised(er)
+            if error or (unexpected is None and not rule.table_level):
+                status, note = "error", f" GX could not evaluate it: {(error or 'no count returned')[:300]}"
+            elif rule.table_level:
+                status, note = ("passed" if er.success else "failed"), ""
+                unexpected = rows
+            else:
+                expected = engine_counts.get(rule.id, 0)
+                if unexpected is not None and unexpected != expected:
+                    status = "error"
+                    note = f" GX counted {unexpected} failing rows, the rule engine {expected}."
+                else:
+                    status, note = status_for("violations", unexpected or 0, rows), ""
+            checks.append(
+                CheckResult(
+                    check_id=rule.id,
+                    source="gx",
+                    suite=f"marts__{rule.table}",
+                    table_name=rule.table,
+                    column_name=rule.column,
+                    dimension=rule.dimension,
+                    consequence=rule.consequence,
+                    severity=rule.severity,
+                    numerator=unexpected,
+                    denominator=rows if not rule.table_level else None,
+                    threshold=0.0,
+                    status=status,
+                    description=(er.expectation_config.description or rule.description) + note,
+                )
+            )
+    index = docs_dir / "index.html" if docs_dir is not None and (docs_dir / "index.html").exists() else None
+    return GxOutcome(checks, bool(result.success), round(time.perf_counter() - t0, 3), index)
+
+
+def validate_raw(url: str, schema: str = "raw_epr") -> GxOutcome:
+    """``raw__*`` suites: the landed extract can be built from (counts only, no docs)."""
+    import great_expectations.expectations as gxe
+    import sqlalchemy as sa
+
+    t0 = time.perf_counter()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        present = {
+            r[0]
+            for r in conn.execute(
+                sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
+            )
+        }
+    engine.dispose()
+    checks: list[CheckResult] = []
+    suites: dict[str, list] = {}
+    for table, (key, required) in RAW_TABLES.items():
+        if table not in present:
+            checks.append(
+                CheckResult(
+                    check_id="RAW_TABLE_PRESENT",
+                    source="gx",
+                    suite=f"raw__{table}",
+                    table_name=table,
+                    dimension="completeness",
+                    severity="critical" if required else "warning",
+                    status="failed",
+                    description=f"raw_epr.{table} was not landed",
+                )
+            )
+            continue
+        sev = "critical" if required else "warning"
+        suites[f"raw__{table}"] = [
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value=1 if required else 0,
+                meta={"rule_id": "RAW_ROWS", "severity": sev, "dimension": "completeness"},
+                description=f"raw_epr.{table} has rows for the period"
+                if required
+                else f"raw_epr.{table} row count",
+            ),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=key,
+                meta={"rule_id": "RAW_KEY_NOT_NULL", "severity": "critical", "dimension": "completeness"},
+                description=f"raw_epr.{table}.{key} (the source key) is always present",
+            ),
+        ]
+    context = _context(None)
+    datasource = _datasource(context, url)
+    result = _run(context, datasource, schema, suites, "mhsds_raw", docs=False)
+    for run in result.run_results.values():
+        suite_name = run.suite_name
+        for er in run.results:
+            meta = er.expectation_config.meta or {}
+            unexpected, total = _counts(er.result)
+            error = _raised(er)
+            checks.append(
+                CheckResult(
+                    check_id=meta["rule_id"],
+                    source="gx",
+                    suite=suite_name,
+                    table_name=suite_name.split("__", 1)[1],
+                    column_name=er.expectation_config.kwargs.get("column"),
+                    dimension=meta.get("dimension"),
+                    severity=meta["severity"],
+                    status="error" if error else ("passed" if er.success else "failed"),
+                    numerator=unexpected,
+                    denominator=total,
+                    description=er.expectation_config.description
+                    + (f" (GX error: {error[:300]})" if error else ""),
+                )
+            )
+    return GxOutcome(
+        checks,
+        all(c.status == "passed" or c.severity != "critical" for c in checks),
+        round(time.perf_counter() - t0, 3),
+        None,
+    )
+
+
+__all__ = ["GxOutcome", "expectation_for", "validate_marts", "validate_raw", "q"]
+
+
+def compare_pushdown_with_pandas(url: str, catalogue: Catalogue, ctx: SqlContext) -> dict:
+    """Time the same GX expectations by SQL pushdown and on tables loaded into pandas.
+
+    For the benchmark (issue #3): only rules with a pandas implementation are compared (the
+    SQL-only ``UnexpectedRowsExpectation`` rules are left out of both sides). Returns seconds
+    for pushdown, for loading the marts into pandas, and for validating in pandas.
+    """
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    import pandas as pd
+    import sqlalchemy as sa
+
+    def comparable(rule: Rule):
+        e = expectation_for(rule, ctx)
+        return None if isinstance(e, gxe.UnexpectedRowsExpectation) else e
+
+    per_table = {
+        t: [e for e in (comparable(r) for r in catalogue.for_table(t)) if e is not None]
+        for t in catalogue.cascade_order
+    }
+    per_table = {t: es for t, es in per_table.items() if es}
+    n = sum(len(es) for es in per_table.values())
+
+    t0 = time.perf_counter()
+    context = _context(None)
+    datasource = _datasource(context, url)
+    suites = {
+        f"marts__{t}": [comparable(r) for r in catalogue.for_table(t) if comparable(r)] for t in per_table
+    }
+    sql_result = _run(context, datasource, ctx.schema, suites, "compare_sql", docs=False)
+    pushdown = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    engine = sa.create_engine(url)
+    frames = {}
+    with engine.connect() as conn:
+        for t in per_table:
+            frames[t] = pd.read_sql_query(sa.text(f"SELECT * FROM {q(ctx.schema)}.{q(t)}"), conn)
+    engine.dispose()
+    load = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    pcontext = _context(None)
+    pds = pcontext.data_sources.add_pandas(name="frames")
+    definitions = []
+    for t, df in frames.items():
+        asset = pds.add_dataframe_asset(name=t)
+        batch = asset.add_batch_definition_whole_dataframe(f"{t}__frame")
+        suite = pcontext.suites.add(gx.ExpectationSuite(name=f"pandas__{t}"))
+        for r in catalogue.for_table(t):
+            e = comparable(r)
+            if e is not None:
+                suite.add_expectation(e)
+        definitions.append((batch, suite, df))
+    pandas_success = True
+    for batch, suite, df in definitions:
+        res = batch.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=RESULT_FORMAT)
+        pandas_success &= bool(res.success)
+    validate = time.perf_counter() - t2
+    return {
+        "expectations": n,
+        "rows": int(sum(len(df) for df in frames.values())),
+        "pushdown_seconds": round(pushdown, 3),
+        "pandas_load_seconds": round(load, 3),
+        "pandas_validate_seconds": round(validate, 3),
+        "pandas_total_seconds": round(load + validate, 3),
+        "pandas_peak_frame_mb": round(
+            sum(df.memory_usage(deep=True).sum() for df in frames.values()) / 2**20, 1
+        ),
+        "same_verdict": bool(sql_result.success) == pandas_success,
+    }

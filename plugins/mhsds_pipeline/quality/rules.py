@@ -1,0 +1,349 @@
+"""The MHSDS validation rules catalogue and its SQL.
+
+The catalogue (``expectations/rules/mhsds_v6_rules.yml``) is the single statement of what the
+quality gate enforces. Each rule compiles here into a *failing-row predicate* over one MHSDS
+mart (alias ``t``), in SQL that both DuckDB and PostgreSQL run, so the warehouse does the work:
+the rule engine (:mod:`mhsds_pipeline.quality.engine`) inserts the keys of failing rows into a
+table, and the GX suites (:mod:`mhsds_pipeline.quality.gx_suites`) validate the same rules.
+
+Check types (``check.type``):
+
+=================  =======================================================================
+not_null           the column is blank
+code_list          a value not in the seed's code list (``seed``, column ``code``)
+code_list_default  a value the seed marks ``vodim_category = default`` (e.g. ethnicity 99)
+pattern            a value not matching ``regex`` (whole value)
+nhs_number         not 10 digits passing Modulus 11, or a dummy number
+sctid              not a valid SCTID (6-18 digits, no leading 0, ``partitions``, Verhoeff)
+value_set          a valid SCTID not in ``seed.seed_column`` (``require_valid_sctid: false``:
+                   any value not in it)
+score_range        PersScore not a whole number in the tool's [min_score, max_score]
+date_in_period     a date before ``rp_start`` (bound start), after ``rp_end`` (end) or either
+date_order         ``after`` earlier than ``before`` (with times when both are given)
+unique             rows whose ``columns`` occur more than once (all of them fail)
+references         no *valid* parent row: the parent is missing or was itself rejected
+has_child          no child row at all in ``child``
+row_count          the table's row count outside [min, max] (table-level)
+fail_when          a portable SQL condition; column names are quoted automatically,
+                   ``{rp_start}``, ``{rp_end}``, ``{org_id_provider}`` are substituted
+=================  =======================================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+
+from mhsds_pipeline.quality import sql_identifiers as sqlx
+
+REPO = Path(__file__).resolve().parents[3]
+CATALOGUE = REPO / "expectations" / "rules" / "mhsds_v6_rules.yml"
+SEEDS = REPO / "dbt_project" / "seeds" / "reference"
+
+REJECTING = ("file_rejected", "group_rejected", "record_rejected")
+ROW_REJECTING = ("group_rejected", "record_rejected")
+SEVERITY_OF = {
+    "file_rejected": "critical",
+    "group_rejected": "warning",
+    "record_rejected": "warning",
+    "warning": "warning",
+    "info": "info",
+}
+
+
+class CatalogueError(ValueError):
+    """The rules catalogue is malformed (a rule names an unknown table, column or check)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    table: str
+    consequence: str
+    dimension: str
+    check: dict[str, Any]
+    description: str
+    column: str | None = None
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY_OF[self.consequence]
+
+    @property
+    def type(self) -> str:
+        return self.check["type"]
+
+    @property
+    def rejects_rows(self) -> bool:
+        return self.consequence in ROW_REJECTING
+
+    @property
+    def table_level(self) -> bool:
+        return self.type == "row_count"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: str
+    spec_version: str
+    rules: tuple[Rule, ...]
+    cascade_order: tuple[str, ...]
+    mandatory_tables: tuple[str, ...]
+    block_rejected_share: float
+    block_min_rows: int = 0
+    path: Path = field(default=CATALOGUE)
+
+    def for_table(self, table: str) -> list[Rule]:
+        return [r for r in self.rules if r.table == table]
+
+
+def load_catalogue(path: Path = CATALOGUE) -> Catalogue:
+    doc = yaml.safe_load(Path(path).read_text())
+    rules = []
+    seen: set[str] = set()
+    for raw in doc["rules"]:
+        rule = Rule(
+            id=raw["id"],
+            table=raw["table"],
+            consequence=raw["consequence"],
+            dimension=raw.get("dimension", "validity"),
+            check=dict(raw["check"]),
+            description=raw["description"],
+            column=raw.get("column"),
+        )
+        if rule.id in seen:
+            raise CatalogueError(f"rule {rule.id} is defined twice in {path}")
+        if rule.consequence not in SEVERITY_OF:
+            raise CatalogueError(f"rule {rule.id}: unknown consequence {rule.consequence!r}")
+        if rule.table not in doc["cascade_order"]:
+            raise CatalogueError(f"rule {rule.id}: table {rule.table} is not in cascade_order")
+        seen.add(rule.id)
+        rules.append(rule)
+    return Catalogue(
+        version=str(doc["version"]),
+        spec_version=str(doc["spec_version"]),
+        rules=tuple(rules),
+        cascade_order=tuple(doc["cascade_order"]),
+        mandatory_tables=tuple(doc.get("mandatory_tables", ())),
+        block_rejected_share=float(doc.get("block_rejected_share", 1.0)),
+        block_min_rows=int(doc.get("block_min_rows", 0)),
+        path=Path(path),
+    )
+
+
+# ------------------------------------------------------------------------------------ seeds
+
+
+@cache
+def seed_rows(seed: str) -> tuple[dict[str, str], ...]:
+    with (SEEDS / f"{seed}.csv").open(newline="") as fh:
+        return tuple(csv.DictReader(fh))
+
+
+def seed_codes(seed: str, column: str = "code", categories: tuple[str, ...] | None = None) -> list[str]:
+    rows = seed_rows(seed)
+    if categories is not None:
+        rows = tuple(r for r in rows if r.get("vodim_category") in categories)
+    return sorted({r[column] for r in rows})
+
+
+def tool_ranges(seed: str = "ref_assessment_tools") -> dict[str, tuple[int, int]]:
+    return {r["concept_id"]: (int(r["min_score"]), int(r["max_score"])) for r in seed_rows(seed)}
+
+
+# ------------------------------------------------------------------------------------ SQL
+
+
+def q(identifier: str) -> str:
+    """A quoted identifier (the marts keep the MHSDS mixed-case column names)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def lit(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def in_list(values: list[str]) -> str:
+    return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+@dataclass(frozen=True)
+class SqlContext:
+    """What a rule's SQL needs besides the rule: where the marts are and the period."""
+
+    schema: str
+    rp_start: date
+    rp_end: date
+    org_id_provider: str
+    dialect: str  # duckdb | postgresql
+    failures_table: str = "dq.rule_failures"
+    columns: dict[str, list[str]] = field(default_factory=dict)  # table -> column names
+    keys: dict[str, list[str]] = field(default_factory=dict)  # table -> key columns
+
+    def table(self, name: str) -> str:
+        return f"{q(self.schema)}.{q(name)}"
+
+    def key_expr(self, table: str, alias: str = "t") -> str:
+        """The row key as one text value (``a|b|c``), the same in both dialects."""
+        cols = self.keys.get(table) or []
+        if not cols:
+            return "'*'"
+        parts = [f"COALESCE(CAST({alias}.{q(c)} AS VARCHAR), '')" for c in cols]
+        return parts[0] if len(parts) == 1 else "(" + " || '|' || ".join(parts) + ")"
+
+    def sa_dialect(self):
+        # "named" paramstyle: literal SQL with single '%' (sa.text escapes it again for psycopg2).
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.dialect(paramstyle="named")
+        from duckdb_engine import Dialect
+
+        return Dialect(paramstyle="named")
+
+
+def _compile(expr: sa.ColumnElement, ctx: SqlContext) -> str:
+    return str(expr.compile(dialect=ctx.sa_dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _text(column: str) -> str:
+    return f"CAST(t.{q(column)} AS VARCHAR)"
+
+
+def _regex_fails(expr: str, regex: str, ctx: SqlContext) -> str:
+    if ctx.dialect == "postgresql":
+        return f"NOT ({expr} ~ {lit(regex)})"
+    return f"NOT regexp_matches({expr}, {lit(regex)})"
+
+
+def _stamp(date_col: str, time_col: str | None) -> str:
+    if not time_col:
+        return f"CAST(t.{q(date_col)} AS TIMESTAMP)"
+    # date + time -> timestamp in both DuckDB and PostgreSQL
+    return f"(CAST(t.{q(date_col)} AS DATE) + COALESCE(CAST(t.{q(time_col)} AS TIME), TIME '00:00:00'))"
+
+
+def _quote_columns(sql: str, columns: list[str]) -> str:
+    """Quote bare column names in a catalogue's ``fail_when`` condition (skipping literals)."""
+    names = sorted(columns, key=len, reverse=True)
+    if not names:
+        return sql
+    pattern = re.compile(r"'(?:[^']|'')*'|\b(" + "|".join(map(re.escape, names)) + r")\b")
+    return pattern.sub(lambda m: f"t.{q(m.group(1))}" if m.group(1) else m.group(0), sql)
+
+
+def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
+    """SQL condition true for each row of ``rule.table`` (alias ``t``) that fails the rule."""
+    c = rule.check
+    col = rule.column
+    kind = rule.type
+    if kind == "not_null":
+        return f"t.{q(col)} IS NULL"
+    if kind in ("code_list", "code_list_default"):
+        if kind == "code_list":
+            codes = seed_codes(c["seed"], c.get("seed_column", "code"))
+            return f"t.{q(col)} IS NOT NULL AND {_text(col)} NOT IN {in_list(codes)}"
+        codes = seed_codes(c["seed"], c.get("seed_column", "code"), categories=("default",))
+        return f"{_text(col)} IN {in_list(codes)}"
+    if kind == "pattern":
+        return f"t.{q(col)} IS NOT NULL AND {_regex_fails(_text(col), c['regex'], ctx)}"
+    if kind == "nhs_number":
+        valid = _compile(sqlx.nhs_number_valid_expr(sa.literal_column(f"t.{q(col)}")), ctx)
+        return f"t.{q(col)} IS NOT NULL AND NOT ({valid})"
+    if kind == "sctid":
+        valid = _compile(
+            sqlx.sctid_valid_expr(sa.literal_column(f"t.{q(col)}"), tuple(c.get("partitions", ("00", "10")))),
+            ctx,
+        )
+        return f"t.{q(col)} IS NOT NULL AND NOT ({valid})"
+    if kind == "value_set":
+        codes = seed_codes(c["seed"], c.get("seed_column", "code"))
+        cond = f"t.{q(col)} IS NOT NULL AND {_text(col)} NOT IN {in_list(codes)}"
+        if c.get("require_valid_sctid", True):
+            valid = _compile(sqlx.sctid_valid_expr(sa.literal_column(f"t.{q(col)}"), ("00", "10")), ctx)
+            cond += f" AND ({valid})"
+        return cond
+    if kind == "score_range":
+        tool = q(c["tool_column"])
+        ranges = tool_ranges(c["seed"])
+        valid = _compile(
+            sqlx.score_in_tool_range_expr(
+                sa.literal_column(f"t.{tool}"), sa.literal_column(f"t.{q(col)}"), ranges
+            ),
+            ctx,
+        )
+        # Only tools in the list are range-checked; an unknown tool is the tool rule's failure.
+        return f"t.{q(col)} IS NOT NULL AND CAST(t.{tool} AS VARCHAR) IN {in_list(sorted(ranges))} AND NOT ({valid})"
+    if kind == "date_in_period":
+        value = f"CAST(t.{q(col)} AS DATE)"
+        bound = c.get("bound", "both")
+        parts = []
+        if bound in ("start", "both"):
+            parts.append(f"{value} < {lit(ctx.rp_start)}")
+        if bound in ("end", "both"):
+            parts.append(f"{value} > {lit(ctx.rp_end)}")
+        return f"t.{q(col)} IS NOT NULL AND ({' OR '.join(parts)})"
+    if kind == "date_order":
+        before = _stamp(c["before"], c.get("before_time"))
+        after = _stamp(c["after"], c.get("after_time"))
+        return f"t.{q(c['before'])} IS NOT NULL AND t.{q(c['after'])} IS NOT NULL AND {after} < {before}"
+    if kind == "unique":
+        cols = c["columns"]
+        nonnull = " AND ".join(f"t.{q(x)} IS NOT NULL" for x in cols)
+        match = " AND ".join(f"d.{q(x)} = t.{q(x)}" for x in cols)
+        dup = (
+            f"SELECT {', '.join(q(x) for x in cols)} FROM {ctx.table(rule.table)} "
+            f"GROUP BY {', '.join(q(x) for x in cols)} HAVING COUNT(*) > 1"
+        )
+        return f"{nonnull} AND EXISTS (SELECT 1 FROM ({dup}) d WHERE {match})"
+    if kind == "references":
+        parent = c["parent"]
+        match = " AND ".join(f"p.{q(pc)} = t.{q(cc)}" for cc, pc in c["columns"].items())
+        nonnull = " AND ".join(f"t.{q(cc)} IS NOT NULL" for cc in c["columns"])
+        rejected = (
+            f"SELECT 1 FROM {ctx.failures_table} f WHERE f.table_name = {lit(parent)} "
+            f"AND f.consequence IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(parent, 'p')}"
+        )
+        valid_parent = f"SELECT 1 FROM {ctx.table(parent)} p WHERE {match} AND NOT EXISTS ({rejected})"
+        return f"{nonnull} AND NOT EXISTS ({valid_parent})"
+    if kind == "has_child":
+        child = c["child"]
+        match = " AND ".join(f"ch.{q(cc)} = t.{q(pc)}" for pc, cc in c["columns"].items())
+        return f"NOT EXISTS (SELECT 1 FROM {ctx.table(child)} ch WHERE {match})"
+    if kind == "fail_when":
+        sql = c["sql"].format(
+            rp_start=lit(ctx.rp_start), rp_end=lit(ctx.rp_end), org_id_provider=lit(ctx.org_id_provider)
+        )
+        return "(" + _quote_columns(sql, ctx.columns.get(rule.table, [])) + ")"
+    raise CatalogueError(f"rule {rule.id}: unknown check type {kind!r}")
+
+
+def parent_cause(rule: Rule, ctx: SqlContext) -> str:
+    """For a ``references`` failure: 'rejected_parent' when the parent exists, else 'missing_parent'."""
+    if rule.type != "references":
+        return "NULL"
+    parent = rule.check["parent"]
+    match = " AND ".join(f"p.{q(pc)} = t.{q(cc)}" for cc, pc in rule.check["columns"].items())
+    return (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {ctx.table(parent)} p WHERE {match}) "
+        "THEN 'rejected_parent' ELSE 'missing_parent' END"
+    )
+
+
+def failing_rows_sql(rule: Rule, ctx: SqlContext, select: str = "1") -> str:
+    """``SELECT <select> FROM <table> t WHERE <rule fails>``."""
+    return f"SELECT {select} FROM {ctx.table(rule.table)} t WHERE {fail_predicate(rule, ctx)}"

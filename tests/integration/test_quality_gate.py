@@ -1,0 +1,247 @@
+"""The quality gate against the generator's ground truth (issue #3).
+
+A small synthetic month with every kind of planted defect goes through extract -> load ->
+raw checks -> dbt -> quality gate -> publish, in process (no Airflow: the DAG path is covered by
+test_end_to_end). Then:
+
+* every planted defect is found by the rule that should find it, and no rule fires on a clean
+  row (precision and recall both 100 %, printed);
+* group rejections cascade exactly to the descendants of rejected rows, recomputed here in
+  Python from the marts (an implementation independent of the engine's SQL);
+* the submission tables exclude exactly the quarantined rows, quarantine keeps them with rule
+  ids, dq_results / dqmi / Data Docs are published, without identifiers;
+* a critical failure (file-level rejection) stops promotion and leaves the last good outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections import defaultdict
+from dataclasses import replace
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from mhsds_pipeline import pipeline
+from mhsds_pipeline.quality.gate import QualityGateError
+from mhsds_pipeline.quality.rules import load_catalogue
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PERIOD = "2026-10"
+
+#: ground-truth rule -> (catalogue rule id, cause filter for references rules)
+DETECTED_BY = {
+    "NHS_NUMBER_INVALID": "MHS00165",
+    "NHS_NUMBER_MISSING": "MHS00111",
+    "POSTCODE_DEFAULT": "LOCAL_MHS001_POSTCODE_DEFAULT",
+    "POSTCODE_INVALID": "LOCAL_MHS001_POSTCODE_PATTERN",
+    "ETHNICITY_NOT_KNOWN": "LOCAL_MHS001_ETHNIC_NOT_KNOWN",
+    "SNOMED_CHECK_DIGIT": "LOCAL_MHS202_PROCEDURE_SCTID",
+    "SNOMED_PARTITION": "LOCAL_MHS202_PROCEDURE_SCTID",
+    "SNOMED_NOT_IN_REFSET": "LOCAL_MHS202_PROCEDURE_REFSET",
+    "CONTACT_OUTSIDE_PERIOD": "MHS20167",
+    "ORPHAN_CONTACT": "LOCAL_MHS201_REFERRAL",
+    "ORPHAN_REFERRAL": "MHS10101",
+    "DUPLICATE_CONTACT_ID": "LOCAL_MHS201_ID_DUP",
+    "DATE_ORDER_REFERRAL": "LOCAL_MHS101_DISCH_BEFORE_RECEIVED",
+    "DATE_ORDER_SPELL": "LOCAL_MHS501_DATE_ORDER",
+    "DATE_ORDER_WARD_STAY": "LOCAL_MHS502_DATE_ORDER",
+    "ASSESSMENT_SCORE_OUT_OF_RANGE": None,  # table-dependent, resolved below
+}
+
+#: child table -> (parent table, child column, parent column): the cascade edges.
+EDGES = {
+    "mhs002_gp": ("mhs001_mpi", "LocalPatientID", "LocalPatientID"),
+    "mhs101_referral": ("mhs001_mpi", "LocalPatientID", "LocalPatientID"),
+    "mhs102_other_service_type": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
+    "mhs201_care_contact": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
+    "mhs202_care_activity": ("mhs201_care_contact", "CareContactID", "CareContactID"),
+    "mhs501_hosp_prov_spell": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
+    "mhs502_ward_stay": ("mhs501_hosp_prov_spell", "HospProvSpellID", "HospProvSpellID"),
+    "mhs604_prim_diag": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
+    "mhs605_sec_diag": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
+    "mhs606_coded_score_assessment_refer": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
+    "mhs607_coded_score_assessment_act": ("mhs202_care_activity", "CareActID", "CareActID"),
+}
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    from mhsds_pipeline.config import load_settings
+    from mhsds_pipeline.epr.generator import generate
+
+    base = tmp_path_factory.mktemp("gate")
+    source = base / "epr.sqlite"
+    generate(f"sqlite:///{source}", scale=0.05, seed=11, end_period=PERIOD, months=1, out_dir=base / "epr")
+    settings = replace(
+        load_settings(),
+        source_url=f"sqlite:///{source}",
+        data_dir=base / "data",
+        output_dir=base / "output",
+        warehouse_target="duckdb",
+        warehouse_path=base / "data" / "warehouse.duckdb",
+    )
+    summary = pipeline.run_all(PERIOD, "gate_run_1", settings)
+    return base, settings, summary
+
+
+def _failures(settings) -> list[tuple[str, str, str, str | None]]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("SELECT rule_id, table_name, row_key, cause FROM dq.rule_failures").fetchall()
+
+
+def _expected(base) -> set[tuple[str, str]]:
+    """(rule id, MHSDS row key) for every planted defect of the period."""
+    truth = [r for r in _read_csv(base / "epr" / "ground_truth.csv") if r["period"] == PERIOD]
+    src = sqlite3.connect(base / "epr.sqlite")
+    want = set()
+    for r in truth:
+        rule = DETECTED_BY[r["rule"]]
+        key = r["epr_key"]
+        if r["rule"] == "ASSESSMENT_SCORE_OUT_OF_RANGE":
+            ref, act, tool, score, done = src.execute(
+                "SELECT referral_id, intervention_id, tool_snomed, score, completed_at FROM assessments "
+                "WHERE assessment_id = ?",
+                (key,),
+            ).fetchone()
+            if r["mhsds_table"] == "mhs607_coded_score_assessment_act":
+                rule, key = "LOCAL_MHS607_SCORE_RANGE", f"{act}|{tool}|{score}"
+            else:
+                rule, key = "LOCAL_MHS606_SCORE_RANGE", f"{ref}|{tool}|{done[:19]}"
+        want.add((rule, key))
+    return want
+
+
+def _read_csv(path):
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_planted_defect_found_by_its_rule_and_nothing_clean_flagged(gated, capsys):
+    base, settings, _ = gated
+    want = _expected(base)
+    got = {
+        (rule, key)
+        for rule, _table, key, cause in _failures(settings)
+        if cause != "rejected_parent"  # cascade rows are checked in the next test
+    }
+    true_pos = want & got
+    precision = len(true_pos) / len(got) if got else 1.0
+    recall = len(true_pos) / len(want) if want else 1.0
+    with capsys.disabled():
+        print(
+            f"\nquality gate vs ground truth ({PERIOD}): {len(want)} planted, {len(got)} flagged, "
+            f"precision {precision:.1%}, recall {recall:.1%}"
+        )
+    assert len(want) >= 30, "the generator should plant defects of every kind"
+    assert {r for r, _ in want} >= {v for v in DETECTED_BY.values() if v}
+    assert got - want == set(), f"flagged but not planted (false positives): {sorted(got - want)[:10]}"
+    assert want - got == set(), f"planted but not found (misses): {sorted(want - got)[:10]}"
+    assert precision == 1.0 and recall == 1.0
+
+
+def test_group_rejections_cascade_to_exactly_the_descendants(gated):
+    _, settings, _ = gated
+    failures = _failures(settings)
+    catalogue = {r.id: r for r in load_catalogue().rules}
+    rejecting = {"record_rejected", "group_rejected"}
+    direct = defaultdict(set)
+    cascaded = defaultdict(set)
+    for rule, table, key, cause in failures:
+        if catalogue[rule].consequence not in rejecting:
+            continue
+        (cascaded if cause == "rejected_parent" else direct)[table].add(key)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+
+        def rows(table, cols):
+            return con.execute(
+                f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in cols)} FROM analytics.{table}"
+            ).fetchall()
+
+        from mhsds_pipeline.contracts import load_contracts
+
+        contracts = load_contracts(settings.dbt_project_dir)
+        rejected = {t: set(keys) for t, keys in direct.items()}
+        expect_cascade = defaultdict(set)
+        for child in load_catalogue().cascade_order:
+            if child not in EDGES:
+                continue
+            parent, ccol, pcol = EDGES[child]
+            pkey = list(contracts[parent].key)
+            bad_parents = {
+                r[len(pkey)]
+                for r in rows(parent, [*pkey, pcol])
+                if "|".join(str(v) for v in r[: len(pkey)]) in rejected.get(parent, set())
+            }
+            ckey = list(contracts[child].key)
+            for r in rows(child, [*ckey, ccol]):
+                key = "|".join(
+                    "" if v is None else (str(v)[:19] if hasattr(v, "hour") else str(v))
+                    for v in r[: len(ckey)]
+                )
+                if r[len(ckey)] in bad_parents and key not in rejected.get(child, set()):
+                    expect_cascade[child].add(key)
+            rejected.setdefault(child, set()).update(expect_cascade[child])
+    assert sum(len(v) for v in expect_cascade.values()) > 0, "the planted defects should cascade"
+    assert {t: v for t, v in cascaded.items() if v} == {t: v for t, v in expect_cascade.items() if v}
+
+
+def test_submission_excludes_quarantined_rows_and_dq_outputs_are_published(gated):
+    _, settings, summary = gated
+    out = settings.output_dir / PERIOD
+    manifest = json.loads((out / "manifest.json").read_text())
+    gate = json.loads((out / "dq" / "gate.json").read_text())
+    assert gate["status"] == "passed" and manifest["quality"]["status"] == "passed"
+    assert gate["rejected_rows"] == manifest["quality"]["rejected_rows"]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        for table, n_rejected in gate["rejected_rows"].items():
+            idb = next(k for k, v in manifest["tables"].items() if v["dbt_model"] == table)
+            built = con.execute(f"SELECT COUNT(*) FROM analytics.{table}").fetchone()[0]
+            assert manifest["tables"][idb]["rows"] == built - n_rejected, table
+            quarantined = pq.read_table(out / "quarantine" / f"{idb}.parquet")
+            assert {"_rule_id", "_consequence", "_cause"} <= set(quarantined.column_names)
+            assert set(quarantined.column("_consequence").to_pylist()) <= {
+                "record_rejected",
+                "group_rejected",
+            }
+    results = pq.read_table(out / "dq" / "dq_results.parquet").to_pylist()
+    sources = {r["source"] for r in results}
+    assert {"dbt", "gx", "mhsds_rule", "dqmi", "file"} <= sources
+    # GX and the rule engine agree on every rule (a disagreement is reported as 'error').
+    assert not [r["check_id"] for r in results if r["source"] == "gx" and r["status"] == "error"]
+    assert {r["severity"] for r in results} <= {"critical", "warning", "info"}
+    dqmi = pq.read_table(out / "dq" / "dqmi.parquet")
+    assert dqmi.num_rows >= 10
+    assert (out / "dq" / "dqmi_report.html").exists()
+    docs = out / "data_docs" / "index.html"
+    assert docs.exists()
+    # No patient identifiers in IG-facing outputs: NHS numbers (999 range) or local patient ids.
+    text = "".join(p.read_text(errors="ignore") for p in (out / "data_docs").rglob("*.html"))
+    text += (out / "dq" / "dqmi_report.html").read_text() + json.dumps(results, default=str)
+    assert not re.search(r"\b999\d{7}\b", text)
+    assert not re.search(r"\bP\d{7}\b", text)
+
+
+def test_critical_failure_stops_promotion_and_keeps_last_good_outputs(gated):
+    _, settings, _ = gated
+    current = (settings.output_dir / PERIOD).resolve()
+    manifest = (settings.output_dir / PERIOD / "manifest.json").read_text()
+    # The submitting organisation no longer matches the header: a file-level rejection.
+    wrong = replace(settings, org_id_provider="RXX")
+    with pytest.raises(QualityGateError) as err:
+        pipeline.quality(PERIOD, "gate_run_bad", wrong)
+    message = str(err.value)
+    assert PERIOD in message and "LOCAL_MHS000_ORGIDPROVIDER" in message and "mhs000_header" in message
+    assert "untouched" in message
+    from mhsds_pipeline.publish import PublicationError
+
+    with pytest.raises(PublicationError, match="quality gate failed"):
+        pipeline.publish(PERIOD, "gate_run_bad", wrong)
+    assert (settings.output_dir / PERIOD).resolve() == current
+    assert (settings.output_dir / PERIOD / "manifest.json").read_text() == manifest
