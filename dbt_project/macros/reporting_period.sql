@@ -49,3 +49,17 @@
     {%- endif -%}
     {{ return(value | replace('T', ' ')) }}
 {%- endmacro %}
+
+{#-
+    "As at the end of the reporting period": a past month is rebuilt from today's EPR, which
+    already knows later events (a discharge next month). MHSDS for that month must show what
+    was true at RP end, so an event timestamp/date after RP end becomes NULL (not yet happened).
+-#}
+{% macro mhsds_as_at(expr, kind='timestamp') -%}
+    {%- if kind == 'date' -%}
+    case when cast({{ expr }} as date) > cast('{{ mhsds_rp_end() }}' as date) then null else {{ expr }} end
+    {%- else -%}
+    case when cast({{ expr }} as timestamp) >= cast('{{ mhsds_rp_end_exclusive_ts() }}' as timestamp)
+        then null else {{ expr }} end
+    {%- endif -%}
+{%- endmacro %}

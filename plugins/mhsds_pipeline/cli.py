@@ -23,6 +23,7 @@ from mhsds_pipeline.period import PeriodError, ReportingPeriod
 log = logging.getLogger("mhsds")
 
 DAG_ID = "mhsds_monthly"
+MHIS_DAG_ID = "mhsds_mhis"
 
 
 def _months_between(a: ReportingPeriod, b: ReportingPeriod) -> int:
@@ -88,24 +89,27 @@ def run_dag(settings: Settings, period: ReportingPeriod) -> int:
     if migrate.returncode != 0:
         print(migrate.stdout[-3000:], migrate.stderr[-3000:], file=sys.stderr)
         return migrate.returncode
-    logical_date = datetime.now(UTC).replace(microsecond=0)
     conf = json.dumps({"period": str(period)})
-    print(f"Running DAG {DAG_ID} for reporting period {period} (airflow dags test) ...")
-    proc = _airflow(["dags", "test", DAG_ID, logical_date.isoformat(), "-c", conf], env)
-    state = _run_state(env, logical_date)
-    if proc.returncode != 0 or state != "success":
-        print(
-            f"DAG {DAG_ID} for {period} did not succeed (exit {proc.returncode}, run state {state}). "
-            f"The previous outputs of {period}, if any, are untouched. Task logs: {env['AIRFLOW_HOME']}/logs",
-            file=sys.stderr,
-        )
-        return proc.returncode or 1
+    for dag_id in (DAG_ID, MHIS_DAG_ID):
+        # `airflow dags test` runs one DAG: the MHIS DAG, which the scheduler starts from the
+        # `mhsds_published` asset event, is run next explicitly for the same period.
+        logical_date = datetime.now(UTC).replace(microsecond=0)
+        print(f"Running DAG {dag_id} for reporting period {period} (airflow dags test) ...")
+        proc = _airflow(["dags", "test", dag_id, logical_date.isoformat(), "-c", conf], env)
+        state = _run_state(env, logical_date, dag_id)
+        if proc.returncode != 0 or state != "success":
+            print(
+                f"DAG {dag_id} for {period} did not succeed (exit {proc.returncode}, run state {state}). "
+                f"The previous outputs of {period}, if any, are untouched. Task logs: {env['AIRFLOW_HOME']}/logs",
+                file=sys.stderr,
+            )
+            return proc.returncode or 1
     return 0
 
 
-def _run_state(env: dict[str, str], logical_date: datetime) -> str | None:
+def _run_state(env: dict[str, str], logical_date: datetime, dag_id: str = DAG_ID) -> str | None:
     """State of the run ``airflow dags test`` made for ``logical_date`` (``airflow dags state``)."""
-    res = _airflow(["dags", "state", DAG_ID, logical_date.isoformat()], env, capture=True)
+    res = _airflow(["dags", "state", dag_id, logical_date.isoformat()], env, capture=True)
     states = {"success", "failed", "running", "queued"}
     for line in reversed(res.stdout.splitlines()):
         word = line.strip().split(",")[0].strip()
@@ -119,9 +123,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
     period = ReportingPeriod.resolve(ns.period)
     ensure_source(settings, period, ns.scale, ns.seed, ns.months)
     if ns.no_airflow:
+        from mhsds_pipeline.finance import run_mhis
         from mhsds_pipeline.pipeline import run_all
 
-        result = run_all(str(period), ns.run_id or f"cli__{uuid.uuid4().hex[:12]}", settings)
+        run_id = ns.run_id or f"cli__{uuid.uuid4().hex[:12]}"
+        result = run_all(str(period), run_id, settings)
+        result["mhis"] = run_mhis(str(period), settings, run_id=run_id)
         print(json.dumps(result, indent=2, default=str))
         rc = 0
     else:
@@ -205,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--run-id", default=None)
     s.set_defaults(func=cmd_step)
 
+    from mhsds_pipeline.finance import add_parser as add_mhis_parser
     from mhsds_pipeline.submission import add_parser as add_package_parser
 
     add_package_parser(sub)
+    add_mhis_parser(sub)
 
     ns = parser.parse_args(argv)
     try:

@@ -139,7 +139,8 @@ def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
             wm.c.start_at < end_excl,
             or_(wm.c.end_at.is_(None), wm.c.end_at >= start),
         ),
-        "diagnoses": d.c.referral_id.in_(scoped_referral_ids),
+        # as at RP end: a diagnosis coded next month was not known in this one
+        "diagnoses": and_(d.c.referral_id.in_(scoped_referral_ids), d.c.diagnosed_at < end_excl),
     }
     queries: dict[str, Select] = {}
     for name in epr.TABLE_NAMES:

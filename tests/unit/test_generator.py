@@ -479,7 +479,8 @@ def test_expected_keys_follow_the_scope_rules(gen):
         assert pat_keys == set(ref.patient_id[open_]) & set(t["patients"].patient_id)
         dx = t["diagnoses"]
         dx_keys = set(keys[keys.mhsds_table.isin(["mhs604_prim_diag", "mhs605_sec_diag"])].epr_key)
-        assert dx_keys == set(dx.diagnosis_id[dx.referral_id.isin(ref_keys)])
+        # as at RP end: diagnoses coded after the month are not yet known
+        assert dx_keys == set(dx.diagnosis_id[dx.referral_id.isin(ref_keys) & (dx.diagnosed_at < end)])
         iv_keys = set(keys[keys.mhsds_table == "mhs202_care_activity"].epr_key)
         iv = t["interventions"]
         assert iv_keys == set(iv.intervention_id[iv.appointment_id.isin(set(ap_keys))])

@@ -12,8 +12,8 @@ split as (
         {{ mhsds_time_part('decided_to_admit_at') }} as decided_to_admit_time,
         {{ mhsds_date_part('admitted_at') }} as spell_start_date,
         {{ mhsds_time_part('admitted_at') }} as spell_start_time,
-        {{ mhsds_date_part('discharged_at') }} as discharge_date,
-        {{ mhsds_time_part('discharged_at') }} as discharge_time
+        {{ mhsds_date_part(mhsds_as_at('discharged_at')) }} as discharge_date,
+        {{ mhsds_time_part(mhsds_as_at('discharged_at')) }} as discharge_time
     from admissions
 )
 

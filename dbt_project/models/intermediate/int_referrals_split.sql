@@ -9,8 +9,8 @@ split as (
         referrals.*,
         {{ mhsds_date_part('referral_received_at') }} as referral_received_date,
         {{ mhsds_time_part('referral_received_at') }} as referral_received_time,
-        {{ mhsds_date_part('discharged_at') }} as discharge_date,
-        {{ mhsds_time_part('discharged_at') }} as discharge_time
+        {{ mhsds_date_part(mhsds_as_at('discharged_at')) }} as discharge_date,
+        {{ mhsds_time_part(mhsds_as_at('discharged_at')) }} as discharge_time
     from referrals
 )
 

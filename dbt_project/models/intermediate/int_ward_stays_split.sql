@@ -24,8 +24,8 @@ split as (
         ward_movements.ward_stay_end_at,
         {{ mhsds_date_part('ward_movements.ward_stay_start_at') }} as ward_stay_start_date,
         {{ mhsds_time_part('ward_movements.ward_stay_start_at') }} as ward_stay_start_time,
-        {{ mhsds_date_part('ward_movements.ward_stay_end_at') }} as ward_stay_end_date,
-        {{ mhsds_time_part('ward_movements.ward_stay_end_at') }} as ward_stay_end_time,
+        {{ mhsds_date_part(mhsds_as_at('ward_movements.ward_stay_end_at')) }} as ward_stay_end_date,
+        {{ mhsds_time_part(mhsds_as_at('ward_movements.ward_stay_end_at')) }} as ward_stay_end_time,
         ward_movements.admitted_patient_class_code as recorded_admitted_patient_class_code,
         coalesce(
             ward_movements.admitted_patient_class_code,

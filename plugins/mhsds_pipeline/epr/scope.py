@@ -105,7 +105,12 @@ class Scope:
         return base & self._intervals(wm["start_at"], wm["end_at"])
 
     def diagnoses(self, dx: Frame, ref: Frame) -> np.ndarray:
-        return lookup(*self.referral_lookup(ref), dx["referral_id"])
+        """Diagnoses of in-scope referrals coded by the end of the month (as at RP end)."""
+        base = lookup(*self.referral_lookup(ref), dx["referral_id"])
+        m = np.zeros(len(base), dtype=np.uint64)
+        for k, e in enumerate(self.ends):
+            m |= (dx["diagnosed_at"] < e).astype(np.uint64) << np.uint64(k)
+        return base & m
 
     # --- activity tables ---------------------------------------------------------------------
     def appointments(self, start_at: np.ndarray, recorded_at: np.ndarray) -> np.ndarray:

@@ -450,3 +450,42 @@ def compare_pushdown_with_pandas(url: str, catalogue: Catalogue, ctx: SqlContext
         ),
         "same_verdict": bool(sql_result.success) == pandas_success,
     }
+
+
+#: Where the committed, reviewable rendering of the suites lives (see expectations/README.md).
+EXPORT_DIR = Path(__file__).resolve().parents[3] / "expectations" / "suites"
+EXPORT_PERIOD = "2026-10"
+
+
+def render_suites(catalogue: Catalogue, ctx: SqlContext) -> dict[str, dict]:
+    """Every ``marts__*`` suite as GX's JSON form (what a checkpoint run validates)."""
+    import great_expectations as gx
+
+    _context(None)  # GX needs an active context to build suites
+    out = {}
+    for table in catalogue.cascade_order:
+        suite = gx.ExpectationSuite(
+            name=f"marts__{table}",
+            meta={"rules_catalogue_version": catalogue.version, "spec_version": catalogue.spec_version},
+        )
+        for rule in catalogue.for_table(table):
+            suite.add_expectation(expectation_for(rule, ctx))
+        doc = suite.to_json_dict()
+        doc.pop("id", None)
+        for e in doc.get("expectations", []):
+            e.pop("id", None)
+        out[suite.name] = doc
+    return out
+
+
+def export_suites(catalogue: Catalogue, ctx: SqlContext, out_dir: Path = EXPORT_DIR) -> list[Path]:
+    """Write the suites (rendered for one period) for review and version control."""
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, doc in render_suites(catalogue, ctx).items():
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+        paths.append(path)
+    return paths

@@ -20,7 +20,7 @@ final as (
         cast(marital_status_code as varchar) as "MaritalStatus",
         cast(ethnic_category_code as varchar) as "EthnicCategory",
         cast(preferred_language_code as varchar) as "LanguageCodePreferred",
-        cast(death_date as date) as "PersDeathDate"
+        cast({{ mhsds_as_at('death_date', 'date') }} as date) as "PersDeathDate"
     from source
 )
 

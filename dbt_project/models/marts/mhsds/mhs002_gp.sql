@@ -10,7 +10,7 @@ final as (
         cast(local_patient_id as varchar) as "LocalPatientID",
         cast(gp_practice_code as varchar) as "GMPReg",
         cast(registration_start_date as date) as "StartDateGMPRegistration",
-        cast(registration_end_date as date) as "EndDateGMPRegistration"
+        cast({{ mhsds_as_at('registration_end_date', 'date') }} as date) as "EndDateGMPRegistration"
     from source
 )
 

@@ -29,7 +29,7 @@ final as (
         {{ mhsds_typed_null('time') }} as "DischPlanLastUpdatedTime",
         cast(discharge_date as date) as "ServDischDate",
         cast(discharge_time as time) as "ServDischTime",
-        cast(rejected_date as date) as "ReferRejectionDate",
+        cast({{ mhsds_as_at('rejected_date', 'date') }} as date) as "ReferRejectionDate",
         {{ mhsds_typed_null('time') }} as "ReferRejectionTime",
         cast(rejection_reason_code as varchar) as "ReferRejectReason",
         cast(closure_reason_code as varchar) as "ReferClosReason"

@@ -9,9 +9,9 @@ final as (
     select
         cast(service_request_id as varchar) as "ServiceRequestID",
         cast(team_local_id as varchar) as "OtherCareProfTeamLocalID",
-        cast(closed_date as date) as "ReferClosureDate",
+        cast({{ mhsds_as_at('closed_date', 'date') }} as date) as "ReferClosureDate",
         {{ mhsds_typed_null('time') }} as "ReferClosureTime",
-        cast(rejected_date as date) as "ReferRejectionDate",
+        cast({{ mhsds_as_at('rejected_date', 'date') }} as date) as "ReferRejectionDate",
         {{ mhsds_typed_null('time') }} as "ReferRejectionTime",
         cast(closure_reason_code as varchar) as "ReferClosReason",
         cast(rejection_reason_code as varchar) as "ReferRejectReason"

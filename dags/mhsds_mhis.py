@@ -1,0 +1,94 @@
+"""
+### MHIS investment tracking and LTP access metrics (finance)
+
+Runs when a month of MHSDS is published (Asset `mhsds_published`, emitted by the `publish`
+task of `mhsds_monthly` with the event extra `{"period": "YYYY-MM"}`), or manually with
+`{"period": "2026-10"}`.
+
+**Steps**: `resolve_periods` (from the triggering asset events, else the `period` param, else
+the month before the logical date) -> `load_finance` (the ledger extract into the warehouse
+schema `raw_finance`) -> `build_finance` (a separate `dbt build --select tag:finance`; critical
+tests block) -> `publish_mhis` (MHIS target, compliance and run-rate forecast; LTP metrics over
+the rolling 12 published months; activity and unit costs by MHIS category; Parquet, Excel and
+HTML into `output/<YYYY-MM>/mhis/` as a new immutable version of the month). The finance
+marts cover every year of the extract, so they are loaded and built once per run (for the latest
+period); `publish_mhis` is mapped over the periods, one at a time.
+
+Owner: data engineering, for finance (MHIS). Runbook: docs/mhis.md.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from mhsds_pipeline.assets import MHSDS_PUBLISHED
+
+RETRIES = int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": RETRIES,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+
+@dag(
+    dag_id="mhsds_mhis",
+    description="MHIS spend vs target and LTP access metrics for each published MHSDS month",
+    schedule=[MHSDS_PUBLISHED],
+    start_date=pendulum.datetime(2024, 4, 1, tz="Europe/London"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "period": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}$",
+            description="Reporting period YYYY-MM when triggered by hand (asset events take precedence)",
+        )
+    },
+    tags=["mhsds", "finance", "mhis"],
+    doc_md=__doc__,
+)
+def mhsds_mhis():
+    @task
+    def resolve_periods(params=None, triggering_asset_events=None, logical_date=None) -> list[str]:
+        from mhsds_pipeline.finance import periods_from_asset_events
+
+        return periods_from_asset_events(triggering_asset_events, (params or {}).get("period"), logical_date)
+
+    # The finance marts hold every year of the extract (not one period), so they are loaded and
+    # built once per run, for the latest period; then each period is published.
+    @task(max_active_tis_per_dag=1)  # the warehouse may be busy with a monthly run: retried
+    def load_finance(periods: list[str]) -> str:
+        from mhsds_pipeline.finance import load_finance as _load
+
+        latest = max(periods)
+        _load(latest)
+        return latest
+
+    @task(retries=0, max_active_tis_per_dag=1)  # a dbt failure is deterministic: do not retry
+    def build_finance(latest: str) -> dict:
+        from mhsds_pipeline.finance import build_finance as _build
+
+        return _build(latest)
+
+    @task(retries=0, max_active_tis_per_dag=1)
+    def publish_mhis(period: str, run_id=None) -> dict:
+        from mhsds_pipeline.finance import publish_mhis_outputs
+
+        return publish_mhis_outputs(period, run_id)
+
+    periods = resolve_periods()
+    built = build_finance(load_finance(periods))
+    built >> publish_mhis.expand(period=periods)
+
+
+mhsds_mhis()

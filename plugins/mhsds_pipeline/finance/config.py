@@ -1,0 +1,64 @@
+"""Where the finance extract comes from and how the MHIS run is configured (environment).
+
+* ``MHSDS_FINANCE_SOURCE``: a directory of ``<table>.parquet`` or ``<table>.csv`` files (default
+  ``<data dir>/finance``) or a SQLAlchemy URL of the ledger database (e.g. PostgreSQL).
+* ``MHSDS_FINANCE_SOURCE_SCHEMA``: schema of the tables at that URL (optional).
+* ``MHSDS_TRAJECTORY_SCALE``: multiplier on the local LTP trajectories. The trajectories are for
+  the real Herefordshire and Worcestershire system; with the synthetic EPR at scale 0.1 they are
+  compared at 0.1 of their size. Default: the synthetic EPR's scale when the embedded synthetic
+  source is in use, else 1.
+* ``MHSDS_MHIS_WINDOW_MONTHS``: months of MHSDS history read for the rolling metrics (default 24;
+  the rolling windows are 12 months, the extra history orders earlier contacts for MHS108).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mhsds_pipeline.config import Settings
+
+
+@dataclass(frozen=True)
+class FinanceSettings:
+    source: str
+    source_schema: str | None
+    trajectory_scale: float
+    trajectory_scale_basis: str
+    history_months: int
+    seed_dir: Path
+
+    @property
+    def source_is_url(self) -> bool:
+        return "://" in self.source
+
+
+def epr_scale(settings: Settings) -> float | None:
+    """Scale of the embedded synthetic EPR (None for a real source)."""
+    summary = settings.epr_dir / "generation_summary.json"
+    if settings.is_embedded_source and summary.exists():
+        try:
+            return float(json.loads(summary.read_text())["scale"])
+        except (ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+def load_finance_settings(settings: Settings) -> FinanceSettings:
+    env_scale = os.environ.get("MHSDS_TRAJECTORY_SCALE")
+    if env_scale:
+        scale, basis = float(env_scale), "MHSDS_TRAJECTORY_SCALE"
+    elif (epr := epr_scale(settings)) is not None:
+        scale, basis = epr, f"synthetic EPR scale {epr:g}"
+    else:
+        scale, basis = 1.0, "real source (no scaling)"
+    return FinanceSettings(
+        source=os.environ.get("MHSDS_FINANCE_SOURCE") or str(settings.data_dir / "finance"),
+        source_schema=os.environ.get("MHSDS_FINANCE_SOURCE_SCHEMA") or None,
+        trajectory_scale=scale,
+        trajectory_scale_basis=basis,
+        history_months=int(os.environ.get("MHSDS_MHIS_WINDOW_MONTHS", "24")),
+        seed_dir=settings.dbt_project_dir / "seeds" / "finance",
+    )
