@@ -212,6 +212,11 @@ def _link_tree(src: Path, dst: Path) -> None:
         if rel.parts[0] == "mhis" or rel == Path("manifest.json"):
             continue
         target = dst / rel
+        if path.is_symlink():  # e.g. submission -> ../../../submissions/<P>/vNNN (same depth)
+            if not any(parent.is_symlink() for parent in path.parents if src in parent.parents):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(os.readlink(path), target)
+            continue
         if path.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             continue
