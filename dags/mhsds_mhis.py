@@ -19,26 +19,14 @@ Owner: data engineering, for finance (MHIS). Runbook: docs/mhis.md.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from mhsds_pipeline.alerts import failure_callback, retry_callback
+from mhsds_pipeline.alerts import default_args, task_retries
 from mhsds_pipeline.assets import MHSDS_PUBLISHED
 
-RETRIES = int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
-
-DEFAULT_ARGS = {
-    "owner": "data-engineering",
-    "retries": RETRIES,
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=30),
-    "on_failure_callback": failure_callback,
-    "on_retry_callback": retry_callback,
-}
+RETRIES = task_retries()  # 0 for `mhsds run` (fail fast), 2 when scheduled
+DEFAULT_ARGS = default_args()
 
 
 @dag(

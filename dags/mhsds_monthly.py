@@ -5,10 +5,15 @@ Builds one reporting month of the Mental Health Services Data Set (v6) from the 
 system and publishes it as Parquet under `output/<YYYY-MM>/`.
 
 **Steps** (write-audit-publish): `extract` the period from the EPR in bounded chunks to the
-landing zone -> `load_raw` into the warehouse (`raw_epr`) -> `dbt_build` the staging,
-intermediate and MHSDS marts with their contracts and tests -> `publish`: write every MHSDS
-table and `manifest.json` to a staging directory and promote it atomically. A failed run leaves
-the last good outputs of the period untouched; re-running a period gives the same Parquet bytes.
+landing zone -> `load_raw` into the warehouse (`raw_epr`) -> `validate_raw` (GX `raw__*` suites)
+-> `dbt_build` the staging, intermediate and MHSDS marts with their contracts and tests ->
+`quality_gate`: the MHSDS v6 rules by SQL pushdown (record/group rejections quarantined, group
+rejections cascading), GX `marts__*` suites and Data Docs, DQMI; a critical failure (file-level
+rejection) stops the run here -> `publish`: the submission tables (rejected rows excluded),
+quarantine, DQ outputs and `manifest.json` written to a staging directory and promoted atomically;
+emits the `mhsds_published` Asset (starts `mhsds_mhis`) -> `package_submission`: the SDCS
+package. A failed run leaves the last good outputs of the period untouched; re-running a period
+gives the same Parquet bytes.
 
 **Period**: trigger with `{"period": "2026-10"}`; without it the run processes the month
 before its logical date (the scheduled run on the 5th processes the previous month).
@@ -18,34 +23,19 @@ Owner: data engineering. Runbook: README.md, "Operating the pipeline".
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from mhsds_pipeline.alerts import failure_callback, retry_callback
+from mhsds_pipeline.alerts import default_args, task_retries
 from mhsds_pipeline.assets import MHSDS_PUBLISHED
 
-# Scheduled runs retry with backoff; `mhsds run` (a foreground run) sets MHSDS_TASK_RETRIES=0
-# so a broken source fails at once with its error instead of waiting through the backoff.
-RETRIES = int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
-
-DEFAULT_ARGS = {
-    "owner": "data-engineering",
-    "retries": RETRIES,
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=30),
-    # alerts name period, task and failing rule (sinks: MHSDS_ALERT_SINKS = log, email, webhook)
-    "on_failure_callback": failure_callback,
-    "on_retry_callback": retry_callback,
-}
+RETRIES = task_retries()  # 0 for `mhsds run` (fail fast), 2 when scheduled
+DEFAULT_ARGS = default_args()
 
 
 @dag(
     dag_id="mhsds_monthly",
-    description="Monthly MHSDS v6 extract, transform and Parquet publication",
+    description="Monthly MHSDS v6: extract, dbt, quality gate, Parquet publication, submission package",
     schedule="0 6 5 * *",
     start_date=pendulum.datetime(2024, 4, 1, tz="Europe/London"),
     catchup=False,

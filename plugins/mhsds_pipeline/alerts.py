@@ -569,3 +569,25 @@ def run_deadline_check(
     if not findings:
         log.info("Submission deadline check on %s: nothing outstanding", today.isoformat())
     return [f.message() for f in findings]
+
+
+def task_retries() -> int:
+    """Retries per task: 2 on scheduled runs; ``mhsds run`` sets MHSDS_TASK_RETRIES=0 so a
+    foreground run fails at once with its error instead of waiting through the backoff."""
+    return int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
+
+
+def default_args() -> dict:
+    """The DAGs' shared ``default_args``: owner, retries with exponential backoff, alerts."""
+    from datetime import timedelta
+
+    return {
+        "owner": "data-engineering",
+        "retries": task_retries(),
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        # alerts name period, task and failing rule (sinks: MHSDS_ALERT_SINKS = log, email, webhook)
+        "on_failure_callback": failure_callback,
+        "on_retry_callback": retry_callback,
+    }
