@@ -19,7 +19,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(CURDIR)/.airflow/airfl
 export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
 export MHSDS_HOME := $(CURDIR)
 
-.PHONY: setup run test lint benchmark clean
+.PHONY: setup run backfill test lint benchmark clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -32,6 +32,15 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/mhsds run --period "$(PERIOD)" --scale $(SCALE) --seed $(SEED) --months $(MONTHS)
+
+# Publish the MONTHS months up to PERIOD (steps in-process), then MHIS for PERIOD: gives finance the
+# rolling 12 months the LTP metrics need. About 1-2 minutes per month at scale 1.
+backfill: $(STAMP)
+	@end=$$($(BIN)/python -c "from mhsds_pipeline.period import ReportingPeriod as R; print(R.resolve('$(PERIOD)'))"); \
+	for k in $$(seq $$(($(MONTHS) - 1)) -1 0); do \
+	  p=$$($(BIN)/python -c "from mhsds_pipeline.period import ReportingPeriod as R; print(R.parse('$$end').shift(-$$k))"); \
+	  echo "== $$p"; $(BIN)/mhsds run --no-airflow --period $$p --scale $(SCALE) --seed $(SEED) --months $(MONTHS) || exit 1; \
+	done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
