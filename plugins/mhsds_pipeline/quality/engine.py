@@ -191,58 +191,34 @@ def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
         table = outcome.tables[rule.table]
         if not table.present:
             checks.append(
-                CheckResult(
-                    check_id=rule.id,
-                    source="mhsds_rule",
-                    suite=f"marts__{rule.table}",
-                    table_name=rule.table,
-                    column_name=rule.column,
-                    dimension=rule.dimension,
-                    consequence=rule.consequence,
-                    severity=rule.severity,
-                    status="not_applicable",
-                    description=f"{rule.description} (table not built)",
+                rule.result(
+                    "mhsds_rule", "not_applicable", description=f"{rule.description} (table not built)"
                 )
             )
-            continue
-        if rule.table_level:
+        elif rule.table_level:
             lo, hi = rule.check.get("min", 0), rule.check.get("max")
             bad = table.rows < lo or (hi is not None and table.rows > hi)
             checks.append(
-                CheckResult(
-                    check_id=rule.id,
-                    source="mhsds_rule",
-                    suite=f"marts__{rule.table}",
-                    table_name=rule.table,
-                    dimension=rule.dimension,
-                    consequence=rule.consequence,
-                    severity=rule.severity,
-                    status="failed" if bad else "passed",
+                rule.result(
+                    "mhsds_rule",
+                    "failed" if bad else "passed",
+                    column_name=None,
                     numerator=table.rows,
-                    denominator=None,
                     description=f"{rule.description} (rows: {table.rows})",
                 )
             )
-            continue
-        n = outcome.failures.get(rule.id, 0)
-        checks.append(
-            CheckResult(
-                check_id=rule.id,
-                source="mhsds_rule",
-                suite=f"marts__{rule.table}",
-                table_name=rule.table,
-                column_name=rule.column,
-                dimension=rule.dimension,
-                consequence=rule.consequence,
-                severity=rule.severity,
-                numerator=n,
-                denominator=table.rows,
-                threshold=0.0,
-                status=status_for("violations", n, table.rows) if table.rows else "not_applicable",
-                description=rule.description,
-                sample_keys=outcome.samples.get(rule.id, []),
+        else:
+            n = outcome.failures.get(rule.id, 0)
+            checks.append(
+                rule.result(
+                    "mhsds_rule",
+                    status_for("violations", n, table.rows) if table.rows else "not_applicable",
+                    numerator=n,
+                    denominator=table.rows,
+                    threshold=0.0,
+                    sample_keys=outcome.samples.get(rule.id, []),
+                )
             )
-        )
     # File level: mandatory tables, and a systematic rejection share.
     for table in catalogue.mandatory_tables:
         t = outcome.tables.get(table)

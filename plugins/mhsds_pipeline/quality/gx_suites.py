@@ -275,19 +275,12 @@ def validate_marts(
                 else:
                     status, note = status_for("violations", unexpected or 0, rows), ""
             checks.append(
-                CheckResult(
-                    check_id=rule.id,
-                    source="gx",
-                    suite=f"marts__{rule.table}",
-                    table_name=rule.table,
-                    column_name=rule.column,
-                    dimension=rule.dimension,
-                    consequence=rule.consequence,
-                    severity=rule.severity,
+                rule.result(
+                    "gx",
+                    status,
                     numerator=unexpected,
                     denominator=rows if not rule.table_level else None,
                     threshold=0.0,
-                    status=status,
                     description=(er.expectation_config.description or rule.description) + note,
                 )
             )

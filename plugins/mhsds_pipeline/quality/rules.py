@@ -43,6 +43,7 @@ import sqlalchemy as sa
 import yaml
 
 from mhsds_pipeline.quality import sql_identifiers as sqlx
+from mhsds_pipeline.quality.results import CheckResult
 
 REPO = Path(__file__).resolve().parents[3]
 CATALOGUE = REPO / "expectations" / "rules" / "mhsds_v6_rules.yml"
@@ -88,6 +89,20 @@ class Rule:
     @property
     def table_level(self) -> bool:
         return self.type == "row_count"
+
+    def result(self, source: str, status: str, **fields: Any) -> CheckResult:
+        """This rule's dq_results row (the rule's identity filled in; counts etc. in ``fields``)."""
+        base: dict[str, Any] = {
+            "check_id": self.id,
+            "suite": f"marts__{self.table}",
+            "table_name": self.table,
+            "column_name": self.column,
+            "dimension": self.dimension,
+            "consequence": self.consequence,
+            "severity": self.severity,
+            "description": self.description,
+        }
+        return CheckResult(source=source, status=status, **{**base, **fields})
 
 
 @dataclass(frozen=True)
