@@ -22,11 +22,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from mhsds_pipeline.alerts import default_args, task_retries
-from mhsds_pipeline.assets import MHSDS_PUBLISHED
+from mhsds_pipeline.alerts import default_args
+from mhsds_pipeline.assets import MHSDS_PUBLISHED, WAREHOUSE_POOL
+from mhsds_pipeline.failures import run_step
 
-RETRIES = task_retries()  # 0 for `mhsds run` (fail fast), 2 when scheduled
-DEFAULT_ARGS = default_args()
+DEFAULT_ARGS = default_args()  # retries with backoff, alert callbacks
+# Only failures a later try can cure are retried (ledger unreachable, warehouse busy).
+# The finance tasks open the warehouse: they share the monthly DAG's one-slot pool, so an
+# asset-triggered run never collides with a queued monthly run.
+WAREHOUSE = {"pool": WAREHOUSE_POOL, "max_active_tis_per_dag": 1}
 
 
 @dag(
@@ -41,7 +45,7 @@ DEFAULT_ARGS = default_args()
         "period": Param(
             None,
             type=["null", "string"],
-            pattern=r"^\d{4}-\d{2}$",
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
             description="Reporting period YYYY-MM when triggered by hand (asset events take precedence)",
         )
     },
@@ -53,29 +57,36 @@ def mhsds_mhis():
     def resolve_periods(params=None, triggering_asset_events=None, logical_date=None) -> list[str]:
         from mhsds_pipeline.finance import periods_from_asset_events
 
-        return periods_from_asset_events(triggering_asset_events, (params or {}).get("period"), logical_date)
+        periods = run_step(
+            periods_from_asset_events, triggering_asset_events, (params or {}).get("period"), logical_date
+        )
+        if not periods:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("only months that have not ended were published: nothing for finance")
+        return periods
 
     # The finance marts hold every year of the extract (not one period), so they are loaded and
     # built once per run, for the latest period; then each period is published.
-    @task(max_active_tis_per_dag=1)  # the warehouse may be busy with a monthly run: retried
-    def load_finance(periods: list[str]) -> str:
+    @task(**WAREHOUSE)
+    def load_finance(periods: list[str], run_id=None) -> str:
         from mhsds_pipeline.finance import load_finance as _load
 
         latest = max(periods)
-        _load(latest)
+        run_step(_load, latest, warehouse_holder=run_id)
         return latest
 
-    @task(retries=0, max_active_tis_per_dag=1)  # a dbt failure is deterministic: do not retry
-    def build_finance(latest: str) -> dict:
+    @task(**WAREHOUSE)
+    def build_finance(latest: str, run_id=None) -> dict:
         from mhsds_pipeline.finance import build_finance as _build
 
-        return _build(latest)
+        return run_step(_build, latest, warehouse_holder=run_id)
 
-    @task(retries=0, max_active_tis_per_dag=1)
+    @task(**WAREHOUSE)
     def publish_mhis(period: str, run_id=None) -> dict:
         from mhsds_pipeline.finance import publish_mhis_outputs
 
-        return publish_mhis_outputs(period, run_id)
+        return run_step(publish_mhis_outputs, period, run_id, warehouse_holder=run_id)
 
     periods = resolve_periods()
     built = build_finance(load_finance(periods))

@@ -26,11 +26,14 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from mhsds_pipeline.alerts import default_args, task_retries
-from mhsds_pipeline.assets import MHSDS_PUBLISHED
+from mhsds_pipeline.alerts import default_args
+from mhsds_pipeline.assets import MHSDS_PUBLISHED, WAREHOUSE_POOL
+from mhsds_pipeline.failures import run_step
 
-RETRIES = task_retries()  # 0 for `mhsds run` (fail fast), 2 when scheduled
-DEFAULT_ARGS = default_args()
+DEFAULT_ARGS = default_args()  # retries with backoff, alert callbacks
+# Only failures a later try can cure are retried (source unreachable, warehouse busy): run_step
+# fails deterministic errors (period, config, contract, quality gate) at once.
+WAREHOUSE = {"pool": WAREHOUSE_POOL}  # one slot: the tasks that open the warehouse, both DAGs
 
 
 @dag(
@@ -45,9 +48,14 @@ DEFAULT_ARGS = default_args()
         "period": Param(
             None,
             type=["null", "string"],
-            pattern=r"^\d{4}-\d{2}$",
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
             description="Reporting period YYYY-MM; empty = the month before the logical date",
-        )
+        ),
+        "allow_open_period": Param(
+            False,
+            type="boolean",
+            description="Rebuild a month that has not ended yet (never packaged, not sent to finance)",
+        ),
     },
     tags=["mhsds", "submission"],
     doc_md=__doc__,
@@ -57,55 +65,66 @@ def mhsds_monthly():
     def resolve_period(params=None, logical_date=None) -> str:
         from mhsds_pipeline.pipeline import resolve_period as _resolve
 
-        return _resolve((params or {}).get("period"), logical_date)
+        params = params or {}
+        return run_step(_resolve, params.get("period"), logical_date, bool(params.get("allow_open_period")))
 
-    @task(retries=RETRIES and RETRIES + 1)  # the source may be briefly unavailable: backoff
+    @task
     def extract(period: str) -> dict:
         from mhsds_pipeline.pipeline import extract as _extract
 
-        return _extract(period)
+        return run_step(_extract, period)
 
-    @task
-    def load_raw(period: str, extracted: dict) -> dict:
+    @task(**WAREHOUSE)
+    def load_raw(period: str, extracted: dict, run_id=None) -> dict:
         from mhsds_pipeline.pipeline import load_raw as _load
 
-        return _load(period)
+        return run_step(_load, period, warehouse_holder=run_id)
 
-    @task(retries=0)
+    @task(**WAREHOUSE)
     def validate_raw(period: str, loaded: dict, run_id=None) -> dict:
         """GX raw__* suites: the landed extract can be built from."""
         from mhsds_pipeline.pipeline import validate_raw as _validate
 
-        return _validate(period, run_id)
+        return run_step(_validate, period, run_id, warehouse_holder=run_id)
 
-    @task(retries=0)  # a dbt failure is deterministic: do not retry
-    def dbt_build(period: str, extracted: dict, validated: dict) -> dict:
+    @task(**WAREHOUSE)
+    def dbt_build(period: str, extracted: dict, validated: dict, run_id=None) -> dict:
         from mhsds_pipeline.pipeline import transform
 
-        return transform(period, extracted["source_watermark"])
+        return run_step(transform, period, extracted["source_watermark"], warehouse_holder=run_id)
 
-    @task(retries=0)
+    @task(**WAREHOUSE)
     def quality_gate(period: str, built: dict, run_id=None) -> dict:
         """MHSDS rules (quarantine), GX marts suites and Data Docs, DQMI; blocks on critical."""
         from mhsds_pipeline.pipeline import quality
 
-        return quality(period, run_id)
+        return run_step(quality, period, run_id, warehouse_holder=run_id)
 
-    @task(retries=0, outlets=[MHSDS_PUBLISHED])
+    @task(outlets=[MHSDS_PUBLISHED], **WAREHOUSE)
     def publish(period: str, gated: dict, run_id=None, outlet_events=None) -> dict:
+        from mhsds_pipeline.pipeline import is_open_period
         from mhsds_pipeline.pipeline import publish as _publish
 
-        result = _publish(period, run_id)
+        result = run_step(_publish, period, run_id, warehouse_holder=run_id)
         if outlet_events is not None:  # tells the MHIS DAG which period was promoted
-            outlet_events[MHSDS_PUBLISHED].extra = {"period": period, "version": result["version"]}
+            extra = {"period": period, "version": result["version"]}
+            if is_open_period(period):
+                extra["open_period"] = True  # a rebuild of an unfinished month: MHIS ignores it
+            outlet_events[MHSDS_PUBLISHED].extra = extra
         return result
 
-    @task(retries=0)
+    @task
     def package_submission(period: str, published: dict, run_id=None) -> dict:
         """The SDCS submission package (IDB-order files, manifest, diff, audit log)."""
+        from mhsds_pipeline.pipeline import is_open_period
+
+        if is_open_period(period):
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"MHSDS {period} has not ended: an open month is never packaged")
         from mhsds_pipeline.submission import package as _package
 
-        return _package(period, run_id)
+        return run_step(_package, period, run_id)
 
     period = resolve_period()
     extracted = extract(period)

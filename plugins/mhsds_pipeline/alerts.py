@@ -82,6 +82,7 @@ class Alert:
     task_id: str | None = None
     period: str | None = None
     rule: str | None = None
+    error_class: str | None = None
     try_number: int | None = None
     log_url: str | None = None
 
@@ -96,6 +97,7 @@ class Alert:
             ("Task", self.task_id),
             ("Run", self.run_id),
             ("Try", self.try_number),
+            ("Error", self.error_class),
             ("Failing rule", self.rule),
             ("Log", self.log_url),
         ]
@@ -118,24 +120,50 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+#: Tasks whose XCom is the run's resolved period (monthly) or periods (MHIS).
+_RESOLVER_TASKS = ("resolve_period", "resolve_periods")
+
+
+def _asset_event_periods(context: Mapping[str, Any]) -> list[str]:
+    """Periods named by the triggering ``mhsds_published`` events (asset-triggered MHIS runs,
+    which have no logical date and no params)."""
+    found: list[str] = []
+    events = context.get("triggering_asset_events") or {}
+    try:
+        groups = list(events.values())
+    except (AttributeError, TypeError):
+        return found
+    for group in groups:
+        for event in group or ():
+            extra = _get(event, "extra") or {}
+            if isinstance(extra, Mapping) and extra.get("period"):
+                found.append(str(extra["period"]))
+    return found
+
+
 def period_from_context(context: Mapping[str, Any]) -> str | None:
-    """The reporting period the run works on: as requested, as resolved, else from the date."""
+    """The reporting period(s) the run works on: as requested, as resolved by the run's
+    resolver task, as named by the triggering asset events, else from the logical date."""
     candidates: list[Any] = [
         _get(context.get("params"), "period"),
         _get(_get(context.get("dag_run"), "conf"), "period"),
     ]
     ti = context.get("task_instance") or context.get("ti")
     if ti is not None and hasattr(ti, "xcom_pull"):
-        try:
-            candidates.append(ti.xcom_pull(task_ids="resolve_period"))
-        except Exception:  # noqa: BLE001 - a callback must not fail while describing a failure
-            pass
-    for value in candidates:
-        if value and isinstance(value, str):
+        for task_id in _RESOLVER_TASKS:
             try:
-                return str(ReportingPeriod.parse(value))
-            except PeriodError:
-                continue
+                candidates.append(ti.xcom_pull(task_ids=task_id))
+            except Exception:  # noqa: BLE001 - a callback must not fail while describing a failure
+                pass
+    candidates.append(_asset_event_periods(context))
+    for value in candidates:
+        values = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
+        try:
+            periods = sorted({str(ReportingPeriod.parse(str(v))) for v in values if v})
+        except PeriodError:
+            continue
+        if periods:
+            return ", ".join(periods)
     logical = context.get("logical_date") or _get(context.get("dag_run"), "logical_date")
     if logical is not None and hasattr(logical, "date"):
         return str(ReportingPeriod.latest_complete(logical.date()))
@@ -184,6 +212,13 @@ def failing_rule(exc: BaseException | None) -> str | None:
     return ", ".join(list(dict.fromkeys(found))[:10]) or None
 
 
+def _root(exc: BaseException | None) -> BaseException | None:
+    """The pipeline's own error behind Airflow's ``AirflowFailException`` wrapper (run_step)."""
+    if exc is not None and type(exc).__name__ == "AirflowFailException" and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
 def _exception_text(exc: BaseException | None) -> str:
     if exc is None:
         return ""
@@ -204,6 +239,9 @@ def alert_from_context(context: Mapping[str, Any], event: str = "task_failed") -
     exc = context.get("exception")
     if exc is not None and not isinstance(exc, BaseException):
         exc = RuntimeError(str(exc))
+    wrapped = exc
+    exc = _root(exc)
+    retried = wrapped is exc  # run_step wraps what is not worth retrying
     rule = failing_rule(exc)
     try_number = _get(ti, "try_number")
     max_tries = _get(ti, "max_tries")
@@ -217,6 +255,8 @@ def alert_from_context(context: Mapping[str, Any], event: str = "task_failed") -
     else:
         severity = "critical"
         summary = f"MHSDS {period or 'unknown period'}: {where} failed"
+        if exc is not None:
+            summary += f" ({type(exc).__name__}{'' if retried else ', not retried'})"
     if rule:
         summary += f" on rule {rule}"
     details = _exception_text(exc)
@@ -238,6 +278,7 @@ def alert_from_context(context: Mapping[str, Any], event: str = "task_failed") -
         task_id=task_id,
         period=period,
         rule=rule,
+        error_class=type(exc).__name__ if exc is not None else None,
         try_number=try_number if isinstance(try_number, int) else None,
         log_url=log_url if isinstance(log_url, str) else None,
     )
@@ -583,6 +624,7 @@ def default_args() -> dict:
 
     return {
         "owner": "data-engineering",
+        # only retryable failures use these (mhsds_pipeline.failures.run_step fails the rest at once)
         "retries": task_retries(),
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mhsds_pipeline.config import Settings, load_settings, redact_url
+from mhsds_pipeline.failures import WarehouseBusyError
+from mhsds_pipeline.locks import TOKEN_ENV, warehouse_lock
 from mhsds_pipeline.period import PeriodError, ReportingPeriod
 
 log = logging.getLogger("mhsds")
@@ -81,16 +83,28 @@ def _airflow(args: list[str], env: dict[str, str], capture: bool = False) -> sub
     return subprocess.run([str(exe), *args], env=env, text=True, capture_output=capture, check=False)
 
 
-def run_dag(settings: Settings, period: ReportingPeriod) -> int:
+def ensure_pool(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Create (or resize) the warehouse pool the DAGs' warehouse tasks run in."""
+    from mhsds_pipeline.assets import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION
+
+    slots = env.get("MHSDS_WAREHOUSE_POOL_SLOTS", "1")
+    return _airflow(["pools", "set", WAREHOUSE_POOL, slots, WAREHOUSE_POOL_DESCRIPTION], env, capture=True)
+
+
+def run_dag(
+    settings: Settings, period: ReportingPeriod, allow_open_period: bool = False, lock_token: str = ""
+) -> int:
     """Run the DAG with Airflow's runner and return 0 only if the run succeeded."""
     env = airflow_env(settings)
+    if lock_token:  # this process holds the warehouse lock: the DAG's tasks inherit it
+        env[TOKEN_ENV] = lock_token
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    migrate = _airflow(["db", "migrate"], env, capture=True)
-    if migrate.returncode != 0:
-        print(migrate.stdout[-3000:], migrate.stderr[-3000:], file=sys.stderr)
-        return migrate.returncode
-    conf = json.dumps({"period": str(period)})
-    for dag_id in (DAG_ID, MHIS_DAG_ID):
+    for step in (_airflow(["db", "migrate"], env, capture=True), ensure_pool(env)):
+        if step.returncode != 0:
+            print(step.stdout[-3000:], step.stderr[-3000:], file=sys.stderr)
+            return step.returncode
+    conf = json.dumps({"period": str(period), "allow_open_period": allow_open_period})
+    for dag_id in (DAG_ID, MHIS_DAG_ID) if not allow_open_period or period.has_ended() else (DAG_ID,):
         # `airflow dags test` runs one DAG: the MHIS DAG, which the scheduler starts from the
         # `mhsds_published` asset event, is run next explicitly for the same period.
         logical_date = datetime.now(UTC).replace(microsecond=0)
@@ -120,19 +134,22 @@ def _run_state(env: dict[str, str], logical_date: datetime, dag_id: str = DAG_ID
 
 def cmd_run(ns: argparse.Namespace) -> int:
     settings = load_settings()
-    period = ReportingPeriod.resolve(ns.period)
-    ensure_source(settings, period, ns.scale, ns.seed, ns.months)
-    if ns.no_airflow:
-        from mhsds_pipeline.finance import run_mhis
-        from mhsds_pipeline.pipeline import run_all
+    period = ReportingPeriod.resolve(ns.period).require_ended(allow_open=ns.allow_open_period)
+    run_id = ns.run_id or f"cli__{uuid.uuid4().hex[:12]}"
+    # The whole run holds the warehouse: a second run is refused, naming this one.
+    with warehouse_lock(settings, run_id, period=str(period), step="mhsds run", wait_seconds=0) as holder:
+        ensure_source(settings, period, ns.scale, ns.seed, ns.months)
+        if ns.no_airflow:
+            from mhsds_pipeline.finance import run_mhis
+            from mhsds_pipeline.pipeline import run_all
 
-        run_id = ns.run_id or f"cli__{uuid.uuid4().hex[:12]}"
-        result = run_all(str(period), run_id, settings)
-        result["mhis"] = run_mhis(str(period), settings, run_id=run_id)
-        print(json.dumps(result, indent=2, default=str))
-        rc = 0
-    else:
-        rc = run_dag(settings, period)
+            result = run_all(str(period), run_id, settings)
+            if period.has_ended():  # an open month is not finance's
+                result["mhis"] = run_mhis(str(period), settings, run_id=run_id)
+            print(json.dumps(result, indent=2, default=str))
+            rc = 0
+        else:
+            rc = run_dag(settings, period, ns.allow_open_period, holder.token if holder else "")
     if rc == 0:
         out = settings.output_dir / str(period)
         manifest = json.loads((out / "manifest.json").read_text())
@@ -161,9 +178,17 @@ def cmd_generate(ns: argparse.Namespace) -> int:
 
 
 def cmd_step(ns: argparse.Namespace) -> int:
+    settings = load_settings()
+    period = str(ReportingPeriod.resolve(ns.period).require_ended(allow_open=ns.allow_open_period))
+    if ns.step == "extract":  # reads the source only
+        return _cmd_step(ns, period)
+    with warehouse_lock(settings, ns.run_id or "cli", period=period, step=ns.step, wait_seconds=0):
+        return _cmd_step(ns, period)
+
+
+def _cmd_step(ns: argparse.Namespace, period: str) -> int:
     from mhsds_pipeline import pipeline
 
-    period = str(ReportingPeriod.resolve(ns.period))
     if ns.step == "extract":
         result = pipeline.extract(period)
     elif ns.step == "load-raw":
@@ -195,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--months", type=int, default=12, help="months of synthetic history to generate")
     p.add_argument("--no-airflow", action="store_true", help="run the steps in-process, without Airflow")
     p.add_argument("--run-id", default=None)
+    p.add_argument(
+        "--allow-open-period",
+        action="store_true",
+        help="rebuild a month that has not ended (for inspection: never packaged, not sent to finance)",
+    )
     p.set_defaults(func=cmd_run)
 
     g = sub.add_parser("generate", help="(re)build the synthetic clinical source")
@@ -210,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("step", choices=["extract", "load-raw", "validate-raw", "transform", "quality", "publish"])
     s.add_argument("--period", default="")
     s.add_argument("--run-id", default=None)
+    s.add_argument("--allow-open-period", action="store_true", help="a month that has not ended (inspection)")
     s.set_defaults(func=cmd_step)
 
     from mhsds_pipeline.finance import add_parser as add_mhis_parser
@@ -224,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     except PeriodError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WarehouseBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -48,6 +48,21 @@ class ReportingPeriod:
     def resolve(cls, text: str | None, today: date | None = None) -> ReportingPeriod:
         return cls.parse(text) if text and text.strip() else cls.latest_complete(today)
 
+    def has_ended(self, today: date | None = None) -> bool:
+        """True once the month's last day is in the past: only ended months are submitted."""
+        return self.end < (today or date.today())
+
+    def require_ended(self, today: date | None = None, allow_open: bool = False) -> ReportingPeriod:
+        """The period itself, or :class:`PeriodError` if it has not ended (unless allowed)."""
+        if not allow_open and not self.has_ended(today):
+            raise PeriodError(
+                f"Reporting period {self} has not ended yet (its last day is {self.end.isoformat()}): "
+                "MHSDS submits complete months, so nothing was extracted. To rebuild an unfinished "
+                "month for inspection, allow an open period (`allow_open_period` in Airflow, "
+                "`--allow-open-period` on the CLI); such a month is never packaged or sent to finance."
+            )
+        return self
+
     @property
     def start(self) -> date:
         return date(self.year, self.month, 1)

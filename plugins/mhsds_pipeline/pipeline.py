@@ -16,12 +16,19 @@ from mhsds_pipeline.period import ReportingPeriod
 log = logging.getLogger(__name__)
 
 
-def resolve_period(requested: str | None, logical_date=None) -> str:
-    """The period to process: as requested, else the month before the run's logical date."""
+def resolve_period(requested: str | None, logical_date=None, allow_open_period: bool = False) -> str:
+    """The period to process: as requested, else the month before the run's logical date.
+    A month that has not ended is refused before anything is extracted, unless explicitly
+    allowed (a rebuild for inspection, which is never packaged)."""
     if requested and str(requested).strip():
-        return str(ReportingPeriod.parse(str(requested)))
+        return str(ReportingPeriod.parse(str(requested)).require_ended(allow_open=allow_open_period))
     today = logical_date.date() if logical_date is not None else None
     return str(ReportingPeriod.latest_complete(today))
+
+
+def is_open_period(period: str) -> bool:
+    """True for a month that has not ended yet (only reachable with ``allow_open_period``)."""
+    return not ReportingPeriod.parse(period).has_ended()
 
 
 def extract(period: str, settings: Settings | None = None) -> dict:
@@ -114,6 +121,9 @@ def run_all(period: str, run_id: str, settings: Settings | None = None) -> dict:
     timings["transform"] = transform(period, ex["source_watermark"], settings)
     timings["quality"] = quality(period, run_id, settings)
     timings["publish"] = publish(period, run_id, settings)
+    if is_open_period(period):  # a rebuild of an unfinished month is never packaged
+        timings["package"] = {"skipped": f"MHSDS {period} has not ended: an open month is never packaged"}
+        return timings
     from mhsds_pipeline.submission import package
 
     timings["package"] = package(period, run_id, settings)

@@ -95,7 +95,8 @@ def test_failure_alert_names_period_task_and_failing_rule():
     assert alert.period == "2026-10" and alert.task_id == "dbt_build" and alert.dag_id == "mhsds_monthly"
     assert alert.rule == "MHS00025, not_null_mhs001_mpi_LocalPatientID"
     assert alert.summary == (
-        "MHSDS 2026-10: task dbt_build failed on rule MHS00025, not_null_mhs001_mpi_LocalPatientID"
+        "MHSDS 2026-10: task dbt_build failed (TransformError) on rule MHS00025, "
+        "not_null_mhs001_mpi_LocalPatientID"
     )
     body = alert.text()
     for fact in ("Reporting period: 2026-10", "Task: dbt_build", "Failing rule: MHS00025", "Log: http://"):
@@ -415,3 +416,59 @@ def test_alerts_module_is_light_enough_for_dag_files():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# -- the period of an asset-triggered MHIS run; errors run_step did not retry --------------------
+
+
+@dataclass
+class FakeMhisTI(FakeTI):
+    dag_id: str = "mhsds_mhis"
+    task_id: str = "build_finance"
+    resolved_periods: list | None = None
+
+    def xcom_pull(self, task_ids=None, **_):
+        self.pulled.append(task_ids)
+        return self.resolved_periods if task_ids == "resolve_periods" else None
+
+
+def test_asset_triggered_mhis_failure_names_its_period():
+    """The MHIS run has no logical date and no period param: the period comes from its own
+    resolver task, else from the triggering mhsds_published events (was "unknown period")."""
+    exc = RuntimeError("boom")
+    ti = FakeMhisTI(resolved_periods=["2026-10"])
+    ctx = _context(exc, ti=ti, logical_date=None, dag_run=SimpleNamespace(dag_id="mhsds_mhis", conf={}))
+    alert = alerts.alert_from_context(ctx)
+    assert alert.period == "2026-10"
+    assert alert.summary.startswith("MHSDS 2026-10: task build_finance failed")
+    assert "resolve_periods" in ti.pulled
+
+    event = SimpleNamespace(extra={"period": "2026-09", "version": "v"})
+    ctx = _context(
+        exc,
+        ti=FakeMhisTI(resolved_periods=None),
+        logical_date=None,
+        dag_run=SimpleNamespace(dag_id="mhsds_mhis", conf={}),
+        triggering_asset_events={"mhsds_published": [event]},
+    )
+    assert alerts.alert_from_context(ctx).period == "2026-09"
+    ti = FakeMhisTI(resolved_periods=["2026-10", "2026-09"])
+    assert alerts.period_from_context(_context(exc, ti=ti, logical_date=None)) == "2026-09, 2026-10"
+
+
+def test_alert_names_the_pipeline_error_behind_a_not_retried_failure():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mhsds_pipeline.failures import run_step
+    from mhsds_pipeline.period import PeriodError
+
+    def bad_period():
+        raise PeriodError("Reporting period '2026-13' has month 13; months run 01-12.")
+
+    with pytest.raises(AirflowFailException) as caught:
+        run_step(bad_period)
+    alert = alerts.alert_from_context(_context(caught.value))
+    assert alert.error_class == "PeriodError"
+    assert "(PeriodError, not retried)" in alert.summary
+    assert alert.details.startswith("PeriodError: Reporting period '2026-13'")
+    assert "Error: PeriodError" in alert.text() and "Log: http://" in alert.text()

@@ -67,3 +67,21 @@ def test_committed_suites_match_the_catalogue(catalogue):
         assert json.loads(json.dumps(doc, sort_keys=True, default=str)) == committed[name], (
             f"{name}: expectations/suites is stale; run scripts/export_gx_suites.py"
         )
+
+
+def test_sql_rule_expectations_query_the_gx_batch_and_build_silently(capsys):
+    """Every SQL-only rule's GX query runs over ``{batch}`` (the validated table), so GX does
+    not print "unexpected_rows_query should contain the {batch} parameter" once per rule (it
+    filled the quality_gate task log with about 1,400 such lines)."""
+    catalogue = load_catalogue()
+    rendered = render_suites(catalogue, _ctx("duckdb"))
+    queries = [
+        e["kwargs"]["unexpected_rows_query"]
+        for doc in rendered.values()
+        for e in doc["expectations"]
+        if "unexpected_rows_query" in e.get("kwargs", {})
+    ]
+    assert queries, "no SQL-only rules rendered"
+    assert all(" FROM {batch} t WHERE " in q for q in queries)
+    out = capsys.readouterr()
+    assert "should contain the {batch}" not in out.out + out.err

@@ -55,17 +55,22 @@ def periods_from_asset_events(
 ) -> list[str]:
     """The period(s) to process: the ``period`` extra of each triggering ``mhsds_published``
     event (sorted, de-duplicated; several months published before the run each get one), else
-    the ``period`` param, else the month before the logical date."""
+    the ``period`` param, else the month before the logical date. Events for a month that has
+    not ended (``open_period``: a rebuild that is never packaged) are not finance's: when only
+    those triggered the run, the list is empty."""
     found: set[str] = set()
+    ignored = 0
     for asset_events in (events or {}).values():
         for event in asset_events or ():
             extra = getattr(event, "extra", None)
             if extra is None and isinstance(event, Mapping):
                 extra = event.get("extra")
             period = (extra or {}).get("period")
-            if period:
+            if period and (extra or {}).get("open_period"):
+                ignored += 1
+            elif period:
                 found.add(str(ReportingPeriod.parse(str(period))))
-    if found:
+    if found or ignored:
         return sorted(found)
     from mhsds_pipeline.pipeline import resolve_period
 
@@ -304,10 +309,22 @@ def cmd_mhis(ns: argparse.Namespace) -> int:
     from mhsds_pipeline.publish import PublicationError
     from mhsds_pipeline.transform import TransformError
 
+    from mhsds_pipeline.failures import WarehouseBusyError
+    from mhsds_pipeline.locks import warehouse_lock
+
     period = str(ReportingPeriod.resolve(getattr(ns, "period", "") or ""))
+    run_id = getattr(ns, "run_id", None) or f"mhis__{uuid.uuid4().hex[:12]}"
     try:
-        result = run_mhis(period, run_id=getattr(ns, "run_id", None))
-    except (FinanceSourceError, MhisError, PublishedDataError, PublicationError, TransformError) as exc:
+        with warehouse_lock(load_settings(), run_id, period=period, step="mhsds mhis", wait_seconds=0):
+            result = run_mhis(period, run_id=run_id)
+    except (
+        FinanceSourceError,
+        MhisError,
+        PublishedDataError,
+        PublicationError,
+        TransformError,
+        WarehouseBusyError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, default=str))
