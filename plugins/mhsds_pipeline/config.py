@@ -50,7 +50,46 @@ class Settings:
 
     @property
     def is_embedded_source(self) -> bool:
+        """A SQLite source (any file). Whether the pipeline may *build* it is a different
+        question: see :attr:`is_demo_default_source`."""
         return self.source_url.startswith("sqlite")
+
+    @property
+    def demo_source_path(self) -> Path:
+        """Where the built-in demo source lives: ``<data_dir>/epr/epr.sqlite``."""
+        return self.epr_dir / "epr.sqlite"
+
+    @property
+    def sqlite_source_path(self) -> Path | None:
+        """The database file of a SQLite source; None for a server database or in-memory SQLite."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url(self.source_url)
+        except Exception:  # noqa: BLE001 - a malformed URL is not a SQLite file
+            return None
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        database = url.database
+        if database.startswith("file:"):  # SQLite URI filename (``?uri=true``)
+            from urllib.parse import unquote, urlsplit
+
+            database = unquote(urlsplit(database).path)
+        return Path(database)
+
+    @property
+    def is_demo_default_source(self) -> bool:
+        """True only for the built-in synthetic demo source: MHSDS_SOURCE_URL unset, or naming
+        the default file ``<data_dir>/epr/epr.sqlite``. Only this source may be built by
+        ``make run`` when absent; any other configured source is read, never invented (a
+        missing one is an error, see :func:`mhsds_pipeline.extract.source_engine`)."""
+        path = self.sqlite_source_path
+        return path is not None and path.resolve() == self.demo_source_path.resolve()
+
+
+def default_source_url(data_dir: Path) -> str:
+    """The built-in demo source: the synthetic EPR that ``make run`` builds when it is absent."""
+    return f"sqlite:///{data_dir / 'epr' / 'epr.sqlite'}"
 
 
 def load_settings() -> Settings:
@@ -58,7 +97,7 @@ def load_settings() -> Settings:
     data_dir = Path(_env("MHSDS_DATA_DIR", str(home / "data")))
     return Settings(
         home=home,
-        source_url=_env("MHSDS_SOURCE_URL", f"sqlite:///{data_dir / 'epr' / 'epr.sqlite'}"),
+        source_url=_env("MHSDS_SOURCE_URL", default_source_url(data_dir)),
         data_dir=data_dir,
         output_dir=Path(_env("MHSDS_OUTPUT_DIR", str(home / "output"))),
         warehouse_target=_env("MHSDS_WAREHOUSE_TARGET", "duckdb"),

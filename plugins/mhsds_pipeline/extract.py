@@ -5,21 +5,51 @@ see docs/source_contract.md), streamed in bounded chunks with a server-side curs
 written chunk by chunk as row groups of one Parquet file, so memory does not grow with the
 table. Files are written under a temporary name and renamed when complete, and rows are
 ordered by key so the same source gives the same bytes.
+
+Three promises, each because breaking it once changed a submission silently:
+
+* **The source is never invented.** A configured SQLite file that does not exist is an error
+  naming the URL; the file is opened read-only, so connecting cannot create it (SQLite would).
+  Only ``mhsds generate`` (or ``make run`` on the built-in demo default) builds a synthetic EPR.
+* **One snapshot.** Every table and the watermark are read in one transaction on one
+  connection (REPEATABLE READ, read only, on PostgreSQL; one read transaction on SQLite), so a
+  write committed during the extract cannot orphan rows between tables.
+* **What lands is what loads.** ``_extract.json`` records each file's sha256 and row count;
+  :func:`verify_landing` (called by the warehouse load) refuses a missing, changed or unlisted
+  file instead of loading it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Date, DateTime, Integer, Select, String, and_, create_engine, func, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from mhsds_pipeline.config import Settings, redact_url
 from mhsds_pipeline.epr import schema as epr
@@ -48,8 +78,25 @@ EPR_KEYS: dict[str, tuple[str, ...]] = {
 _WATERMARK_COLUMNS = {"patients": "updated_at", "referrals": "updated_at", "appointments": "recorded_at"}
 
 
+#: The extract's record of a landing directory (typed as :class:`ExtractResult`).
+EXTRACT_MANIFEST = "_extract.json"
+
+
 class ExtractError(RuntimeError):
     """The source could not be read for the period."""
+
+
+class LandingError(RuntimeError):
+    """The landing zone of a period is not what the extract wrote (missing, changed or extra
+    files): nothing is loaded from it; the cure is to re-run the extract."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def arrow_type(sa_type) -> pa.DataType:
@@ -160,11 +207,15 @@ class TableExtract:
     rows: int
     row_groups: int
     seconds: float
-    path: str
+    path: str  # file name inside the landing directory
+    sha256: str | None = None  # None only in an _extract.json written before checksums
+    bytes: int | None = None
 
 
 @dataclass
 class ExtractResult:
+    """What the extract wrote for a period: read and written only through this class."""
+
     period: str
     source: str
     landing_dir: str
@@ -177,25 +228,116 @@ class ExtractResult:
         d["row_counts"] = {k: v.rows for k, v in self.tables.items()}
         return d
 
+    @classmethod
+    def from_json(cls, data: dict) -> ExtractResult:
+        known = {f.name for f in fields(TableExtract)}
+        tables = {
+            name: TableExtract(**{k: v for k, v in entry.items() if k in known})
+            for name, entry in data["tables"].items()
+        }
+        return cls(
+            period=data["period"],
+            source=data["source"],
+            landing_dir=data["landing_dir"],
+            tables=tables,
+            source_watermark=data.get("source_watermark"),
+            seconds=data.get("seconds", 0.0),
+        )
 
-def _write_table(engine: Engine, name: str, stmt: Select, dest: Path, chunk_rows: int) -> TableExtract:
+    @property
+    def row_counts(self) -> dict[str, int]:
+        return {k: v.rows for k, v in self.tables.items()}
+
+
+def read_extract_result(landing_dir: Path) -> ExtractResult:
+    """The ``_extract.json`` of a landing directory (not verified; see :func:`verify_landing`)."""
+    period = landing_dir.name
+    path = landing_dir / EXTRACT_MANIFEST
+    if not path.is_file():
+        raise LandingError(
+            f"Landing zone of {period} has no {EXTRACT_MANIFEST} ({landing_dir}): the extract did not "
+            f"finish. {_rerun(period)}"
+        )
+    try:
+        return ExtractResult.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LandingError(
+            f"Landing zone of {period}: {path} is unreadable ({type(exc).__name__}). {_rerun(period)}"
+        ) from None
+
+
+def _rerun(period: str) -> str:
+    return (
+        f"Nothing was loaded; re-run the extract for {period} (`mhsds step extract --period {period}`, "
+        "or clear the extract task in Airflow), which rewrites the landing directory."
+    )
+
+
+def verify_landing(landing_dir: Path) -> ExtractResult:
+    """Check the landing directory against its ``_extract.json`` before anything is loaded.
+
+    Every EPR table must be listed with a sha256, its file present with those bytes, and no
+    other file may be there: a flipped byte in a Parquet page can change values while row
+    counts still reconcile, and a file the extract did not write has no provenance.
+    """
+    result = read_extract_result(landing_dir)
+    period = landing_dir.name
+    if result.period != period:
+        raise LandingError(
+            f"Landing zone {landing_dir}: {EXTRACT_MANIFEST} is for period {result.period}, "
+            f"not {period}. {_rerun(period)}"
+        )
+    problems: list[str] = []
+    unknown = sorted(set(result.tables) - set(epr.TABLE_NAMES))
+    if unknown:
+        problems.append(f"{EXTRACT_MANIFEST} lists unknown table(s) {', '.join(unknown)}")
+    expected_files = {EXTRACT_MANIFEST}
+    for name in epr.TABLE_NAMES:
+        file_name = f"{name}.parquet"
+        expected_files.add(file_name)
+        entry = result.tables.get(name)
+        path = landing_dir / file_name
+        if entry is None:
+            problems.append(f"{file_name} is not listed in {EXTRACT_MANIFEST}")
+        elif not path.is_file():
+            problems.append(f"{file_name} is missing")
+        elif not entry.sha256:
+            problems.append(f"{file_name} has no recorded sha256 (written by an older extract)")
+        else:
+            actual = sha256_file(path)
+            if actual != entry.sha256:
+                problems.append(
+                    f"{file_name} has changed since the extract (sha256 {actual[:12]}..., "
+                    f"recorded {entry.sha256[:12]}...)"
+                )
+    unlisted = sorted(p.name for p in landing_dir.iterdir() if p.name not in expected_files)
+    if unlisted:
+        problems.append(f"unlisted file(s) not written by the extract: {', '.join(unlisted)}")
+    if problems:
+        raise LandingError(
+            f"Landing zone of {period} ({landing_dir}) does not match its {EXTRACT_MANIFEST}: "
+            f"{'; '.join(problems)}. {_rerun(period)}"
+        )
+    return result
+
+
+def _write_table(conn: Connection, name: str, stmt: Select, dest: Path, chunk_rows: int) -> TableExtract:
     schema = arrow_schema(name)
     tmp = dest.with_suffix(".parquet.tmp")
     t0 = time.perf_counter()
     rows = groups = 0
     writer = pq.ParquetWriter(tmp, schema, compression="zstd")
     try:
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
-            for chunk in result.partitions(chunk_rows):
-                columns = list(zip(*chunk, strict=True))
-                batch = pa.record_batch(
-                    [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
-                    schema=schema,
-                )
-                writer.write_batch(batch, row_group_size=chunk_rows)
-                rows += len(chunk)
-                groups += 1
+        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+        for chunk in result.partitions(chunk_rows):
+            columns = list(zip(*chunk, strict=True))
+            batch = pa.record_batch(
+                [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+                schema=schema,
+            )
+            writer.write_batch(batch, row_group_size=chunk_rows)
+            rows += len(chunk)
+            groups += 1
         if groups == 0:  # keep an empty file with the right schema
             writer.write_table(schema.empty_table())
     except Exception:
@@ -203,54 +345,144 @@ def _write_table(engine: Engine, name: str, stmt: Select, dest: Path, chunk_rows
         tmp.unlink(missing_ok=True)
         raise
     writer.close()
+    digest, size = sha256_file(tmp), tmp.stat().st_size
     tmp.replace(dest)
-    return TableExtract(name, rows, groups, round(time.perf_counter() - t0, 3), str(dest))
+    return TableExtract(name, rows, groups, round(time.perf_counter() - t0, 3), dest.name, digest, size)
 
 
-def source_watermark(engine: Engine, period: ReportingPeriod) -> datetime | None:
+def source_watermark(conn: Connection, period: ReportingPeriod) -> datetime | None:
     """Latest change seen in the source up to the end of the period (deterministic per source)."""
     latest: datetime | None = None
-    with engine.connect() as conn:
-        for table_name, column in _WATERMARK_COLUMNS.items():
-            col = epr.metadata.tables[table_name].c[column]
-            value = conn.execute(select(func.max(col)).where(col < period.end_exclusive_ts)).scalar()
-            if isinstance(value, str):  # SQLite aggregate returns text
-                value = datetime.fromisoformat(value)
-            if value is not None and (latest is None or value > latest):
-                latest = value
+    for table_name, column in _WATERMARK_COLUMNS.items():
+        col = epr.metadata.tables[table_name].c[column]
+        value = conn.execute(select(func.max(col)).where(col < period.end_exclusive_ts)).scalar()
+        if isinstance(value, str):  # SQLite aggregate returns text
+            value = datetime.fromisoformat(value)
+        if value is not None and (latest is None or value > latest):
+            latest = value
     return latest
 
 
-def extract_period(settings: Settings, period: ReportingPeriod) -> ExtractResult:
-    """Extract every EPR table for ``period`` into ``data/landing/<period>/``."""
-    landing = settings.landing_dir(str(period))
+def source_engine(settings: Settings) -> Engine:
+    """An engine that reads the clinical source and can neither create nor change it.
+
+    SQLite: the file must exist (SQLite would silently create an empty one on connect) and is
+    opened read-only (``mode=ro``); transactions are begun explicitly so that one ``BEGIN``
+    covers every table (pysqlite on its own never begins a transaction for a SELECT).
+    PostgreSQL: :func:`snapshot` reads in one REPEATABLE READ, read-only transaction.
+    """
+    shown = redact_url(settings.source_url)
+    try:
+        url = make_url(settings.source_url)
+    except ArgumentError:
+        raise ExtractError(f"MHSDS_SOURCE_URL {shown} is not a SQLAlchemy URL.") from None
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return create_engine(url)
+    if backend != "sqlite":
+        raise ExtractError(
+            f"Clinical source {shown}: the {backend} dialect is not supported (SQLite or PostgreSQL). "
+            "The extract needs a consistent snapshot of the source; see docs/source_contract.md."
+        )
+    path = settings.sqlite_source_path
+    if path is None:
+        raise ExtractError(f"Clinical source {shown} is an in-memory SQLite database: it holds no EPR.")
+    if not path.is_file():
+        raise ExtractError(
+            f"Clinical source {shown} does not exist (no database file {path}). The pipeline reads "
+            "the configured source and never creates or generates one: check MHSDS_SOURCE_URL, "
+            "or build a synthetic EPR there on purpose with `mhsds generate --url <url>`."
+        )
+    read_only = url.set(database=path.resolve().as_uri(), query={**url.query, "mode": "ro", "uri": "true"})
+    engine = create_engine(read_only)
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+@contextmanager
+def snapshot(engine: Engine, shown_url: str) -> Iterator[Connection]:
+    """One connection in one read-only transaction: every read through it sees the same
+    committed state of the source (PostgreSQL REPEATABLE READ takes its snapshot at the first
+    statement; SQLite at the first read after BEGIN)."""
+    try:
+        conn = engine.connect()
+    except DBAPIError as exc:
+        raise ExtractError(
+            f"Cannot connect to the clinical source {shown_url}: {_driver_message(exc, engine)}"
+        ) from exc
+    with conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            # the first read fixes the snapshot (SQLite's BEGIN is deferred until then)
+            first_read = (
+                "SELECT count(*) FROM sqlite_master" if engine.dialect.name == "sqlite" else "SELECT 1"
+            )
+            conn.exec_driver_sql(first_read).scalar()
+            yield conn
+
+
+def _driver_message(exc: DBAPIError, engine: Engine) -> str:
+    """The driver's own first line (e.g. 'database "x" does not exist'), password removed."""
+    lines = [ln.strip() for ln in str(exc.orig).splitlines() if ln.strip()]
+    text = " ".join(lines[:2]) if lines else type(exc.orig).__name__
+    password = engine.url.password
+    return text.replace(str(password), "***") if password else text
+
+
+def _clear_landing(landing: Path) -> None:
+    """Empty the period's landing directory (it holds only what the extract writes): the old
+    ``_extract.json`` goes first, so a half-finished extract can never be loaded."""
     landing.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.source_url)
+    (landing / EXTRACT_MANIFEST).unlink(missing_ok=True)
+    for entry in landing.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def extract_period(settings: Settings, period: ReportingPeriod) -> ExtractResult:
+    """Extract every EPR table for ``period`` into ``data/landing/<period>/``, from one snapshot."""
+    shown = redact_url(settings.source_url)
+    engine = source_engine(settings)  # refuses a missing source before anything is written
+    landing = settings.landing_dir(str(period))
     t0 = time.perf_counter()
     tables: dict[str, TableExtract] = {}
     try:
-        with engine.connect() as conn:  # fail fast with a clear message when the source is down
+        with snapshot(engine, shown) as conn:
             missing = [t for t in epr.TABLE_NAMES if not engine.dialect.has_table(conn, t)]
-        if missing:
-            raise ExtractError(
-                f"Clinical source {redact_url(settings.source_url)} has no table(s) {', '.join(missing)}; "
-                "build the synthetic source with `mhsds generate` or point MHSDS_SOURCE_URL at the EPR."
-            )
-        for name, stmt in scoped_queries(period).items():
-            tables[name] = _write_table(
-                engine, name, stmt, landing / f"{name}.parquet", settings.extract_chunk_rows
-            )
-            log.info("extracted %s for %s: %d rows", name, period, tables[name].rows)
-        watermark = source_watermark(engine, period)
+            if missing:
+                raise ExtractError(
+                    f"Clinical source {shown} has no table(s) {', '.join(missing)} (extract for {period}); "
+                    "build the synthetic source with `mhsds generate` or point MHSDS_SOURCE_URL at the EPR."
+                )
+            _clear_landing(landing)
+            for name, stmt in scoped_queries(period).items():
+                tables[name] = _write_table(
+                    conn, name, stmt, landing / f"{name}.parquet", settings.extract_chunk_rows
+                )
+                log.info("extracted %s for %s: %d rows", name, period, tables[name].rows)
+            watermark = source_watermark(conn, period)
     finally:
         engine.dispose()
     result = ExtractResult(
         period=str(period),
-        source=redact_url(settings.source_url),
+        source=shown,
         landing_dir=str(landing),
         tables=tables,
         source_watermark=watermark.isoformat(sep=" ") if watermark else None,
         seconds=round(time.perf_counter() - t0, 3),
     )
-    (landing / "_extract.json").write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    tmp = landing / f".{EXTRACT_MANIFEST}.tmp"
+    tmp.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    os.replace(tmp, landing / EXTRACT_MANIFEST)
     return result

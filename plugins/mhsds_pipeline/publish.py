@@ -10,13 +10,17 @@ Layout::
 A run writes everything into its staging directory; only when every file is written and the
 file-level checks pass is the staging directory moved into ``.versions`` and the period's
 symlink replaced with ``os.replace`` (atomic on POSIX). A run that fails at any point leaves the
-previous version and the symlink untouched. The last ``keep_versions`` versions are kept so a
-resubmission can be compared with what went before.
+previous version and the symlink untouched, and removes what it wrote: its staging directory
+(patient-level Parquet, which must not linger, and after a full disk the space is needed back)
+and a version directory that never became current. OS errors (disk full, permission) are
+reported in one line naming the period, the run and the path; the full detail goes to the log.
+The last ``keep_versions`` versions are kept so a resubmission can be compared with what went
+before.
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import json
 import logging
 import os
@@ -33,6 +37,7 @@ import pyarrow.parquet as pq
 from mhsds_pipeline import __version__
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
 from mhsds_pipeline.contracts import TableContract, load_contracts
+from mhsds_pipeline.extract import sha256_file
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.warehouse import read_mart
 
@@ -76,12 +81,55 @@ def code_version(repo: Path) -> str:
         return __version__
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_OS_ERROR_WORDS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.EMFILE: "too many open files",
+    errno.EIO: "input/output error",
+}
+_ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+
+
+def _errno_of(exc: BaseException | str) -> int | None:
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = _ERRNO_IN_TEXT.search(str(exc))  # Arrow and shutil.Error keep it only in the text
+    return int(found.group(1)) if found else None
+
+
+def summarise_os_error(exc: OSError) -> str:
+    """One line for an OS error: what went wrong (disk full, permission...), where, how often.
+
+    ``shutil.copytree`` collects one entry per failed file into a ``shutil.Error`` whose text
+    runs to tens of thousands of characters on a full disk; this keeps the first and a count.
+    """
+    code, path, failures = _errno_of(exc), exc.filename, 1
+    entries = exc.args[0] if isinstance(exc, shutil.Error) and exc.args else None
+    if isinstance(entries, list) and entries:
+        failures = len(entries)
+        first = entries[0]
+        if isinstance(first, tuple) and len(first) == 3:
+            path, code = first[1], _errno_of(str(first[2]))
+    if code:
+        what = _OS_ERROR_WORDS.get(code, os.strerror(code).lower())
+        what += f" ({errno.errorcode.get(code, code)})"
+    else:
+        what = type(exc).__name__
+    where = f" at {path}" if path else ""
+    more = f", {failures} files failed" if failures > 1 else ""
+    return " ".join(f"{what}{where}{more}".split())  # one line, whatever the path holds
+
+
+def _storage_failure(period: ReportingPeriod, run_id: str, stage: str, exc: OSError) -> PublicationError:
+    log.error("%s run %s: %s failed; detail follows", period, run_id, stage, exc_info=exc)
+    return PublicationError(
+        f"{period}: publishing run {run_id} failed while {stage}: {summarise_os_error(exc)}. "
+        f"The run's staging output was removed and the current outputs of {period} are unchanged; "
+        "fix the cause (free disk space, permissions) and re-run publish. Detail in the task log."
+    )
 
 
 def conform(table: pa.Table, contract: TableContract, period: ReportingPeriod, sort: bool = True) -> pa.Table:
@@ -213,9 +261,28 @@ def stage_mhsds(
                 f"{period}: the quality gate failed ({len(gate.get('critical', []))} critical); not publishing."
             )
     stage = staging_dir(settings, period, run_id)
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+    try:
+        if stage.exists():
+            shutil.rmtree(stage)
+        stage.mkdir(parents=True)
+        _write_stage(settings, period, run_id, stage, extra, gate, quality_dir)
+    except BaseException as exc:
+        discard(stage)
+        if isinstance(exc, OSError):
+            raise _storage_failure(period, run_id, "staging", exc) from None
+        raise
+    return stage
+
+
+def _write_stage(
+    settings: Settings,
+    period: ReportingPeriod,
+    run_id: str,
+    stage: Path,
+    extra: dict | None,
+    gate: dict | None,
+    quality_dir: Path | None,
+) -> None:
     files = write_tables(settings, period, stage, gated=gate is not None)
     quarantine = files.pop("_quarantine", {})
     check_header(stage, settings, period)
@@ -250,7 +317,6 @@ def stage_mhsds(
         **(extra or {}),
     }
     (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    return stage
 
 
 def promote(settings: Settings, period: ReportingPeriod, stage: Path) -> Path:
@@ -258,20 +324,51 @@ def promote(settings: Settings, period: ReportingPeriod, stage: Path) -> Path:
     if not (stage / "manifest.json").exists():
         raise PublicationError(f"{period}: staging directory {stage} has no manifest; refusing to promote.")
     versions = settings.output_dir / ".versions" / str(period)
-    versions.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     version = versions / f"{stamp}__{stage.name}"
-    os.replace(stage, version)
-
     link = current_dir(settings, period)
-    if link.exists() and not link.is_symlink():  # an old real directory: keep it as a version
-        os.replace(link, versions / f"{stamp}__legacy")
     tmp_link = link.with_name(f".{link.name}.link-{stamp}")
-    os.symlink(os.path.relpath(version, link.parent), tmp_link)
-    os.replace(tmp_link, link)
+    legacy: Path | None = None
+    try:
+        versions.mkdir(parents=True, exist_ok=True)
+        os.replace(stage, version)
+        os.symlink(os.path.relpath(version, link.parent), tmp_link)
+        if link.exists() and not link.is_symlink():  # an old real directory: keep it as a version
+            legacy = versions / f"{stamp}__legacy"
+            os.replace(link, legacy)
+        os.replace(tmp_link, link)  # the one atomic switch
+    except BaseException as exc:
+        _undo_promote(link, tmp_link, legacy, version, stage)
+        if isinstance(exc, OSError):
+            raise _storage_failure(period, stage.name, "promoting", exc) from None
+        raise
     _prune(versions, keep=settings.keep_versions, current=version)
     log.info("promoted %s -> %s", period, version.name)
     return version
+
+
+def _undo_promote(link: Path, tmp_link: Path, legacy: Path | None, version: Path, stage: Path) -> None:
+    """Put things back after a failed promotion: the link keeps (or gets back) its previous
+    target, and the new version directory, which never became current, is removed."""
+    try:
+        if os.path.lexists(tmp_link):
+            tmp_link.unlink()
+        if legacy is not None and legacy.exists() and not os.path.lexists(link):
+            os.replace(legacy, link)
+    except OSError:
+        log.exception("could not fully undo the promotion of %s", version.name)
+    is_current = os.path.lexists(link) and link.resolve() == version.resolve()
+    if not is_current:
+        shutil.rmtree(version, ignore_errors=True)  # orphan: patient-level data nobody reads
+        _remove_if_empty(version.parent)
+    discard(stage)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty (other versions or runs) or already gone
 
 
 def _prune(versions: Path, keep: int, current: Path) -> None:
@@ -282,4 +379,6 @@ def _prune(versions: Path, keep: int, current: Path) -> None:
 
 
 def discard(stage: Path) -> None:
+    """Remove a run's staging directory (and the period's staging folder once empty)."""
     shutil.rmtree(stage, ignore_errors=True)
+    _remove_if_empty(stage.parent)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,19 +90,39 @@ _PG_TYPES = {
 
 
 def load_raw(settings: Settings, landing_dir: Path) -> dict[str, int]:
-    """Replace ``raw_epr`` with the period's landing files; returns row counts per table."""
+    """Replace ``raw_epr`` with the period's landing files; returns row counts per table.
+
+    The landing directory is verified against its ``_extract.json`` (sha256 of every file, no
+    file missing or unlisted) before the warehouse is touched, and the loaded row counts are
+    checked against the extract's before the load commits: a corrupted landing zone fails here,
+    naming file and period, and the previous ``raw_epr`` stays as it was.
+    """
+    from mhsds_pipeline.extract import LandingError, verify_landing
+
+    if settings.warehouse_target not in ("duckdb", "postgres"):
+        raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r} (duckdb or postgres)")
+    extracted = verify_landing(landing_dir)
     files = {name: landing_dir / f"{name}.parquet" for name in TABLE_NAMES}
-    missing = [str(p) for p in files.values() if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"Landing zone incomplete, run the extract first; missing: {missing}")
+
+    def reconcile(counts: dict[str, int]) -> None:
+        expected = extracted.row_counts
+        differ = [
+            f"{t} loaded {n} rows, extracted {expected[t]}" for t, n in counts.items() if n != expected[t]
+        ]
+        if differ:
+            raise LandingError(
+                f"Landing zone of {extracted.period}: {'; '.join(differ)}; nothing was loaded. "
+                f"The files changed while loading: re-run the extract for {extracted.period}."
+            )
+
     if settings.warehouse_target == "duckdb":
-        return _load_raw_duckdb(settings, files)
-    if settings.warehouse_target == "postgres":
-        return _load_raw_postgres(files)
-    raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r} (duckdb or postgres)")
+        return _load_raw_duckdb(settings, files, reconcile)
+    return _load_raw_postgres(files, reconcile)
 
 
-def _load_raw_duckdb(settings: Settings, files: dict[str, Path]) -> dict[str, int]:
+def _load_raw_duckdb(
+    settings: Settings, files: dict[str, Path], reconcile: Callable[[dict[str, int]], None]
+) -> dict[str, int]:
     counts: dict[str, int] = {}
     with duckdb_connection(settings) as con:
         con.execute("BEGIN")
@@ -112,14 +133,20 @@ def _load_raw_duckdb(settings: Settings, files: dict[str, Path]) -> dict[str, in
                 [str(path)],
             )
             counts[name] = con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.{_quote(name)}").fetchone()[0]
+        try:
+            reconcile(counts)
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
         con.execute("COMMIT")
     return counts
 
 
-def _load_raw_postgres(files: dict[str, Path]) -> dict[str, int]:
+def _load_raw_postgres(files: dict[str, Path], reconcile: Callable[[dict[str, int]], None]) -> dict[str, int]:
     import psycopg2
 
     counts: dict[str, int] = {}
+    # psycopg2's connection context commits on success and rolls back on an exception
     with psycopg2.connect(postgres_dsn()) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
         for name, path in files.items():
@@ -135,6 +162,7 @@ def _load_raw_postgres(files: dict[str, Path]) -> dict[str, int]:
                 cur.copy_expert(f"COPY {RAW_SCHEMA}.{_quote(name)} FROM STDIN WITH (FORMAT csv)", buf)
                 n += batch.num_rows
             counts[name] = n
+        reconcile(counts)
     return counts
 
 
