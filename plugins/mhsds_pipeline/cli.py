@@ -34,7 +34,7 @@ def _months_between(a: ReportingPeriod, b: ReportingPeriod) -> int:
 
 def ensure_source(settings: Settings, period: ReportingPeriod, scale: float, seed: int, months: int) -> None:
     """Build the synthetic EPR when the embedded source is absent (never touches a real source)."""
-    if not settings.is_embedded_source:
+    if not settings.is_demo_default_source:  # a configured source is never invented
         return
     db_path = Path(settings.source_url.split("sqlite:///", 1)[1])
     summary_path = settings.epr_dir / "generation_summary.json"

@@ -78,28 +78,30 @@ def quality(period: str, run_id: str, settings: Settings | None = None) -> dict:
 def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
     """Stage the MHSDS Parquet (quarantined rows excluded) with its DQ outputs and manifest,
     then promote atomically; refuses when the quality gate did not pass."""
-    from mhsds_pipeline.publish import discard, promote, stage_mhsds
+    from mhsds_pipeline.extract import read_extract_result
+    from mhsds_pipeline.publish import discard, promote, stage_mhsds, staging_dir
     from mhsds_pipeline.quality.gate import work_dir
 
     settings = settings or load_settings()
     rp = ReportingPeriod.parse(period)
-    extract_info = json.loads((settings.landing_dir(period) / "_extract.json").read_text())
+    extracted = read_extract_result(settings.landing_dir(period))
     dbt_info_path = settings.data_dir / "dbt" / period / "dbt_results.json"
     dbt_info = json.loads(dbt_info_path.read_text()) if dbt_info_path.exists() else {}
     extra = {
         "source": {
-            "url": extract_info["source"],
-            "watermark": extract_info["source_watermark"],
-            "extract_row_counts": extract_info["row_counts"],
+            "url": extracted.source,
+            "watermark": extracted.source_watermark,
+            "extract_row_counts": extracted.row_counts,
+            "extract_sha256": {name: t.sha256 for name, t in extracted.tables.items()},
         },
         "dbt": {"counts": dbt_info.get("counts", {})},
     }
     t0 = time.perf_counter()
-    stage = stage_mhsds(settings, rp, run_id, extra, quality_dir=work_dir(settings, period, run_id))
-    try:
+    try:  # stage_mhsds and promote clean up after themselves; this also covers the unexpected
+        stage = stage_mhsds(settings, rp, run_id, extra, quality_dir=work_dir(settings, period, run_id))
         version = promote(settings, rp, stage)
-    except Exception:
-        discard(stage)
+    except BaseException:
+        discard(staging_dir(settings, rp, run_id))
         raise
     manifest = json.loads((version / "manifest.json").read_text())
     return {
