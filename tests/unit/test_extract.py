@@ -8,9 +8,18 @@ from datetime import date, datetime
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, insert
+from sqlalchemy.exc import OperationalError
 
+from mhsds_pipeline.config import default_source_url
 from mhsds_pipeline.epr import schema as epr
-from mhsds_pipeline.extract import ExtractError, extract_period
+from mhsds_pipeline.extract import (
+    ExtractError,
+    extract_period,
+    read_extract_result,
+    sha256_file,
+    source_engine,
+    verify_landing,
+)
 from mhsds_pipeline.period import ReportingPeriod
 
 pytestmark = pytest.mark.unit
@@ -281,5 +290,62 @@ def test_watermark_and_summary_file(extracted):
 
 
 def test_missing_source_tables_give_an_actionable_error(tmp_settings):
-    with pytest.raises(ExtractError, match="mhsds generate"):
+    create_engine(tmp_settings.source_url).connect().close()  # an empty database file
+    with pytest.raises(ExtractError, match="has no table.*mhsds generate"):
         extract_period(tmp_settings, OCT)
+
+
+def test_missing_source_file_is_an_error_and_is_not_created(tmp_settings):
+    path = tmp_settings.sqlite_source_path
+    with pytest.raises(ExtractError, match="does not exist") as err:
+        extract_period(tmp_settings, OCT)
+    assert str(path) in str(err.value)
+    assert not path.exists()  # SQLite would have created it on connect
+    assert not tmp_settings.landing_dir("2026-10").exists()
+
+
+def test_source_is_opened_read_only(tmp_settings):
+    _source(tmp_settings.source_url)
+    engine = source_engine(tmp_settings)
+    try:
+        with engine.connect() as conn, pytest.raises(OperationalError, match="readonly"):
+            conn.execute(insert(epr.teams).values(team_id="TX", team_name="x"))
+    finally:
+        engine.dispose()
+
+
+def test_only_the_builtin_default_is_the_demo_source(tmp_settings, tmp_path):
+    assert not tmp_settings.is_demo_default_source  # a configured SQLite file elsewhere
+    default = replace(tmp_settings, source_url=default_source_url(tmp_settings.data_dir))
+    assert default.is_demo_default_source
+    assert default.sqlite_source_path == tmp_settings.data_dir / "epr" / "epr.sqlite"
+    same_file_other_spelling = replace(
+        tmp_settings, source_url=f"sqlite:///{tmp_settings.data_dir}/epr/../epr/epr.sqlite"
+    )
+    assert same_file_other_spelling.is_demo_default_source
+    pg = replace(tmp_settings, source_url="postgresql+psycopg2://u:p@db:5432/epr")
+    assert not pg.is_demo_default_source and pg.sqlite_source_path is None
+
+
+def test_extract_records_sha256_and_landing_verifies(extracted):
+    settings, result = extracted
+    landing = settings.landing_dir("2026-10")
+    recorded = read_extract_result(landing)
+    assert set(recorded.tables) == set(epr.TABLE_NAMES)
+    for name, table in recorded.tables.items():
+        path = landing / f"{name}.parquet"
+        assert table.path == path.name
+        assert table.sha256 == sha256_file(path) and table.bytes == path.stat().st_size
+    assert recorded.row_counts == {k: v.rows for k, v in result.tables.items()}
+    assert verify_landing(landing).row_counts == recorded.row_counts
+
+
+def test_extract_clears_stale_landing_files(extracted):
+    settings, _ = extracted
+    landing = settings.landing_dir("2026-10")
+    (landing / "old_table.parquet").write_bytes(b"stale")
+    (landing / "appointments.parquet.tmp").write_bytes(b"half-written")
+    extract_period(settings, OCT)
+    assert not (landing / "old_table.parquet").exists()
+    assert not (landing / "appointments.parquet.tmp").exists()
+    verify_landing(landing)
