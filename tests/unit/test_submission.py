@@ -529,14 +529,18 @@ def test_audit_log_records_who_what_when_and_hashes(env, monkeypatch):
     assert created["outputs"]["files"] == {t["file"]: t["sha256"] for t in first.manifest["tables"]}
     assert created["outputs"]["submission_manifest_sha256"] == sha256_file(first.path / MANIFEST_NAME)
     assert entries[2]["what"]["failures"][0]["check"] == "header_rows"
-    assert audit.verify(log_path) == []
+    key = audit.load_key(settings.data_dir)
+    assert audit.verify(log_path, key) == []
     text = log_path.read_text()
     assert NHS_NUMBER not in text and "Servic-00" not in text  # no identifiers or keys
+
+    assert created["scheme"] == audit.SCHEME and created["mac"] and "secret" not in created
+    assert first.manifest["audit_anchor"]["seq"] == 0  # the log was empty when v001 was built
 
     lines = text.splitlines()
     lines[1] = lines[1].replace('"package_unchanged"', '"package_created"')
     log_path.write_text("\n".join(lines) + "\n")
-    assert any("line 3" in p for p in audit.verify(log_path))
+    assert audit.verify(log_path, key)[0].startswith("seq 2, line 2: [mac]")
 
 
 def test_package_summary_is_json_for_xcom(env):

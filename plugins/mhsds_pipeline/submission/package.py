@@ -2,7 +2,8 @@
 
 Layout (packages live outside the pruned ``.versions`` so every package of a period is kept)::
 
-    output/submissions/audit_log.jsonl                  append-only audit trail (audit.py)
+    output/submissions/audit_log.jsonl                  append-only, keyed audit trail (audit.py)
+    output/submissions/audit_head.json                  the log's head checkpoint (audit.py)
     output/submissions/<YYYY-MM>/v001/                  first package of the period
         MHS000Header.csv ... MHS902ServiceTeamDetails.csv   one file per IDB table, IDB order
         submission_manifest.json                        what, from what, hashes, DQ status
@@ -19,6 +20,12 @@ are made read-only. Packaging the same content again creates nothing and reports
 If a pre-submission check fails (:mod:`.checks`) no package is written and
 :class:`SubmissionError` names the period, table and check; the refusal is still recorded in the
 audit log, because who tried to submit what is exactly what IG asks.
+
+Packaging first verifies the audit log (:func:`verify_submissions`) and refuses, writing
+nothing, if it is broken; each manifest anchors the log's head (``audit_anchor``). A crash
+after a package is renamed into place but before its audit line leaves ``current`` or the log
+behind the package on disk: the next packaging of that period moves ``current`` and writes the
+missing ``package_created`` line (``"recovered": true``), once.
 
 This module imports only the standard library at import time (the CLI registers it on every
 ``mhsds`` call); pyarrow and DuckDB are imported when a package is built.
@@ -42,6 +49,7 @@ from typing import Any
 
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings, load_settings
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.submission import audit
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ MANIFEST_NAME = "submission_manifest.json"
 DIFF_SUMMARY_NAME = "diff_summary.json"
 DIFF_KEYS_NAME = "diff_keys.csv"
 _VERSION_RE = re.compile(r"^v(\d{3,})$")
+_PERIOD_RE = re.compile(r"^\d{4}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -100,16 +109,10 @@ class PackageResult:
     diff: dict | None = None
     seconds: float = 0.0
     links: dict[str, str] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         """Small and JSON-able: what Airflow keeps in XCom (no patient data, no keys)."""
-        changes = None
-        if self.diff:
-            changes = {
-                t: {k: d[k] for k in ("added", "removed", "changed")}
-                for t, d in self.diff["tables"].items()
-                if d["added"] or d["removed"] or d["changed"]
-            }
         return {
             "period": self.period,
             "status": self.status,
@@ -119,9 +122,21 @@ class PackageResult:
             "row_counts": {t["idb_table"]: t["rows"] for t in self.manifest["tables"]},
             "dq_status": self.manifest["dq"]["gate_status"],
             "previous_version": self.manifest.get("previous_version"),
-            "changes": changes,
+            "changes": _changes(self.diff),
+            "repaired": list(self.repaired),
             "seconds": self.seconds,
         }
+
+
+def _changes(diff_doc: dict | None) -> dict | None:
+    """Per table, the added / removed / changed counts of tables that changed."""
+    if not diff_doc:
+        return None
+    return {
+        t: {k: d[k] for k in ("added", "removed", "changed")}
+        for t, d in diff_doc["tables"].items()
+        if d["added"] or d["removed"] or d["changed"]
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +268,9 @@ def _write_tables(tmp: Path, source, specs) -> tuple[list[dict], list[str]]:
     return entries, warnings
 
 
-def _manifest(settings, rp, run_id, source, entries, warnings, content, version, previous, diff_doc) -> dict:
+def _manifest(
+    settings, rp, run_id, source, entries, warnings, content, version, previous, diff_doc, anchor
+) -> dict:
     from mhsds_pipeline.publish import code_version
     from mhsds_pipeline.submission.idb import (
         CSV_DIALECT,
@@ -281,6 +298,7 @@ def _manifest(settings, rp, run_id, source, entries, warnings, content, version,
         "run_id": run_id,
         "code_version": code_version(settings.home),
         "content_sha256": content,
+        "audit_anchor": anchor,
         "source": {
             "version_dir": source.version_dir.name,
             "manifest_sha256": source.manifest_sha256,
@@ -312,16 +330,189 @@ def _make_read_only(directory: Path) -> None:
     _fsync(directory)
 
 
+# ---------------------------------------------------------------------------------------------
+# Audit: verify before writing, anchor, repair after a crash
+
+
+def _recorded(entries: list[dict]) -> dict[tuple[str, str], dict]:
+    """(period, version) -> its ``package_created`` line (the last one, if ever repeated)."""
+    found = {}
+    for e in entries:
+        what = e.get("what") or {}
+        if e.get("event") == "package_created" and what.get("period") and what.get("version"):
+            found[(str(what["period"]), str(what["version"]))] = e
+    return found
+
+
+def _period_dirs(settings: Settings, period: ReportingPeriod | str | None) -> list[Path]:
+    root = submissions_root(settings)
+    if period is not None:
+        return [root / str(period)] if (root / str(period)).is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and _PERIOD_RE.match(p.name))
+
+
+def _current_is_latest(pdir: Path, latest: Path) -> bool:
+    link = pdir / "current"
+    return link.is_symlink() and link.resolve() == latest.resolve()
+
+
+def verify_submissions(
+    settings: Settings, period: ReportingPeriod | str | None = None, key=None
+) -> audit.VerifyReport:
+    """Verify the audit log against the packages on disk: the whole keyed chain, its head
+    checkpoint, the ``audit_anchor`` of every package manifest, and, for ``period`` (default:
+    every period), that each package has its ``package_created`` line with the manifest's hash
+    and that ``current`` is the latest package. Raises ``audit.AuditKeyError`` without a key."""
+    key = key or audit.load_key(settings.data_dir)
+    anchors, packages, unreadable = [], [], []
+    selected = {p.name for p in _period_dirs(settings, period)}
+    for pdir in _period_dirs(settings, None):
+        for vdir in list_versions(pdir):
+            try:
+                manifest = read_manifest(vdir)
+            except (OSError, ValueError):
+                unreadable.append(
+                    audit.Problem(
+                        "package", f"{pdir.name} {vdir.name}: {MANIFEST_NAME} is missing or unreadable"
+                    )
+                )
+                continue
+            a = manifest.get("audit_anchor")
+            if isinstance(a, dict) and isinstance(a.get("seq"), int):
+                label = f"{pdir.name}/{vdir.name}/{MANIFEST_NAME}"
+                anchors.append(audit.Anchor(label, a["seq"], str(a.get("mac")), a.get("key_id")))
+            if pdir.name in selected:
+                packages.append((pdir, vdir))
+    report = audit.check_log(audit.audit_log_path(settings), key, anchors)
+    recorded = _recorded(report.entries)
+    problems = list(unreadable)
+    for pdir, vdir in packages:
+        entry = recorded.get((pdir.name, vdir.name))
+        if entry is None:
+            problems.append(
+                audit.Problem(
+                    "unrecorded",
+                    f"{pdir.name} {vdir.name} has no package_created line (a crash before the audit "
+                    f"append?); run `mhsds package --period {pdir.name}` to record it",
+                    repairable=True,
+                )
+            )
+        elif (entry.get("outputs") or {}).get("submission_manifest_sha256") != sha256_file(
+            vdir / MANIFEST_NAME
+        ):
+            problems.append(
+                audit.Problem(
+                    "package",
+                    f"{pdir.name} {vdir.name}: {MANIFEST_NAME} is not the one this line recorded "
+                    "(package changed after it was written)",
+                    seq=entry.get("seq"),
+                )
+            )
+    for name in sorted(selected):
+        versions = list_versions(submissions_root(settings) / name)
+        if versions and not _current_is_latest(versions[-1].parent, versions[-1]):
+            problems.append(
+                audit.Problem(
+                    "current",
+                    f"{name}: current is not the latest package {versions[-1].name} (a crash before the "
+                    f"link moved?); run `mhsds package --period {name}` to repair",
+                    repairable=True,
+                )
+            )
+    report.problems = sorted(report.problems + problems, key=audit._problem_order)
+    report.packages = len(packages)
+    return report
+
+
+def _created_record(manifest: dict, target: Path) -> tuple[dict, dict]:
+    """``what`` and ``outputs`` of a ``package_created`` line, from the package itself."""
+    what = {
+        "period": manifest["reporting_period"],
+        "version": target.name,
+        "path": str(target),
+        "status": "created",
+        "previous_version": manifest.get("previous_version"),
+        "dq_status": (manifest.get("dq") or {}).get("gate_status"),
+        "row_counts": {t["idb_table"]: t["rows"] for t in manifest["tables"]},
+        "changes": _changes(manifest.get("diff")),
+    }
+    outputs = {
+        "content_sha256": manifest["content_sha256"],
+        "submission_manifest_sha256": sha256_file(target / MANIFEST_NAME),
+        "files": {t["file"]: t["sha256"] for t in manifest["tables"]},
+    }
+    return what, outputs
+
+
+def _repair(settings: Settings, rp: ReportingPeriod, run_id: str, key) -> list[str]:
+    """After a crash between promotion and the audit append: point ``current`` at the latest
+    package and write each missing ``package_created`` line. Idempotent: a second call finds
+    nothing to do."""
+    pdir = period_dir(settings, rp)
+    if not list_versions(pdir):
+        return []
+    log_path = audit.audit_log_path(settings)
+    repaired = []
+    with audit.locked(pdir / ".lock"):
+        versions = list_versions(pdir)
+        if not _current_is_latest(pdir, versions[-1]) and _point(pdir / "current", versions[-1]):
+            repaired.append(f"current -> {versions[-1].name}")
+        recorded = _recorded(audit.read(log_path))
+        for vdir in versions:
+            if (str(rp), vdir.name) in recorded:
+                continue
+            manifest = read_manifest(vdir)
+            what, outputs = _created_record(manifest, vdir)
+            src = manifest.get("source") or {}
+            audit.append(
+                log_path,
+                "package_created",
+                run_id=run_id,
+                what={
+                    **what,
+                    "recovered": True,
+                    "original_run_id": manifest.get("run_id"),
+                    "original_created_at": manifest.get("created_at"),
+                },
+                inputs={
+                    "reconstructed_from": MANIFEST_NAME,
+                    "version_dir": src.get("version_dir"),
+                    "manifest_sha256": src.get("manifest_sha256"),
+                    "source_run_id": src.get("run_id"),
+                    "tables": {
+                        t["idb_table"]: (t.get("source") or {}).get("sha256") for t in manifest["tables"]
+                    },
+                    "gate_sha256": (manifest.get("dq") or {}).get("gate_sha256"),
+                    "dq_results_sha256": (manifest.get("dq") or {}).get("dq_results_sha256"),
+                },
+                outputs=outputs,
+                key=key,
+            )
+            repaired.append(f"audit entry for {vdir.name}")
+    for item in repaired:
+        log.warning("MHSDS %s: repaired after an interrupted packaging run: %s", rp, item)
+    return repaired
+
+
 def package_period(settings: Settings, period: ReportingPeriod | str, run_id: str) -> PackageResult:
-    """Check, build and version the period's package. Raises :class:`SubmissionError`."""
-    from mhsds_pipeline.submission import audit, checks
+    """Check, build and version the period's package. Raises :class:`SubmissionError`, or
+    ``audit.AuditLogError`` (nothing written) when the audit log fails verification."""
+    from mhsds_pipeline.submission import checks
     from mhsds_pipeline.submission import diff as diffmod
     from mhsds_pipeline.submission.idb import table_specs
 
     t0 = time.perf_counter()
     rp = ReportingPeriod.parse(str(period))
-    specs = table_specs(Path(settings.dbt_project_dir))
     log_path = audit.audit_log_path(settings)
+    key = audit.key_for_append(log_path, settings.data_dir)
+    report = verify_submissions(settings, rp, key)
+    if report.broken:
+        raise audit.AuditLogError(log_path, report.broken)
+    repaired = _repair(settings, rp, run_id, key)
+
+    specs = table_specs(Path(settings.dbt_project_dir))
     try:
         source = checks.open_source(settings, rp)
         checks.run_checks(settings, rp, source, specs)
@@ -335,6 +526,7 @@ def package_period(settings: Settings, period: ReportingPeriod | str, run_id: st
                 "failures": [f.as_dict() for f in exc.failures],
             },
             inputs=exc.inputs,
+            key=key,
         )
         raise
 
@@ -369,6 +561,7 @@ def package_period(settings: Settings, period: ReportingPeriod | str, run_id: st
                     version,
                     latest.name if latest else None,
                     diff_doc,
+                    audit.head(log_path).as_dict(),
                 )
                 _write_json(tmp / MANIFEST_NAME, manifest)
                 _make_read_only(tmp)
@@ -392,30 +585,22 @@ def package_period(settings: Settings, period: ReportingPeriod | str, run_id: st
         path=target,
         manifest=manifest,
         diff=diff_doc,
-        seconds=round(time.perf_counter() - t0, 3),
+        seconds=0.0,
         links=links,
+        repaired=repaired,
     )
+    what, outputs = _created_record(manifest, target)
+    what.update(status=status, dq_status=source.dq.get("gate_status"), changes=_changes(diff_doc))
     audit.append(
         log_path,
         "package_created" if status == "created" else "package_unchanged",
         run_id=run_id,
-        what={
-            "period": str(rp),
-            "version": target.name,
-            "path": str(target),
-            "status": status,
-            "previous_version": manifest.get("previous_version"),
-            "dq_status": source.dq.get("gate_status"),
-            "row_counts": {t["idb_table"]: t["rows"] for t in manifest["tables"]},
-            "changes": result.summary()["changes"],
-        },
+        what=what,
         inputs=source.inputs,
-        outputs={
-            "content_sha256": manifest["content_sha256"],
-            "submission_manifest_sha256": sha256_file(target / MANIFEST_NAME),
-            "files": {t["file"]: t["sha256"] for t in manifest["tables"]},
-        },
+        outputs=outputs,
+        key=key,
     )
+    result.seconds = round(time.perf_counter() - t0, 3)
     log.info("MHSDS %s submission package %s (%s) at %s", rp, target.name, status, target)
     return result
 
