@@ -378,7 +378,7 @@ def source_engine(settings: Settings) -> Engine:
         raise ExtractError(f"MHSDS_SOURCE_URL {shown} is not a SQLAlchemy URL.") from None
     backend = url.get_backend_name()
     if backend == "postgresql":
-        return create_engine(url)
+        return create_engine(url, hide_parameters=True)
     if backend != "sqlite":
         raise ExtractError(
             f"Clinical source {shown}: the {backend} dialect is not supported (SQLite or PostgreSQL). "
@@ -394,7 +394,7 @@ def source_engine(settings: Settings) -> Engine:
             "or build a synthetic EPR there on purpose with `mhsds generate --url <url>`."
         )
     read_only = url.set(database=path.resolve().as_uri(), query={**url.query, "mode": "ro", "uri": "true"})
-    engine = create_engine(read_only)
+    engine = create_engine(read_only, hide_parameters=True)  # no row values in error text
 
     @event.listens_for(engine, "connect")
     def _driver_autocommit(dbapi_connection, _record) -> None:
