@@ -160,7 +160,8 @@ class AuditLogError(AuditError):
 
 
 def _problem_order(p: Problem) -> tuple:
-    return (p.seq if p.seq is not None else float("inf"), p.line or 0)
+    inf = float("inf")
+    return (p.seq if p.seq is not None else inf, p.line if p.line is not None else inf)
 
 
 # ---------------------------------------------------------------------------------------------
