@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 from dataclasses import replace
 from datetime import date, datetime, time
 
@@ -152,3 +154,44 @@ def test_contract_without_enforcement_is_refused(tmp_path):
     load_contracts.cache_clear()
     with pytest.raises(ValueError, match="enforced contract"):
         load_contracts(project)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/out/x.parquet"),
+            "disk full (ENOSPC) at /out/x.parquet",
+        ),
+        (PermissionError(errno.EACCES, "Permission denied", "/out"), "permission denied (EACCES) at /out"),
+        (OSError(errno.EROFS, "Read-only file system"), "read-only file system (EROFS)"),
+        # Arrow's IO errors carry the errno only in their text
+        (
+            OSError("[Errno 28] Error writing bytes to file. Detail: [errno 28] No space"),
+            "disk full (ENOSPC)",
+        ),
+        (OSError("something odd"), "OSError"),
+    ],
+)
+def test_os_errors_are_summarised_in_one_line(exc, expected):
+    assert pub.summarise_os_error(exc) == expected
+
+
+def test_a_copytree_error_list_becomes_one_line_with_a_count():
+    entries = [
+        (f"/src/{i}.html", f"/dst/{i}.html", f"[Errno 28] No space left on device: '/dst/{i}.html'")
+        for i in range(500)
+    ]
+    exc = shutil.Error(entries)
+    assert len(str(exc)) > 24_000
+    assert pub.summarise_os_error(exc) == "disk full (ENOSPC) at /dst/0.html, 500 files failed"
+
+
+def test_discard_removes_the_run_and_the_empty_period_folder(settings):
+    s, _ = settings
+    stage = pub.stage_mhsds(s, OCT, "run1")
+    other = pub.stage_mhsds(s, OCT, "run2")
+    pub.discard(stage)
+    assert not stage.exists() and other.exists()  # another run's staging is not touched
+    pub.discard(other)
+    assert not (s.output_dir / ".staging" / "2026-10").exists()
