@@ -151,9 +151,32 @@ def test_quality_outputs_and_submission_package(first_run):
     }
 
 
+#: Outputs documented (README, "Re-running a period") as carrying run metadata: the run id,
+#: creation time, step timings, GX run timestamps or the version stamp of the month.
+RUN_METADATA = ("manifest.json", "dq/gate.json", "data_docs/", "mhis/mhis_report.html", "mhis/mhis_")
+RUN_METADATA_EXCEPT = (".parquet",)  # every Parquet file is deterministic, MHIS included
+
+
+def _is_run_metadata(rel: str) -> bool:
+    return rel.startswith(RUN_METADATA) and not rel.endswith(RUN_METADATA_EXCEPT)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not _is_run_metadata(str(p.relative_to(root)))
+    }
+
+
 def test_rerun_is_idempotent(first_run, workspace):
+    """A rerun of the period gives the same bytes for every output (Parquet: tables, quarantine,
+    dq_results, DQMI, MHIS; CSV package; reports) except those that carry run metadata."""
     base, env = workspace
     before = json.loads((first_run / "manifest.json").read_text())
+    files_before = _snapshot(first_run.resolve())
+    assert any(k.startswith("quarantine/") for k in files_before) and "dq/dq_results.parquet" in files_before
+    assert any(k.startswith("mhis/") and k.endswith(".parquet") for k in files_before)
     proc = _run(env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     after = json.loads((first_run / "manifest.json").read_text())
@@ -161,6 +184,10 @@ def test_rerun_is_idempotent(first_run, workspace):
     assert {k: v["sha256"] for k, v in after["tables"].items()} == {
         k: v["sha256"] for k, v in before["tables"].items()
     }
+    files_after = _snapshot(first_run.resolve())
+    assert sorted(files_after) == sorted(files_before)
+    changed = [k for k in files_before if files_before[k] != files_after[k]]
+    assert changed == [], f"outputs differ between identical runs: {changed}"
 
 
 def test_failed_run_leaves_last_good_outputs(first_run, workspace):

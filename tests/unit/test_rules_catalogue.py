@@ -82,6 +82,6 @@ def test_sql_rule_expectations_query_the_gx_batch_and_build_silently(capsys):
         if "unexpected_rows_query" in e.get("kwargs", {})
     ]
     assert queries, "no SQL-only rules rendered"
-    assert all(" FROM {batch} t WHERE " in q for q in queries)
+    assert all(" FROM (SELECT * FROM {batch}) t WHERE " in q for q in queries)
     out = capsys.readouterr()
     assert "should contain the {batch}" not in out.out + out.err

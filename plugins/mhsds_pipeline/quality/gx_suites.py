@@ -131,7 +131,9 @@ def expectation_for(rule: Rule, ctx: SqlContext):
     head, sep, predicate = table_sql.partition(own_table)
     if not sep:  # pragma: no cover - failing_rows_sql always selects from the rule's table
         raise ValueError(f"rule {rule.id}: cannot place the GX batch in {table_sql!r}")
-    sql = _escape_braces(head) + " FROM {batch} t WHERE " + _escape_braces(predicate)
+    # GX fills {batch} with an aliased derived table ("(SELECT ...) AS subselect"): re-alias it
+    # as t, the alias the rule predicates use (valid on DuckDB and PostgreSQL).
+    sql = _escape_braces(head) + " FROM (SELECT * FROM {batch}) t WHERE " + _escape_braces(predicate)
     return gxe.UnexpectedRowsExpectation(unexpected_rows_query=sql, **common)
 
 

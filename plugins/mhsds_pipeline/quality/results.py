@@ -92,7 +92,19 @@ def status_for(measure: str, numerator: int, denominator: int, threshold: float 
     return "failed" if rate < threshold else "passed"
 
 
+#: Row order of dq_results: every column, so identical reruns give identical bytes (several GX
+#: expectations share a check_id and table; ordering by those alone left ties to chance).
+_ORDER = (
+    "source", "table_name", "check_id", "column_name", "suite", "measure", "dimension", "consequence",
+    "severity", "status", "description", "numerator", "denominator", "rate", "threshold", "sample_keys",
+)  # fmt: skip
+
+
+def _full_key(row: dict) -> tuple:
+    return tuple((row[c] is not None, str(row[c]) if row[c] is not None else "") for c in _ORDER)
+
+
 def to_table(period: str, run_id: str, results: list[CheckResult]) -> pa.Table:
     rows = [{"period": period, "run_id": run_id, **asdict(r)} for r in results]
-    rows.sort(key=lambda r: (r["source"], r["table_name"] or "", r["check_id"], r["column_name"] or ""))
+    rows.sort(key=_full_key)
     return pa.Table.from_pylist(rows, schema=DQ_RESULTS_SCHEMA)
