@@ -303,14 +303,13 @@ def run_mhis(period: str, settings: Settings | None = None, run_id: str | None =
 
 
 def cmd_mhis(ns: argparse.Namespace) -> int:
+    from mhsds_pipeline.failures import WarehouseBusyError
     from mhsds_pipeline.finance.loader import FinanceSourceError
     from mhsds_pipeline.finance.mhis import MhisError
     from mhsds_pipeline.finance.published import PublishedDataError
+    from mhsds_pipeline.locks import warehouse_lock
     from mhsds_pipeline.publish import PublicationError
     from mhsds_pipeline.transform import TransformError
-
-    from mhsds_pipeline.failures import WarehouseBusyError
-    from mhsds_pipeline.locks import warehouse_lock
 
     period = str(ReportingPeriod.resolve(getattr(ns, "period", "") or ""))
     run_id = getattr(ns, "run_id", None) or f"mhis__{uuid.uuid4().hex[:12]}"
