@@ -171,6 +171,18 @@ def test_head_checkpoint_missing_or_edited(tmp_path, key):
     assert [p.kind for p in found] == ["head"] and "missing" in found[0].message
 
 
+def test_head_one_line_behind_is_a_crash_not_tampering(tmp_path, key):
+    """A crash between writing a line and moving the checkpoint leaves the head one behind; the
+    next append moves it on."""
+    path = write_log(tmp_path, key, n=2)
+    behind = audit.head_path(path).read_bytes()
+    audit.append(path, "package_created", run_id="r", what={}, key=key)
+    audit.head_path(path).write_bytes(behind)
+    assert problems(path, key) == []
+    audit.append(path, "package_created", run_id="r", what={}, key=key)
+    assert json.loads(audit.head_path(path).read_text())["seq"] == 4 and problems(path, key) == []
+
+
 def test_append_refuses_a_broken_log_and_writes_nothing(tmp_path, key):
     path = write_log(tmp_path, key, n=3)
     lines = path.read_bytes().splitlines()

@@ -43,7 +43,9 @@ Not detected (residual risks; mitigate outside this module):
   a signature. Keep the key in a secrets store, readable only by the pipeline's workers;
 * a rollback: truncating the log, restoring an older copy of ``audit_head.json`` and deleting
   every package built since. Only copies held elsewhere (manifests sent with uploads, backups,
-  WORM storage) show that;
+  WORM storage) show that. Cutting only the lines after the newest anchor and restoring the head
+  from then looks like a crash: the package whose line is gone is reported as unrecorded (needs
+  repair, never silently passed), and repair writes a ``recovered`` line, not the original;
 * deleting the log, the head checkpoint and every anchored manifest together;
 * lines written by the old unkeyed scheme (``prev_sha256`` only) are reported as legacy: their
   plain chain is checked, and the first keyed line seals them (its ``prev_mac`` is the sha256 of
@@ -513,6 +515,10 @@ class VerifyReport:
     def broken(self) -> list[Problem]:
         """Tampering or damage: packaging refuses while any of these stand."""
         return [p for p in self.problems if not p.repairable]
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        """Add findings from outside the log (the packages), keeping the first-bad-seq order."""
+        self.problems = sorted([*self.problems, *problems], key=_problem_order)
 
     @property
     def first(self) -> Problem | None:

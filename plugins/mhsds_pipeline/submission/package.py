@@ -421,7 +421,7 @@ def verify_submissions(
                     repairable=True,
                 )
             )
-    report.problems = sorted(report.problems + problems, key=audit._problem_order)
+    report.add(problems)
     report.packages = len(packages)
     return report
 
