@@ -124,7 +124,9 @@ def add_audit_parser(subparsers) -> argparse.ArgumentParser:
             "1 broken or needing repair, 2 without a key."
         ),
     )
-    v.add_argument("--period", default="", help="YYYY-MM: check this period's packages (default: every period)")
+    v.add_argument(
+        "--period", default="", help="YYYY-MM: check this period's packages (default: every period)"
+    )
     v.set_defaults(func=cmd_audit_verify)
     return p
 
