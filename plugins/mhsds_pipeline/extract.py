@@ -141,9 +141,11 @@ def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
         i.c.appointment_id.in_(scoped_appointment_ids)
     )
 
+    # Inpatient and referral-level rows belong to the period by their own dates, not through
+    # their referral: an orphan (referral or spell missing, or not open in the period) lands
+    # too, so the quality gate rejects it with its rule id instead of it vanishing unseen.
     adm = epr.admissions
     admission_in_scope = and_(
-        adm.c.referral_id.in_(scoped_referral_ids),
         adm.c.admitted_at < end_excl,
         or_(adm.c.discharged_at.is_(None), adm.c.discharged_at >= start),
     )
@@ -165,7 +167,6 @@ def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
         ),
         "referrals": referral_in_scope,
         "referral_teams": and_(
-            rt.c.referral_id.in_(scoped_referral_ids),
             rt.c.assigned_on <= rp_end,
             or_(rt.c.closed_on.is_(None), rt.c.closed_on >= rp_start),
         ),
@@ -175,19 +176,21 @@ def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
             asm.c.intervention_id.in_(scoped_intervention_ids),
             and_(
                 asm.c.intervention_id.is_(None),
-                asm.c.referral_id.in_(scoped_referral_ids),
                 asm.c.completed_at >= start,
                 asm.c.completed_at < end_excl,
             ),
         ),
         "admissions": admission_in_scope,
         "ward_movements": and_(
-            wm.c.admission_id.in_(select(adm.c.admission_id).where(admission_in_scope)),
             wm.c.start_at < end_excl,
             or_(wm.c.end_at.is_(None), wm.c.end_at >= start),
         ),
-        # as at RP end: a diagnosis coded next month was not known in this one
-        "diagnoses": and_(d.c.referral_id.in_(scoped_referral_ids), d.c.diagnosed_at < end_excl),
+        # as at RP end: a diagnosis coded next month was not known in this one; one coded in
+        # the period belongs to it even when its referral does not (an orphan, rejected later)
+        "diagnoses": or_(
+            and_(d.c.referral_id.in_(scoped_referral_ids), d.c.diagnosed_at < end_excl),
+            and_(d.c.diagnosed_at >= start, d.c.diagnosed_at < end_excl),
+        ),
     }
     queries: dict[str, Select] = {}
     for name in epr.TABLE_NAMES:

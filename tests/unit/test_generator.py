@@ -329,6 +329,43 @@ def test_planted_defects_have_the_described_property(gen):
     for key in gen.defect_keys("DATE_ORDER_WARD_STAY"):
         assert wm.at[key, "end_at"] < wm.at[key, "start_at"]
 
+    # Orphans: the parent is missing from the EPR, or closed before the (only) month the orphan
+    # is extracted in; both kinds are planted.
+    def parent_state(parent_id, parents, closed_col, period):
+        if parent_id not in parents.index:
+            return "missing"
+        closed = parents.at[parent_id, closed_col]
+        assert isinstance(closed, str) and closed[:7] < period, (parent_id, closed, period)
+        return "closed"
+
+    dx = t["diagnoses"].set_index("diagnosis_id")
+    rt = t["referral_teams"]
+    asm_all = t["assessments"].set_index("assessment_id")
+    for rule, rows, parent_col, parents, closed_col in (
+        ("ORPHAN_SPELL", adm, "referral_id", ref, "discharged_at"),
+        ("ORPHAN_WARD_STAY", wm, "admission_id", adm, "discharged_at"),
+        ("ORPHAN_DIAGNOSIS", dx, "referral_id", ref, "discharged_at"),
+        ("ORPHAN_ASSESSMENT", asm_all, "referral_id", ref, "discharged_at"),
+    ):
+        found = gt[gt.rule == rule]
+        assert not found.epr_key.duplicated().any(), f"{rule}: an orphan is in one period only"
+        states = {
+            parent_state(rows.at[r.epr_key, parent_col], parents, closed_col, r.period)
+            for r in found.itertuples()
+        }
+        assert states == {"missing", "closed"}, rule
+    for r in gt[gt.rule == "ORPHAN_ASSESSMENT"].itertuples():
+        assert pd.isna(asm_all.at[r.epr_key, "intervention_id"])
+    rt_key = rt.referral_id + "|" + rt.team_id
+    found = gt[gt.rule == "ORPHAN_REFERRAL_TEAM"]
+    assert not found.epr_key.duplicated().any()
+    states = set()
+    for r in found.itertuples():
+        row = rt[rt_key == r.epr_key].iloc[0]
+        states.add(parent_state(row.referral_id, ref, "discharged_at", r.period))
+        assert row.assigned_on[:7] == r.period and row.closed_on[:7] == r.period
+    assert states == {"missing", "closed"}
+
 
 def test_no_clean_row_breaks_a_rule(gen):
     t = gen.t
@@ -479,8 +516,24 @@ def test_expected_keys_follow_the_scope_rules(gen):
         assert pat_keys == set(ref.patient_id[open_]) & set(t["patients"].patient_id)
         dx = t["diagnoses"]
         dx_keys = set(keys[keys.mhsds_table.isin(["mhs604_prim_diag", "mhs605_sec_diag"])].epr_key)
-        # as at RP end: diagnoses coded after the month are not yet known
-        assert dx_keys == set(dx.diagnosis_id[dx.referral_id.isin(ref_keys) & (dx.diagnosed_at < end)])
+        # as at RP end: diagnoses coded after the month are not yet known; one coded in the month
+        # belongs to it whatever its referral (an orphan when the referral is not in scope)
+        coded_in_rp = (dx.diagnosed_at >= start) & (dx.diagnosed_at < end)
+        assert dx_keys == set(
+            dx.diagnosis_id[(dx.referral_id.isin(ref_keys) & (dx.diagnosed_at < end)) | coded_in_rp]
+        )
+        # spells, ward stays, other teams and referral-level assessments: by their own dates
+        adm = t["admissions"]
+        adm_open = (adm.admitted_at < end) & (adm.discharged_at.isna() | (adm.discharged_at >= start))
+        adm_keys = set(keys[keys.mhsds_table == "mhs501_hosp_prov_spell"].epr_key)
+        assert adm_keys == set(adm.admission_id[adm_open])
+        wm = t["ward_movements"]
+        wm_open = (wm.start_at < end) & (wm.end_at.isna() | (wm.end_at >= start))
+        assert set(keys[keys.mhsds_table == "mhs502_ward_stay"].epr_key) == set(wm.ward_stay_id[wm_open])
+        asm = t["assessments"]
+        refl = asm.intervention_id.isna() & (asm.completed_at >= start) & (asm.completed_at < end)
+        want_606 = set(asm.assessment_id[refl])
+        assert set(keys[keys.mhsds_table == "mhs606_coded_score_assessment_refer"].epr_key) == want_606
         iv_keys = set(keys[keys.mhsds_table == "mhs202_care_activity"].epr_key)
         iv = t["interventions"]
         assert iv_keys == set(iv.intervention_id[iv.appointment_id.isin(set(ap_keys))])

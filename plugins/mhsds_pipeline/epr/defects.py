@@ -30,6 +30,7 @@ from mhsds_pipeline.epr.frames import (
     concat,
     month_start,
     take,
+    to_date,
     uniform_seconds,
 )
 from mhsds_pipeline.epr.scope import Scope
@@ -83,6 +84,25 @@ RULES: dict[str, Rule] = {
             "DischDateHospProvSpell",
         ),
         Rule("DATE_ORDER_WARD_STAY", "ward_movements", "end_at", "mhs502_ward_stay", "EndDateWardStay"),
+        # Orphans of the inpatient and referral-level tables: the row belongs to the month by its
+        # own dates, its parent (referral or spell) is missing from the EPR or not in the month.
+        Rule("ORPHAN_SPELL", "admissions", "referral_id", "mhs501_hosp_prov_spell", "ServiceRequestID"),
+        Rule("ORPHAN_WARD_STAY", "ward_movements", "admission_id", "mhs502_ward_stay", "HospProvSpellID"),
+        Rule("ORPHAN_DIAGNOSIS", "diagnoses", "referral_id", "mhs604_prim_diag", "ServiceRequestID"),
+        Rule(
+            "ORPHAN_REFERRAL_TEAM",
+            "referral_teams",
+            "referral_id",
+            "mhs102_other_service_type",
+            "ServiceRequestID",
+        ),
+        Rule(
+            "ORPHAN_ASSESSMENT",
+            "assessments",
+            "referral_id",
+            "mhs606_coded_score_assessment_refer",
+            "ServiceRequestID",
+        ),
     )
 }
 #: EPR key column of each table a rule can point at.
@@ -94,6 +114,17 @@ EPR_KEY = {
     "assessments": "assessment_id",
     "admissions": "admission_id",
     "ward_movements": "ward_stay_id",
+    "diagnoses": "diagnosis_id",
+    # referral_teams has a composite key: its defects are logged by row number (generator)
+}
+
+#: Unused id ranges of the planted orphans' missing parents (ORPHAN_CONTACT uses +500,000).
+_MISSING_PARENT_BASE = {
+    "ORPHAN_SPELL": ORPHAN_ID_BASE + 600_000,
+    "ORPHAN_WARD_STAY": ORPHAN_ID_BASE + 700_000,
+    "ORPHAN_DIAGNOSIS": ORPHAN_ID_BASE + 800_000,
+    "ORPHAN_REFERRAL_TEAM": ORPHAN_ID_BASE + 900_000,
+    "ORPHAN_ASSESSMENT": ORPHAN_ID_BASE + 950_000,
 }
 
 
@@ -109,7 +140,9 @@ class DefectRates:
     later months, so new ones are only added to reach the rate); interventions, assessments and
     contacts generated for the month; referrals received in the month (ORPHAN_REFERRAL,
     DATE_ORDER_REFERRAL); spells and ward stays in the month's extract (DATE_ORDER_SPELL,
-    DATE_ORDER_WARD_STAY).
+    DATE_ORDER_WARD_STAY, ORPHAN_SPELL, ORPHAN_WARD_STAY); diagnoses and other-team rows in the
+    month's extract (ORPHAN_DIAGNOSIS, ORPHAN_REFERRAL_TEAM); the month's assessments
+    (ORPHAN_ASSESSMENT).
     """
 
     nhs_number_invalid: float = 0.002
@@ -128,6 +161,11 @@ class DefectRates:
     date_order_referral: float = 0.002
     date_order_spell: float = 0.02
     date_order_ward_stay: float = 0.01
+    orphan_spell: float = 0.01
+    orphan_ward_stay: float = 0.01
+    orphan_diagnosis: float = 0.002
+    orphan_referral_team: float = 0.005
+    orphan_assessment: float = 0.002
     min_per_month: int = 3
 
     def rate(self, rule: str) -> float:
@@ -149,6 +187,7 @@ class DefectLog:
     rows: list[tuple[str, str, int, int]] = field(default_factory=list)
 
     def add(self, rule: str, keys: np.ndarray, only_bits: np.ndarray | None = None) -> None:
+        """``keys``: the rows' EPR ids (for referral_teams, their row numbers in the table)."""
         table = RULES[rule].epr_table
         bits = np.zeros(len(keys), dtype=np.uint64) if only_bits is None else only_bits
         self.rows.extend((rule, table, int(k), int(b)) for k, b in zip(keys, bits, strict=True))
@@ -186,6 +225,7 @@ def plant_spine_defects(spine: Spine, rates: DefectRates, seed: int, log: Defect
     _date_order_spells(rng, spine, rates, log, scope)
     _date_order_ward_stays(rng, spine, rates, log, scope)
     _patient_defects(rng, spine, rates, log, scope)
+    _orphans(np.random.default_rng([seed, 3, 2]), spine, rates, log, scope)
 
 
 def _months(spine: Spine):
@@ -375,6 +415,182 @@ def _date_order_ward_stays(
         log.add("DATE_ORDER_WARD_STAY", ids)
 
 
+def _orphan_parents(
+    rng: np.random.Generator, rule: str, n: int, closed_ids: np.ndarray, counter: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parent ids for ``n`` orphans: alternately an id that exists nowhere in the EPR and an
+    existing parent closed before the month (so not extracted with it); returns (ids, closed?).
+    ``counter[rule]`` counts the missing ids used so far (they are never reused)."""
+    closed = (np.arange(n) % 2 == 1) & (len(closed_ids) > 0)
+    ids = np.empty(n, dtype=np.int64)
+    missing = int((~closed).sum())
+    used = counter.get(rule, 0)
+    counter[rule] = used + missing
+    first = _MISSING_PARENT_BASE[rule] + used + 1
+    ids[~closed] = np.arange(first, first + missing)
+    if closed.any():
+        ids[closed] = rng.choice(closed_ids, size=int(closed.sum()), replace=len(closed_ids) < closed.sum())
+    return ids, closed
+
+
+def _orphans(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    """Spells, ward stays, diagnoses and other-team rows that belong to one month by their own
+    dates but whose parent is missing from the EPR or closed before that month. Each lies wholly
+    inside its month, so it is an orphan in exactly one period. An orphan spell gets one ward
+    stay, which the quality gate rejects by cascade (not a planted defect of its own)."""
+    counter: dict[str, int] = {}
+    bad_referrals = {key for rule, table, key, _b in log.rows if table == "referrals"}
+    bad_spells = {key for rule, table, key, _b in log.rows if table == "admissions"}
+    ward_rows = np.arange(len(spine.ward_movements["ward_stay_id"]))
+    for k, ms, me in _months(spine):
+        ref, adm, wm = spine.referrals, spine.admissions, spine.ward_movements
+        clean_ref = ~np.isin(ref["referral_id"], np.array(sorted(bad_referrals), dtype=np.int64))
+        closed_refs = np.flatnonzero(
+            clean_ref
+            & ~np.isnat(ref["discharged_at"])
+            & (ref["discharged_at"] < ms)
+            & np.isnat(ref["rejected_on"])
+        )
+        clean_adm = ~np.isin(adm["admission_id"], np.array(sorted(bad_spells), dtype=np.int64))
+        closed_adm = adm["admission_id"][
+            clean_adm & ~np.isnat(adm["discharged_at"]) & (adm["discharged_at"] < ms)
+        ]
+
+        def bit_count(mask: np.ndarray, k: int = k) -> int:
+            return int(((mask >> np.uint64(k)) & np.uint64(1)).sum())
+
+        def in_month(n: int, ms=ms, me=me) -> np.ndarray:
+            return uniform_seconds(rng, np.full(n, ms + DAY), np.full(n, me - 3 * DAY))
+
+        # --- spells (each with one ward stay) -------------------------------------------------
+        n = _how_many(rng, rates, "ORPHAN_SPELL", bit_count(scope.admissions(adm)), 10**9)
+        if n:
+            parents, _ = _orphan_parents(rng, "ORPHAN_SPELL", n, ref["referral_id"][closed_refs], counter)
+            admitted = in_month(n)
+            discharged = admitted + (rng.integers(2, 48, n) * 3600).astype("timedelta64[s]")
+            first = spine.next_ids["admission_id"]
+            spine.next_ids["admission_id"] = first + n
+            ids = np.arange(first, first + n, dtype=np.int64)
+            spine.admissions = concat(
+                [
+                    adm,
+                    {
+                        "admission_id": ids,
+                        "referral_id": parents,
+                        "decided_to_admit_at": admitted
+                        - (rng.integers(1, 12, n) * 3600).astype("timedelta64[s]"),
+                        "admitted_at": admitted,
+                        "admission_source": choice(rng, codes.ADMISSION_SOURCE, n),
+                        "admission_method": choice(rng, codes.ADMISSION_METHOD, n),
+                        "planned_discharge_on": np.full(n, NAT_D),
+                        "discharged_at": discharged,
+                        "discharge_method": choice(rng, codes.DISCHARGE_METHOD, n),
+                        "discharge_destination": choice(rng, codes.DISCHARGE_DESTINATION, n),
+                    },
+                ]
+            )
+            log.add("ORPHAN_SPELL", ids)
+            spine.ward_movements = _add_ward_stays(rng, spine, ids, admitted, discharged, ward_rows)
+
+        # --- ward stays -----------------------------------------------------------------------
+        wm = spine.ward_movements
+        n = _how_many(rng, rates, "ORPHAN_WARD_STAY", bit_count(scope.ward_movements(wm)), 10**9)
+        if n:
+            parents, _ = _orphan_parents(rng, "ORPHAN_WARD_STAY", n, closed_adm, counter)
+            start = in_month(n)
+            end = start + (rng.integers(2, 48, n) * 3600).astype("timedelta64[s]")
+            before = len(spine.ward_movements["ward_stay_id"])
+            spine.ward_movements = _add_ward_stays(rng, spine, parents, start, end, ward_rows)
+            log.add("ORPHAN_WARD_STAY", spine.ward_movements["ward_stay_id"][before:])
+
+        # --- diagnoses ------------------------------------------------------------------------
+        dx = spine.diagnoses
+        n = _how_many(rng, rates, "ORPHAN_DIAGNOSIS", bit_count(scope.diagnoses(dx, ref)), 10**9)
+        icd = dx["scheme"] == "02"
+        if n and icd.any():
+            undiagnosed = ref["referral_id"][closed_refs]  # one primary diagnosis per referral
+            undiagnosed = undiagnosed[~np.isin(undiagnosed, dx["referral_id"])]
+            parents, _ = _orphan_parents(rng, "ORPHAN_DIAGNOSIS", n, undiagnosed, counter)
+            first = int(dx["diagnosis_id"].max(initial=0)) + 1
+            ids = np.arange(first, first + n, dtype=np.int64)
+            spine.diagnoses = concat(
+                [
+                    dx,
+                    {
+                        "diagnosis_id": ids,
+                        "referral_id": parents,
+                        "scheme": np.full(n, "02"),
+                        "code": rng.choice(dx["code"][icd], size=n),
+                        "rank": np.full(n, "P"),
+                        "diagnosed_at": in_month(n),
+                    },
+                ]
+            )
+            log.add("ORPHAN_DIAGNOSIS", ids)
+
+        # --- other teams (MHS102) -------------------------------------------------------------
+        rt = spine.referral_teams
+        n = _how_many(rng, rates, "ORPHAN_REFERRAL_TEAM", bit_count(scope.referral_teams(rt)), 10**9)
+        if n:
+            parents, closed = _orphan_parents(
+                rng, "ORPHAN_REFERRAL_TEAM", n, ref["referral_id"][closed_refs], counter
+            )
+            # A closed referral's own (primary) team is never one of its other teams: no duplicate
+            # (referral, team) pair; a missing referral gets any community team.
+            own_team = ref["team_id"][
+                np.searchsorted(ref["referral_id"], parents).clip(0, len(ref["team_id"]) - 1)
+            ]
+            community = np.array(
+                [ti for ti, t in enumerate(codes.TEAMS) if codes.SERVICES[t.service].community]
+            )
+            team = np.where(closed, own_team, community[rng.integers(0, len(community), n)])
+            assigned = to_date(in_month(n))
+            closed_on = assigned + rng.integers(0, 2, n).astype("timedelta64[D]")
+            before = len(rt["referral_id"])
+            spine.referral_teams = concat(
+                [
+                    rt,
+                    {
+                        "referral_id": parents,
+                        "team_id": team.astype(rt["team_id"].dtype),
+                        "assigned_on": assigned,
+                        "closed_on": closed_on,
+                        "closure_reason": choice(rng, codes.REFERRAL_CLOSURE_REASONS, n),
+                        "rejected_on": np.full(n, NAT_D),
+                        "reject_reason": np.full(n, ""),
+                    },
+                ]
+            )
+            log.add("ORPHAN_REFERRAL_TEAM", np.arange(before, before + n, dtype=np.int64))
+
+
+def _add_ward_stays(
+    rng: np.random.Generator,
+    spine: Spine,
+    admission_ids: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    ward_rows: np.ndarray,
+) -> Frame:
+    """Ward stays for the given spells, on the ward (and class) of random existing stays."""
+    wm = spine.ward_movements
+    n = len(admission_ids)
+    src = rng.choice(ward_rows, size=n)
+    first = spine.next_ids["ward_stay_id"]
+    spine.next_ids["ward_stay_id"] = first + n
+    new: Frame = {
+        "ward_stay_id": np.arange(first, first + n, dtype=np.int64),
+        "admission_id": admission_ids.astype(wm["admission_id"].dtype),
+        "ward_code": wm["ward_code"][src],
+        "start_at": start,
+        "end_at": end,
+        "patient_class": wm["patient_class"][src],
+    }
+    return concat([wm, new])
+
+
 _PATIENT_RULES = (
     "NHS_NUMBER_INVALID",
     "NHS_NUMBER_MISSING",
@@ -501,6 +717,36 @@ def plant_month_defects(
         )
         asm["score"][rows] = bad.astype("U10")
         log.add("ASSESSMENT_SCORE_OUT_OF_RANGE", asm["assessment_id"][rows])
+
+    # --- referral-level assessments of a missing or closed referral (own random stream) --------
+    n = _how_many(rng, rates, "ORPHAN_ASSESSMENT", n_as, 10**9)
+    if n:
+        orng = np.random.default_rng([seed, 3, 3, k])
+        ref = model.ref
+        closed = np.flatnonzero(
+            ~np.isnat(ref["discharged_at"]) & (ref["discharged_at"] < ms) & ref["_activity"]
+        )
+        counter = {"ORPHAN_ASSESSMENT": model.next_ids.get("orphan_assessment_parent", 0)}
+        parents, is_closed = _orphan_parents(
+            orng, "ORPHAN_ASSESSMENT", n, ref["referral_id"][closed], counter
+        )
+        model.next_ids["orphan_assessment_parent"] = counter["ORPHAN_ASSESSMENT"]
+        when = uniform_seconds(orng, np.full(n, ms + DAY), np.full(n, me - DAY))
+        pos = np.searchsorted(ref["referral_id"], parents).clip(0, len(ref["referral_id"]) - 1)
+        dob = np.where(is_closed, ref["_dob"][pos], to_date(when) - np.timedelta64(40 * 365, "D"))
+        tool, score = model._tools_for_age(orng, (to_date(when) - dob) / np.timedelta64(1, "D") / 365.25)
+        orphan_as = {
+            "assessment_id": model.assign_ids("assessment_id", n),
+            "referral_id": parents,
+            "intervention_id": np.full(n, -1, dtype=np.int64),
+            "tool_snomed": model.tool_ids[tool],
+            "score": score.astype("U10"),
+            "completed_at": when,
+            "clinician_id": orng.integers(1, 30, n).astype(np.int64) * 100 + orng.integers(1, 31, n),
+            "_tool": tool,
+        }
+        month.assessments = concat([asm, {c: orphan_as[c].astype(asm[c].dtype) for c in asm}])
+        log.add("ORPHAN_ASSESSMENT", orphan_as["assessment_id"])
 
     # --- contacts: late-keyed, orphan, duplicate ------------------------------------------------
     ap = month.appointments

@@ -167,6 +167,8 @@ class ScopeResult:
     ]  # (table, row masks, rows -> keys)
     by_table: dict[str, tuple[np.ndarray, np.ndarray]]  # EPR table -> (sorted int keys, OR mask)
     assessment_is_activity: tuple[np.ndarray, np.ndarray]  # (assessment ids, activity-level flag)
+    #: EPR table -> int keys of the defect log -> ground-truth epr_key text (default: EPR_KEY ids)
+    key_text: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
 
 
 def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
@@ -177,9 +179,9 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
     ref_mask = sc.referrals(ref)
     pat_mask = sc.patients(pat, ref, ref_mask)
     gp_mask = sc.gp_registrations(gp, pat, pat_mask)
-    rt_mask = sc.referral_teams(rt, ref)
-    adm_mask = sc.admissions(adm, ref)
-    wm_mask = sc.ward_movements(wm, adm, ref)
+    rt_mask = sc.referral_teams(rt)
+    adm_mask = sc.admissions(adm)
+    wm_mask = sc.ward_movements(wm)
     dx_mask = sc.diagnoses(dx, ref)
     app_id = acts.get("app_id", np.int64)
     app_mask = sc.appointments(
@@ -245,8 +247,11 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
         ),
         ("mhs902_service_team_details", team_mask, lambda rows: _TEAM_IDS[rows]),
     ]
+    rt_key = next(fn for t, _m, fn in tables if t == "mhs102_other_service_type")  # referral|team
     by_table = {
         "patients": or_by_key(pat["patient_id"], pat_mask),
+        "referral_teams": or_by_key(np.arange(len(rt_mask), dtype=np.int64), rt_mask),  # by row
+        "diagnoses": or_by_key(dx["diagnosis_id"], dx_mask),
         "referrals": or_by_key(ref["referral_id"], ref_mask),
         "admissions": or_by_key(adm["admission_id"], adm_mask),
         "ward_movements": or_by_key(wm["ward_stay_id"], wm_mask),
@@ -254,7 +259,7 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
         "interventions": or_by_key(iv_id, iv_mask),
         "assessments": or_by_key(as_id, as_mask),
     }
-    return ScopeResult(tables, by_table, (as_id, activity))
+    return ScopeResult(tables, by_table, (as_id, activity), {"referral_teams": rt_key})
 
 
 def _write_expected_keys(path: Path, window: Window, result: ScopeResult) -> int:
@@ -300,7 +305,10 @@ def _ground_truth(path: Path, window: Window, defects: DefectLog, result: ScopeR
             mhsds_table = (
                 "mhs607_coded_score_assessment_act" if activity else "mhs606_coded_score_assessment_refer"
             )
-        epr_key = str(format_ids(EPR_KEY[table], np.array([key]))[0])
+        if table in result.key_text:
+            epr_key = str(result.key_text[table](np.array([key]))[0])
+        else:
+            epr_key = str(format_ids(EPR_KEY[table], np.array([key]))[0])
         for period in periods:
             lines.append((f"D{n:06d}", rule, table, epr_key, mhsds_table, RULES[rule].mhsds_column, period))
             per_rule[rule] += 1

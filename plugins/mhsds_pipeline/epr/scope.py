@@ -92,25 +92,26 @@ class Scope:
             m |= ok.astype(np.uint64) << np.uint64(k)
         return base & m
 
-    def referral_teams(self, rt: Frame, ref: Frame) -> np.ndarray:
-        base = lookup(*self.referral_lookup(ref), rt["referral_id"])
-        return base & self._intervals(rt["assigned_on"], rt["closed_on"])
+    # Referral teams, spells, ward stays, diagnoses coded in the month and referral-level
+    # assessments belong to a month by their own dates, whether or not their referral (or
+    # spell) is extracted: orphans land and are rejected by the quality gate, never dropped.
+    def referral_teams(self, rt: Frame, ref: Frame | None = None) -> np.ndarray:
+        return self._intervals(rt["assigned_on"], rt["closed_on"])
 
-    def admissions(self, adm: Frame, ref: Frame) -> np.ndarray:
-        base = lookup(*self.referral_lookup(ref), adm["referral_id"])
-        return base & self._intervals(adm["admitted_at"], adm["discharged_at"])
+    def admissions(self, adm: Frame, ref: Frame | None = None) -> np.ndarray:
+        return self._intervals(adm["admitted_at"], adm["discharged_at"])
 
-    def ward_movements(self, wm: Frame, adm: Frame, ref: Frame) -> np.ndarray:
-        base = lookup(*or_by_key(adm["admission_id"], self.admissions(adm, ref)), wm["admission_id"])
-        return base & self._intervals(wm["start_at"], wm["end_at"])
+    def ward_movements(self, wm: Frame, adm: Frame | None = None, ref: Frame | None = None) -> np.ndarray:
+        return self._intervals(wm["start_at"], wm["end_at"])
 
     def diagnoses(self, dx: Frame, ref: Frame) -> np.ndarray:
-        """Diagnoses of in-scope referrals coded by the end of the month (as at RP end)."""
+        """Diagnoses of in-scope referrals coded by the end of the month (as at RP end), and any
+        diagnosis coded in the month (an orphan when its referral is not in scope)."""
         base = lookup(*self.referral_lookup(ref), dx["referral_id"])
         m = np.zeros(len(base), dtype=np.uint64)
         for k, e in enumerate(self.ends):
             m |= (dx["diagnosed_at"] < e).astype(np.uint64) << np.uint64(k)
-        return base & m
+        return (base & m) | self._in_period(dx["diagnosed_at"])
 
     # --- activity tables ---------------------------------------------------------------------
     def appointments(self, start_at: np.ndarray, recorded_at: np.ndarray) -> np.ndarray:
@@ -131,5 +132,5 @@ class Scope:
     ) -> np.ndarray:
         activity = intervention_id >= 0
         act = lookup(*or_by_key(iv_keys, iv_masks), intervention_id)
-        refl = lookup(*self.referral_lookup(ref), referral_id) & self._in_period(completed_at)
+        refl = self._in_period(completed_at)  # referral level: by date alone (orphans land too)
         return np.where(activity, act, refl)
