@@ -12,3 +12,10 @@ airflow db migrate
 
 echo "airflow-init: syncing roles (deploy/roles.py) and the first Admin"
 "$python" "$here/roles.py" sync --ensure-admin
+
+echo "airflow-init: the warehouse pool (MHSDS_WAREHOUSE_POOL_SLOTS slots; see README, Operating the pipeline)"
+"$python" -c 'import os, sys
+from mhsds_pipeline.cli import ensure_pool
+done = ensure_pool(dict(os.environ))
+print(done.stdout.strip() or done.stderr.strip())
+sys.exit(done.returncode)'

@@ -132,6 +132,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     from mhsds_pipeline.quality import dqmi as dqmi_mod
     from mhsds_pipeline.quality.engine import run_rules
     from mhsds_pipeline.quality.gx_suites import validate_marts
+    from mhsds_pipeline.quality.reconcile import gate_reconciliation
 
     t0 = time.perf_counter()
     period = ReportingPeriod.parse(period_text)
@@ -149,10 +150,13 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     engine = sa.create_engine(url)
     try:
         rules = run_rules(engine, catalogue, ctx)
+        # extracted = published + quarantined, per EPR table (critical when it does not hold)
+        recon, recon_checks = gate_reconciliation(settings, period_text, engine, ctx)
         t_dqmi = time.perf_counter()
         dqmi_result = dqmi_mod.compute_dqmi(engine, schema=ctx.schema, period=period)
         dqmi_mod.write_dqmi(dqmi_result, dq_dir)
         dqmi_seconds = round(time.perf_counter() - t_dqmi, 3)
+        log.info("DQMI: data set score %s in %.1f s", getattr(dqmi_result, "dataset_score", None), dqmi_seconds)
         table_rows = {t: o.rows for t, o in rules.tables.items() if o.present}
         gx = validate_marts(url, catalogue, ctx, rules.failures, table_rows, out / "data_docs")
     finally:
@@ -160,7 +164,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
 
     raw_path = out / "raw_checks.json"
     raw = [CheckResult(**c) for c in json.loads(raw_path.read_text())] if raw_path.exists() else []
-    checks = raw + dbt_checks(settings, period_text) + rules.checks + gx.checks
+    checks = raw + dbt_checks(settings, period_text) + rules.checks + recon_checks + gx.checks
     checks += dqmi_mod.to_check_results(dqmi_result)
     pq.write_table(to_table(period_text, run_id, checks), dq_dir / "dq_results.parquet")
 
@@ -185,6 +189,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         "checks": len(checks),
         "rejected_rows": rules.quarantine_counts(),
         "submitted_rows": {t: o.submitted_rows for t, o in rules.tables.items() if o.present},
+        "reconciliation": recon.to_json() if recon else None,
         "dqmi_dataset_score": getattr(dqmi_result, "dataset_score", None),
         "seconds": {
             "rules_sql": rules.seconds,
