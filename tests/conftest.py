@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,11 @@ import pytest
 from mhsds_pipeline.config import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The submission audit log is keyed (HMAC). Without a key the embedded default generates one
+# under the data directory; a test that packages with the repository's own settings would then
+# write data/secrets/ into the checkout. Tests of the key handling itself unset this.
+os.environ.setdefault("MHSDS_AUDIT_KEY", "test-suite-audit-key-not-a-secret-" + "0" * 30)
 
 
 def postgres_available(host: str = "127.0.0.1", port: int = 5432) -> bool:

@@ -102,7 +102,7 @@ def _ensure_synthetic_source(settings: Settings, source: Path, period: str) -> d
         end = summary.get("end_period", "")
         if end >= period and financial_year(end) == financial_year(period):
             return None
-    elif not settings.is_embedded_source:
+    elif not settings.is_demo_default_source:  # a configured source is read, never invented
         raise FinanceSourceError(
             f"MHIS {period}: no finance extract at {source}. Set MHSDS_FINANCE_SOURCE to the extract "
             "directory or the ledger database URL."

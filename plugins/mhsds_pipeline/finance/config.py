@@ -36,9 +36,9 @@ class FinanceSettings:
 
 
 def epr_scale(settings: Settings) -> float | None:
-    """Scale of the embedded synthetic EPR (None for a real source)."""
+    """Scale of the built-in synthetic demo EPR (None for any configured source)."""
     summary = settings.epr_dir / "generation_summary.json"
-    if settings.is_embedded_source and summary.exists():
+    if settings.is_demo_default_source and summary.exists():
         try:
             return float(json.loads(summary.read_text())["scale"])
         except (ValueError, KeyError, TypeError):

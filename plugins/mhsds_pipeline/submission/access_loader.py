@@ -220,13 +220,18 @@ def read_text_rows(csv_path: Path, spec) -> Iterator[tuple]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from mhsds_pipeline.submission.idb import check_header, read_options
+    from mhsds_pipeline.submission.idb import check_header, read_options, unescape_column
 
     names = spec.column_names
     check_header(csv_path, names)
+    text = [c.data_type == "varchar" for c in spec.columns]
     reader = pacsv.open_csv(str(csv_path), **read_options(names, {n: pa.string() for n in names}))
     for batch in reader:
-        cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        # Formula-like text was written with a leading apostrophe (idb.py): load the value itself.
+        cols = [
+            (unescape_column(batch.column(i)) if text[i] else batch.column(i)).to_pylist()
+            for i in range(batch.num_columns)
+        ]
         yield from zip(*cols, strict=True)
 
 
@@ -393,12 +398,20 @@ def default_output(template: Path, manifest: dict) -> Path:
     return template.with_name(name + template.suffix)
 
 
-def _audit(path: Path | None, event: str, what: dict, inputs: dict, outputs: dict | None = None) -> None:
+def _audit(
+    path: Path | None, event: str, what: dict, inputs: dict, outputs: dict | None = None
+) -> str | None:
+    """Append to the audit log; None when done, else why not (a broken chain or a missing key
+    is reported, never raised over the load's own outcome)."""
     if path is None:
-        return
+        return None
     from mhsds_pipeline.submission import audit
 
-    audit.append(path, event, run_id=None, what=what, inputs=inputs, outputs=outputs)
+    try:
+        audit.append(path, event, run_id=None, what=what, inputs=inputs, outputs=outputs)
+    except audit.AuditError as exc:
+        return f"the audit log {path} was not written: {exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,16 +480,25 @@ def main(argv: list[str] | None = None) -> int:
             conn.close()
         out.unlink(missing_ok=True)
         print(f"error: {exc}\nNothing was kept ({out} removed).", file=sys.stderr)
-        _audit(audit_log, "access_load_failed", {**what, "error": str(exc)[:2000]}, inputs)
+        problem = _audit(audit_log, "access_load_failed", {**what, "error": str(exc)[:2000]}, inputs)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
         return 1
     conn.close()
-    _audit(
+    problem = _audit(
         audit_log,
         "access_loaded",
         {**what, "out": str(out), "rows": summary["tables"]},
         inputs,
         {"idb_sha256": _sha256(out)},
     )
+    if problem:  # the IDB is built, but IG's trail of it is not: do not upload until fixed
+        print(
+            f"error: {problem}\n{out} was built but its load is not in the audit log: fix the log "
+            "(`mhsds audit verify`) and load again before uploading.",
+            file=sys.stderr,
+        )
+        return 3
     print(json.dumps(summary, indent=2))
     print(f"\n{out} is ready. Check it, then upload it to SDCS Cloud for {manifest['reporting_period']}.")
     return 0
