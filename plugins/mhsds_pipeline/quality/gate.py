@@ -133,6 +133,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     from mhsds_pipeline.quality.engine import run_rules
     from mhsds_pipeline.quality.gx_suites import validate_marts
     from mhsds_pipeline.quality.reconcile import gate_reconciliation
+    from mhsds_pipeline.quality.volume import anomalies, gate_volume
 
     t0 = time.perf_counter()
     period = ReportingPeriod.parse(period_text)
@@ -166,6 +167,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     raw = [CheckResult(**c) for c in json.loads(raw_path.read_text())] if raw_path.exists() else []
     checks = raw + dbt_checks(settings, period_text) + rules.checks + recon_checks + gx.checks
     checks += dqmi_mod.to_check_results(dqmi_result)
+    checks += gate_volume(settings, period_text, rules)  # warnings only: never blocks
     pq.write_table(to_table(period_text, run_id, checks), dq_dir / "dq_results.parquet")
 
     critical = [c for c in checks if c.severity == "critical" and c.status in ("failed", "error")]
@@ -186,6 +188,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
             for c in critical
         ],
         "warnings": sum(1 for c in checks if c.severity == "warning" and c.status == "failed"),
+        "volume_anomalies": anomalies(checks),  # IDB table -> change vs the previous months
         "checks": len(checks),
         "rejected_rows": rules.quarantine_counts(),
         "submitted_rows": {t: o.submitted_rows for t, o in rules.tables.items() if o.present},

@@ -1,16 +1,18 @@
 """The one data-quality results table: every check writes one row (``dq_results.parquet``).
 
-Checks come from four sources, with one vocabulary:
+Checks come from several sources, with one vocabulary:
 
 * ``source``: ``dbt`` (dbt tests), ``gx`` (Great Expectations expectations), ``mhsds_rule``
   (the MHSDS validation rules with their consequences), ``dqmi`` (DQMI items), ``file``
-  (file-level checks such as header and mandatory tables).
+  (file-level checks such as header and mandatory tables), ``volume`` (row counts against the
+  previous published months, :mod:`.volume`).
 * ``severity``: ``critical`` (blocks publication), ``warning``, ``info``.
 * ``status``: ``passed``, ``failed``, ``not_applicable``, ``error``.
 * ``measure``: what ``numerator`` counts: ``violations`` (rows failing the check: rules, tests,
-  expectations) or ``valid`` (rows valid for the item: DQMI). ``rate = numerator/denominator``;
-  a ``violations`` check fails when rate > threshold (threshold 0 = any failure), a ``valid``
-  check fails when rate < threshold.
+  expectations), ``valid`` (rows valid for the item: DQMI) or ``rows`` (rows in the table, against
+  a usual count as ``denominator``: volume). ``rate = numerator/denominator``; a ``violations``
+  check fails when rate > threshold (threshold 0 = any failure), a ``valid`` check fails when
+  rate < threshold, a ``rows`` check when ``|rate - 1|`` > threshold (the allowed relative change).
 
 Keys are pseudonymised (:func:`mhsds_pipeline.privacy.pseudonymise`); no identifiers here.
 """
@@ -23,8 +25,8 @@ import pyarrow as pa
 
 SEVERITIES = ("critical", "warning", "info")
 STATUSES = ("passed", "failed", "not_applicable", "error")
-SOURCES = ("dbt", "gx", "mhsds_rule", "dqmi", "file")
-MEASURES = ("violations", "valid")
+SOURCES = ("dbt", "gx", "mhsds_rule", "dqmi", "file", "volume")
+MEASURES = ("violations", "valid", "rows")
 
 DQ_RESULTS_SCHEMA = pa.schema(
     [
@@ -89,6 +91,8 @@ def status_for(measure: str, numerator: int, denominator: int, threshold: float 
     rate = numerator / denominator
     if measure == "violations":
         return "failed" if (numerator > 0 and rate > threshold) else "passed"
+    if measure == "rows":
+        return "failed" if abs(rate - 1) > threshold else "passed"
     return "failed" if rate < threshold else "passed"
 
 
