@@ -16,6 +16,16 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MHSDS_SPEC_VERSION = "6.0"
 
+#: The organisations this installation may submit for when MHSDS_ALLOWED_ORG_IDS is not set:
+#: the synthetic trust only, so a production set-up must name its own.
+DEFAULT_ALLOWED_ORG_IDS = ("R1A",)
+
+
+class ConfigurationError(ValueError):
+    """The settings cannot produce a valid submission (e.g. an organisation code that is not an
+    ODS code or not one this trust may submit for). Raised when the settings are built, so the
+    run stops before anything is extracted."""
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
@@ -36,6 +46,11 @@ class Settings:
     prim_system_in_use: str
     extract_chunk_rows: int
     keep_versions: int = field(default=3)
+    #: MHSDS_ALLOWED_ORG_IDS: the ODS codes the trust may submit for (provider and submitter)
+    allowed_org_ids: tuple[str, ...] = field(default=DEFAULT_ALLOWED_ORG_IDS)
+
+    def __post_init__(self) -> None:
+        check_organisations(self.org_id_provider, self.org_id_submit, self.allowed_org_ids)
 
     @property
     def landing_root(self) -> Path:
@@ -87,6 +102,44 @@ class Settings:
         return path is not None and path.resolve() == self.demo_source_path.resolve()
 
 
+def check_organisations(provider: str, submitter: str, allowed: tuple[str, ...]) -> None:
+    """OrgIDProvider and OrgIDSubmit must be ODS codes (the v6 header formats, MHS00029 and
+    MHS00032) and in the configured list of organisations the trust may submit for."""
+    from mhsds_pipeline.formats import PROVIDER_FORMAT, SUBMITTER_FORMAT, ods_code_problem, safe_detail
+
+    problems = []
+    for i, code in enumerate(allowed):
+        if why := ods_code_problem(code, SUBMITTER_FORMAT):
+            problems.append(
+                f"MHSDS_ALLOWED_ORG_IDS entry {i + 1} {safe_detail(code)} is not an ODS code ({why})"
+            )
+    for var, code, fmt in (
+        ("MHSDS_ORG_ID_PROVIDER", provider, PROVIDER_FORMAT),
+        ("MHSDS_ORG_ID_SUBMIT", submitter, SUBMITTER_FORMAT),
+    ):
+        if why := ods_code_problem(code, fmt):
+            problems.append(
+                f"{var} {safe_detail(code)} is not an ODS organisation code ({why}; expected {fmt.text}: "
+                "capital letters and digits, e.g. R1A)"
+            )
+        elif code not in allowed:
+            problems.append(
+                f"{var} {code!r} is not an organisation this trust may submit for "
+                f"(MHSDS_ALLOWED_ORG_IDS: {', '.join(allowed) or 'empty'})"
+            )
+    if problems:
+        raise ConfigurationError(
+            "MHSDS configuration error: "
+            + "; ".join(problems)
+            + ". Fix the environment (MHSDS_ORG_ID_PROVIDER, MHSDS_ORG_ID_SUBMIT, MHSDS_ALLOWED_ORG_IDS "
+            "as a comma-separated list); nothing was extracted or published."
+        )
+
+
+def _org_list(text: str) -> tuple[str, ...]:
+    return tuple(code.strip() for code in text.split(",") if code.strip())
+
+
 def default_source_url(data_dir: Path) -> str:
     """The built-in demo source: the synthetic EPR that ``make run`` builds when it is absent."""
     return f"sqlite:///{data_dir / 'epr' / 'epr.sqlite'}"
@@ -108,6 +161,7 @@ def load_settings() -> Settings:
         prim_system_in_use=_env("MHSDS_PRIM_SYSTEM_IN_USE", "SYNTHETIC EPR"),
         extract_chunk_rows=int(_env("MHSDS_EXTRACT_CHUNK_ROWS", "50000")),
         keep_versions=int(_env("MHSDS_KEEP_VERSIONS", "3")),
+        allowed_org_ids=_org_list(_env("MHSDS_ALLOWED_ORG_IDS", ",".join(DEFAULT_ALLOWED_ORG_IDS))),
     )
 
 

@@ -2,7 +2,9 @@
 
 The dbt marts declare, with enforced contracts, every MHSDS column and its type; the
 publisher builds its explicit Arrow schemas from the same YAML so the Parquet that feeds the
-submission cannot drift from what dbt checked at build time.
+submission cannot drift from what dbt checked at build time. Each column also declares its v6
+format (``config.meta.format``, e.g. ``max an20``; see :mod:`mhsds_pipeline.formats`), which the
+quality gate's format rules and the submission package read from here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import yaml
+
+from mhsds_pipeline.formats import ValueFormat, parse_format
 
 MARTS_YAML = Path("models") / "marts" / "mhsds" / "_mhsds__models.yml"
 
@@ -34,6 +38,8 @@ class TableContract:
     idb_table: str  # IDB table name, e.g. MHS101Referral
     key: tuple[str, ...]
     columns: tuple[tuple[str, str], ...]  # (IDB column name, dbt data_type)
+    #: (IDB column name, v6 format text, pattern) from each column's ``config.meta``
+    formats: tuple[tuple[str, str | None, str | None], ...] = ()
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -45,6 +51,16 @@ class TableContract:
     @property
     def column_names(self) -> list[str]:
         return [c for c, _ in self.columns]
+
+    def value_format(self, column: str) -> ValueFormat:
+        """The column's v6 format (``config.meta.format``; date/time types need none)."""
+        dtype = dict(self.columns)[column]
+        declared = {name: (text, pattern) for name, text, pattern in self.formats}
+        text, pattern = declared.get(column, (None, None))
+        try:
+            return parse_format(text, dtype, pattern)
+        except ValueError as exc:
+            raise ValueError(f"contract {self.model}.{column}: {exc}") from exc
 
 
 def arrow_type(data_type: str) -> pa.DataType:
@@ -69,10 +85,19 @@ def load_contracts(dbt_project_dir: Path) -> dict[str, TableContract]:
         if not (config.get("contract") or {}).get("enforced"):
             raise ValueError(f"{path}: model {model['name']} must have an enforced contract")
         columns = tuple((c["name"], c["data_type"]) for c in model.get("columns", []))
+        formats = tuple(
+            (c["name"], _column_meta(c).get("format"), _column_meta(c).get("pattern"))
+            for c in model.get("columns", [])
+        )
         contracts[model["name"]] = TableContract(
             model=model["name"],
             idb_table=meta["idb_table"],
             key=tuple(meta.get("key") or ()),
             columns=columns,
+            formats=formats,
         )
     return contracts
+
+
+def _column_meta(column: dict) -> dict:
+    return {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}

@@ -26,6 +26,7 @@ from mhsds_pipeline.submission.idb import (
     read_csv,
     table_specs,
     to_text,
+    unescape_column,
 )
 from mhsds_pipeline.submission.package import (
     DIFF_KEYS_NAME,
@@ -43,15 +44,33 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 P = ReportingPeriod.parse("2024-04")  # the first v6 month: safely in the past for "created <= now"
 NHS_NUMBER = "9434765919"  # fixture identifier that must never reach the audit log
-TRICKY = 'Zoë "quoted", with comma\nand newline'
+TRICKY = 'Zoë "quoted", with comma'  # v6 text never holds a line break (formats.py)
+FORMULA = "=1+1"  # written escaped ('=1+1), read back as it was
 
 
-def _value(name: str, dtype: str, i: int, key: bool):
-    """Row ``i`` of a column: varied values, NULLs and empty strings where a key allows."""
+def _conforming(name: str, fmt, i: int) -> str:
+    """A value of the column's v6 format, different for each ``i``."""
+    if fmt.kind == "n":
+        width = max(fmt.min_length, min(fmt.max_length, 6))
+        return str(10 ** (width - 1) + i)
+    width = max(fmt.min_length, min(fmt.max_length, 9))
+    stem = "R1A0000000" if fmt.pattern == "ods" else f"{name[:6]}-0000"
+    return (stem[: width - 1] + str(i)) if width > 1 else str(i)
+
+
+def _value(name: str, dtype: str, i: int, key: bool, fmt=None):
+    """Row ``i`` of a column: varied values (quotes, commas, a formula-like cell where the format
+    allows) and NULLs where a key allows."""
     if dtype == "varchar":
-        if key:
-            return f"{name[:6]}-{i:02d}"
-        return ["01", TRICKY, "", None][i % 4]
+        if key or fmt.kind == "n" or fmt.pattern:
+            return None if i == 3 and not key else _conforming(name, fmt, i)
+        wide = fmt.max_length >= len(TRICKY)
+        return [
+            _conforming(name, fmt, i),
+            TRICKY if wide else "0" * fmt.min_length,
+            FORMULA if fmt.min_length <= 4 <= fmt.max_length else _conforming(name, fmt, 2),
+            None,
+        ][i % 4]
     if dtype == "date":
         return None if i == 3 and not key else date(2024, 4, i + 1)
     if dtype == "time":
@@ -68,7 +87,10 @@ def make_marts(settings, rows: int = 4) -> dict[str, pa.Table]:
         for name, dtype in contract.columns:
             base = dtype.lower().split("(")[0]
             cols[name] = pa.array(
-                [_value(name, base, i, name in contract.key) for i in range(rows)],
+                [
+                    _value(name, base, i, name in contract.key, contract.value_format(name))
+                    for i in range(rows)
+                ],
                 contract.arrow_schema.field(name).type,
             )
         marts[contract.model] = pa.table(cols)
@@ -156,10 +178,20 @@ def test_package_round_trips_to_the_promoted_parquet(env):
         assert back.num_rows == source.num_rows == entry["rows"]
         assert back.equals(source.cast(back.schema)), spec.idb_table
         assert back.schema == source.schema.remove_metadata(), spec.idb_table
-        # the text read back is exactly what was written (NULL and "" stay apart)
-        assert read_csv(pkg / entry["file"], spec, typed=False).equals(to_text(source, spec))
-    mpi = read_csv(pkg / "MHS001MPI.csv", specs["MHS001MPI"]).to_pylist()
-    assert {r["Postcode"] for r in mpi} == {"01", TRICKY, "", None}
+        # the text read back is exactly what was built (NULL stays NULL, formula escapes undone)
+        written = to_text(source, spec)
+        unescaped = [
+            unescape_column(written.column(i)) if c.data_type == "varchar" else written.column(i)
+            for i, c in enumerate(spec.columns)
+        ]
+        assert read_csv(pkg / entry["file"], spec, typed=False).equals(
+            pa.Table.from_arrays(unescaped, names=written.column_names)
+        )
+    activity = read_csv(pkg / "MHS202CareActivity.csv", specs["MHS202CareActivity"]).to_pylist()
+    assert {TRICKY, None} < {r["Procedure"] for r in activity}
+    assert FORMULA in {r["UnitofMeasurement_UCUM"] for r in activity}
+    raw = (pkg / "MHS202CareActivity.csv").read_text(encoding="utf-8")
+    assert f'"\'{FORMULA}"' in raw and f'"{FORMULA}"' not in raw  # escaped for Excel
 
 
 def test_files_have_idb_column_order_and_spec_formats(env):
@@ -192,10 +224,11 @@ def test_files_have_idb_column_order_and_spec_formats(env):
     assert header == f'"6.0","{settings.org_id_provider}","{settings.org_id_submit}","SYNTHETIC EPR",' + (
         '"2024-04-01","2024-04-30","2024-05-01T00:00:00"'
     )
-    # a code keeps its leading zero, "" is quoted and NULL is an empty unquoted field
+    # a code keeps its leading zeros and NULL is an empty unquoted field ("" breaks every v6
+    # format, so the gate rejects it and it never reaches a package)
     line = (pkg / "MHS902ServiceTeamDetails.csv").read_text().splitlines()[1]
-    assert line.startswith('"CarePr-00","01","01","01"')
-    assert ',"",' in (pkg / "MHS101Referral.csv").read_text()
+    assert line.startswith('"CarePr-00","R1A000","Se0","S0"')  # values of each column's v6 format
+    assert ',"00",' in (pkg / "MHS101Referral.csv").read_text()
     assert ",," in (pkg / "MHS101Referral.csv").read_text()
 
 
@@ -231,8 +264,8 @@ def test_manifest_records_provenance_hashes_and_dq_status(env):
         "name": "LocalPatientID",
         "type": "varchar",
         "item_id": "M001901",
-        "format": "text",
-        "max_length": None,
+        "format": "max an20",
+        "max_length": 20,
     }
     assert sorted(p.name for p in pkg.iterdir()) == sorted([t["file"] for t in m["tables"]] + [MANIFEST_NAME])
     assert all(not (p.stat().st_mode & 0o222) for p in pkg.iterdir())  # read-only files

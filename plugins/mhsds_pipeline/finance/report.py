@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from mhsds_pipeline.formats import spreadsheet_safe
 from mhsds_pipeline.privacy import SUPPRESSION_MARK
 
 STATUS_TEXT = {
@@ -114,9 +115,11 @@ MONEY_P_FMT = '"£"#,##0.00;[Red]-"£"#,##0.00'
 
 
 def _excel_value(value):
+    """A cell value for the workbook. Text a spreadsheet would run as a formula (a leading =, +,
+    -, @; openpyxl would even store "=..." as a formula) gets a leading apostrophe."""
     if isinstance(value, Decimal):
         return float(value)
-    return value
+    return spreadsheet_safe(value)
 
 
 def build_workbook(outputs: MhisOutputs, path: Path) -> Path:
@@ -453,7 +456,8 @@ def _table(columns: list[tuple[str, str, str | None]], rows: list[dict]) -> str:
             elif isinstance(v, bool):
                 cells.append(f"<td>{'yes' if v else 'no'}</td>")
             else:
-                cells.append(f"<td>{_e('' if v is None else v)}</td>")
+                # Tables are copied from the page into Excel: formula-like text is escaped there too.
+                cells.append(f"<td>{_e('' if v is None else spreadsheet_safe(v))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "".join(out) + "</table>"
 

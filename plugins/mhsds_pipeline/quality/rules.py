@@ -26,7 +26,18 @@ has_child          no child row at all in ``child``
 row_count          the table's row count outside [min, max] (table-level)
 fail_when          a portable SQL condition; column names are quoted automatically,
                    ``{rp_start}``, ``{rp_end}``, ``{org_id_provider}`` are substituted
+format             the value breaks the column's v6 format (``format``, ``data_type``,
+                   ``pattern``; see :mod:`mhsds_pipeline.formats`): wrong length, a control
+                   character or line break, not digits for ``n``, not an ODS code, a year
+                   outside 1-9999 or a fraction of a second
+diagnosis_code     the code does not have the format of its ``scheme_column``: ICD-10
+                   (``02``) or a valid SNOMED CT SCTID (``06``)
 =================  =======================================================================
+
+Format rules are not written out one by one: the catalogue's ``format_rules`` maps each
+table's columns to the v6.0 rules file's "Format" error code, and :func:`load_catalogue`
+expands them into ``format`` rules with the format each dbt contract column declares, so
+lengths and formats are stated once (in the contracts) and every published column is checked.
 """
 
 from __future__ import annotations
@@ -42,12 +53,17 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 
+from mhsds_pipeline.contracts import load_contracts
+from mhsds_pipeline.formats import ICD10_PATTERN, parse_format
 from mhsds_pipeline.quality import sql_identifiers as sqlx
 from mhsds_pipeline.quality.results import CheckResult
 
 REPO = Path(__file__).resolve().parents[3]
 CATALOGUE = REPO / "expectations" / "rules" / "mhsds_v6_rules.yml"
 SEEDS = REPO / "dbt_project" / "seeds" / "reference"
+DBT_PROJECT = REPO / "dbt_project"
+#: The header's format rules reject the file: a submission without a valid header has none.
+HEADER_TABLE = "mhs000_header"
 
 REJECTING = ("file_rejected", "group_rejected", "record_rejected")
 ROW_REJECTING = ("group_rejected", "record_rejected")
@@ -120,11 +136,11 @@ class Catalogue:
         return [r for r in self.rules if r.table == table]
 
 
-def load_catalogue(path: Path = CATALOGUE) -> Catalogue:
+def load_catalogue(path: Path = CATALOGUE, dbt_project_dir: Path = DBT_PROJECT) -> Catalogue:
     doc = yaml.safe_load(Path(path).read_text())
     rules = []
     seen: set[str] = set()
-    for raw in doc["rules"]:
+    for raw in [*doc["rules"], *_format_rules(doc, Path(dbt_project_dir), path)]:
         rule = Rule(
             id=raw["id"],
             table=raw["table"],
@@ -152,6 +168,40 @@ def load_catalogue(path: Path = CATALOGUE) -> Catalogue:
         block_min_rows=int(doc.get("block_min_rows", 0)),
         path=Path(path),
     )
+
+
+def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
+    """``format_rules`` (table -> column -> v6 Format error code) as catalogue entries, each
+    with the format its dbt contract column declares."""
+    contracts = load_contracts(dbt_project_dir)
+    out = []
+    for table, columns in (doc.get("format_rules") or {}).items():
+        if table not in contracts:
+            raise CatalogueError(f"{path}: format_rules names {table}, which has no dbt contract")
+        contract = contracts[table]
+        types = dict(contract.columns)
+        for column, rule_id in columns.items():
+            if column not in types:
+                raise CatalogueError(f"{path}: format rule {rule_id}: {table} has no column {column}")
+            fmt = contract.value_format(column)
+            shape = f"{fmt.text}, {fmt.pattern.upper()} code" if fmt.pattern else fmt.text
+            out.append(
+                {
+                    "id": rule_id,
+                    "table": table,
+                    "column": column,
+                    "consequence": "file_rejected" if table == HEADER_TABLE else "record_rejected",
+                    "dimension": "validity",
+                    "check": {
+                        "type": "format",
+                        "format": fmt.text,
+                        "data_type": types[column].split("(")[0].lower(),
+                        "pattern": fmt.pattern,
+                    },
+                    "description": f"{column} has an incorrect data format (v6 format {shape})",
+                }
+            )
+    return out
 
 
 # ------------------------------------------------------------------------------------ seeds
@@ -243,6 +293,44 @@ def _regex_fails(expr: str, regex: str, ctx: SqlContext) -> str:
     if ctx.dialect == "postgresql":
         return f"NOT ({expr} ~ {lit(regex)})"
     return f"NOT regexp_matches({expr}, {lit(regex)})"
+
+
+def _regex_finds(expr: str, regex: str, ctx: SqlContext) -> str:
+    if ctx.dialect == "postgresql":
+        return f"({expr} ~ {lit(regex)})"
+    return f"regexp_matches({expr}, {lit(regex)})"
+
+
+def _control_chars_regex(ctx: SqlContext) -> str:
+    """formats.CONTROL_CHARS as each engine's regex escapes (PostgreSQL text cannot hold NUL)."""
+    if ctx.dialect == "postgresql":
+        return r"[\x01-\x1f\x7f-\x9f\u2028\u2029]"
+    return r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
+
+
+def _format_fails(col: str, check: dict, ctx: SqlContext) -> str:
+    """SQL twin of ``formats.ValueFormat.problem``: true when a non-NULL value breaks it."""
+    x = f"t.{q(col)}"
+    data_type = check.get("data_type", "varchar")
+    fmt = parse_format(check.get("format"), data_type, check.get("pattern"))
+    parts: list[str] = []
+    if fmt.kind in ("date", "timestamp"):
+        parts.append(f"EXTRACT(YEAR FROM {x}) NOT BETWEEN 1 AND 9999")
+    if fmt.kind in ("time", "timestamp"):
+        parts.append(f"CAST(EXTRACT(MICROSECONDS FROM {x}) AS BIGINT) % 1000000 <> 0")
+    if fmt.kind in ("an", "n") and data_type in ("integer", "int", "bigint"):
+        parts.append(f"{x} < 0 OR {x} > {10**fmt.max_length - 1}")
+        if fmt.min_length and fmt.min_length > 1:
+            parts.append(f"{x} < {10 ** (fmt.min_length - 1)}")
+    elif fmt.kind in ("an", "n"):
+        text = _text(col)
+        parts.append(f"LENGTH({text}) < {fmt.min_length} OR LENGTH({text}) > {fmt.max_length}")
+        parts.append(_regex_finds(text, _control_chars_regex(ctx), ctx))
+        if fmt.kind == "n":
+            parts.append(_regex_fails(text, "^[0-9]+$", ctx))
+        if fmt.pattern == "ods":
+            parts.append(_regex_fails(text, "^[A-Z0-9]+$", ctx))
+    return f"{x} IS NOT NULL AND (" + " OR ".join(f"({p})" for p in parts) + ")"
 
 
 def _stamp(date_col: str, time_col: str | None) -> str:
@@ -339,6 +427,15 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         child = c["child"]
         match = " AND ".join(f"ch.{q(cc)} = t.{q(pc)}" for pc, cc in c["columns"].items())
         return f"NOT EXISTS (SELECT 1 FROM {ctx.table(child)} ch WHERE {match})"
+    if kind == "format":
+        return _format_fails(col, c, ctx)
+    if kind == "diagnosis_code":
+        scheme = f"CAST(t.{q(c['scheme_column'])} AS VARCHAR)"
+        sctid = _compile(sqlx.sctid_valid_expr(sa.literal_column(f"t.{q(col)}"), ("00", "10")), ctx)
+        return (
+            f"t.{q(col)} IS NOT NULL AND (({scheme} = '02' AND {_regex_fails(_text(col), ICD10_PATTERN.pattern, ctx)}) "
+            f"OR ({scheme} = '06' AND NOT ({sctid})))"
+        )
     if kind == "fail_when":
         sql = c["sql"].format(
             rp_start=lit(ctx.rp_start), rp_end=lit(ctx.rp_end), org_id_provider=lit(ctx.org_id_provider)

@@ -16,7 +16,14 @@ Check ids: ``source_missing``, ``source_manifest``, ``manifest_period``, ``manif
 ``spec_version``, ``dq_gate``, ``unknown_table``, ``table_missing``, ``mandatory_table``,
 ``manifest_sha256``, ``manifest_rows``, ``columns``, ``format_precision``, ``header_rows``,
 ``header_dataset_version``, ``header_reporting_period``, ``header_provider``,
-``header_created``, ``quarantine_unreadable``, ``quarantined_key_present``.
+``header_created``, ``quarantine_unreadable``, ``quarantined_key_present``, ``value_format``,
+``header_submitter``.
+
+``value_format`` is the last line behind the quality gate's v6 format rules: a value longer or
+shorter than its contract format, with a control character or line break, not digits where the
+format is ``n``, or not an ODS code where the contract says so, refuses the package (the gate
+should already have quarantined the record). The header's OrgIDProvider and OrgIDSubmit must be
+ODS codes and the configured organisations.
 """
 
 from __future__ import annotations
@@ -32,6 +39,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
+from mhsds_pipeline.formats import (
+    PROVIDER_FORMAT,
+    SUBMITTER_FORMAT,
+    ods_code_problem,
+    parse_format,
+    safe_detail,
+)
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.submission.idb import TableSpec
 from mhsds_pipeline.submission.package import CheckFailure, SubmissionError, sha256_file
@@ -170,7 +184,7 @@ def run_checks(
         fail(
             None,
             "manifest_provider",
-            f"manifest.json provider {m.get('org_id_provider')!r} is not the configured provider "
+            f"manifest.json provider {safe_detail(m.get('org_id_provider'))} is not the configured provider "
             f"{settings.org_id_provider!r} (MHSDS_ORG_ID_PROVIDER); SDCS rejects a file whose provider "
             "is not the login organisation.",
         )
@@ -265,6 +279,7 @@ def _check_table(settings, rp, source: Source, spec: TableSpec, fail, now: datet
         )
 
     _check_precision(spec, path, fail)
+    _check_formats(spec, path, fail)
     if name == HEADER:
         _check_header(settings, rp, path, fail, now)
     listed = ((source.manifest.get("quality") or {}).get("quarantine") or {}).get(name)
@@ -302,6 +317,66 @@ def _check_precision(spec: TableSpec, path: Path, fail) -> None:
             )
 
 
+_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
+
+
+def _format_rule_ids() -> dict[tuple[str, str], str]:
+    """(dbt model, column) -> the v6 format rule id in the catalogue."""
+    from mhsds_pipeline.quality.rules import load_catalogue
+
+    return {(r.table, r.column): r.id for r in load_catalogue().rules if r.type == "format"}
+
+
+def _check_formats(spec: TableSpec, path: Path, fail) -> None:
+    """Every text value fits its contract's v6 format; never a control character or line break."""
+    cols = [c for c in spec.columns if c.data_type in ("varchar", "integer", "bigint")]
+    if not cols:
+        return
+    table = pq.read_table(path, columns=[c.name for c in cols])
+    if table.num_rows == 0:
+        return
+    rule_ids = None
+    for col in cols:
+        fmt = parse_format(col.text_format.split(" (")[0], col.data_type, _pattern_of(col))
+        arr = table.column(col.name)
+        if col.data_type != "varchar":
+            bad = pc.or_(pc.less(arr, 0), pc.greater(arr, 10**fmt.max_length - 1))
+            problems = {"out of range": bad}
+        else:
+            length = pc.utf8_length(arr)
+            problems = {
+                "wrong length": pc.or_(pc.less(length, fmt.min_length), pc.greater(length, fmt.max_length)),
+                "control character or line break": pc.match_substring_regex(arr, _CONTROL_RE2),
+            }
+            if fmt.kind == "n":
+                problems["not all digits"] = pc.invert(pc.match_substring_regex(arr, "^[0-9]+$"))
+            if fmt.pattern == "ods":
+                problems["not an ODS code"] = pc.invert(pc.match_substring_regex(arr, "^[A-Z0-9]+$"))
+        any_bad = None
+        kinds = []
+        for kind, mask in problems.items():
+            mask = pc.fill_null(mask, False)
+            if pc.any(mask).as_py():
+                kinds.append(kind)
+                any_bad = mask if any_bad is None else pc.or_(any_bad, mask)
+        if any_bad is None:
+            continue
+        rows = [i + 1 for i, b in enumerate(any_bad.to_pylist()) if b]
+        rule_ids = rule_ids if rule_ids is not None else _format_rule_ids()
+        rule = rule_ids.get((spec.model, col.name), "v6 format")
+        shown = ", ".join(map(str, rows[:_EXAMPLES])) + (" ..." if len(rows) > _EXAMPLES else "")
+        fail(
+            spec.idb_table,
+            "value_format",
+            f"{col.name}: {len(rows)} value(s) break the v6 format {fmt.text} ({', '.join(kinds)}; row {shown}). "
+            f"The quality gate rejects such records ({rule}); re-run the gate and publication for the period.",
+        )
+
+
+def _pattern_of(col) -> str | None:
+    return "ods" if col.text_format.endswith("(ODS code)") else None
+
+
 def _check_header(settings: Settings, rp: ReportingPeriod, path: Path, fail, now: datetime) -> None:
     rows = pq.read_table(path).to_pylist()
     if len(rows) != 1:
@@ -326,11 +401,33 @@ def _check_header(settings: Settings, rp: ReportingPeriod, path: Path, fail, now
             f"reporting period {start}..{end} is not the period being packaged ({rp.start}..{rp.end}); "
             "SDCS rejects a file whose period differs from the one chosen at upload.",
         )
-    if h.get("OrgIDProvider") != settings.org_id_provider:
+    provider, submitter = h.get("OrgIDProvider"), h.get("OrgIDSubmit")
+    if problem := ods_code_problem(provider, PROVIDER_FORMAT):
         fail(
             HEADER,
             "header_provider",
-            f"OrgIDProvider {h.get('OrgIDProvider')!r} is not the configured provider {settings.org_id_provider!r}.",
+            f"OrgIDProvider {safe_detail(provider)} is not an ODS organisation code ({problem}; "
+            f"format {PROVIDER_FORMAT.text}, capital letters and digits); SDCS rejects the file (MHS00029).",
+        )
+    elif provider != settings.org_id_provider:
+        fail(
+            HEADER,
+            "header_provider",
+            f"OrgIDProvider {safe_detail(provider)} is not the configured provider {settings.org_id_provider!r}.",
+        )
+    if problem := ods_code_problem(submitter, SUBMITTER_FORMAT):
+        fail(
+            HEADER,
+            "header_submitter",
+            f"OrgIDSubmit {safe_detail(submitter)} is not an ODS organisation code ({problem}; "
+            f"format {SUBMITTER_FORMAT.text}, capital letters and digits); SDCS rejects the file (MHS00032).",
+        )
+    elif submitter != settings.org_id_submit:
+        fail(
+            HEADER,
+            "header_submitter",
+            f"OrgIDSubmit {safe_detail(submitter)} is not the configured submitting organisation "
+            f"{settings.org_id_submit!r} (MHSDS_ORG_ID_SUBMIT).",
         )
     created = h.get("DateTimeDatSetCreate")
     if created is None or created < rp.end_exclusive_ts or created > now:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from mhsds_pipeline.formats import spreadsheet_safe
 from mhsds_pipeline.submission.idb import read_csv, spec_from_manifest
 from mhsds_pipeline.submission.package import MANIFEST_NAME, read_manifest
 
@@ -121,7 +122,8 @@ def diff_packages(
             w = csv.writer(f, lineterminator="\r\n")
             w.writerow(["idb_table", "change", "key_values"])
             for name, change, *k in key_rows:
-                w.writerow([name, change, "|".join("" if v is None else v for v in k)])
+                # People open this file in Excel: a key that looks like a formula is escaped.
+                w.writerow([name, change, spreadsheet_safe("|".join("" if v is None else v for v in k))])
     totals = {
         c: sum(t[c] or 0 for t in tables.values())
         for c in ("added", "removed", "changed", "rows_added", "rows_removed")

@@ -20,6 +20,14 @@ not found, so the choices below are ours and are written into every package mani
 CSV dialect (RFC 4180): UTF-8 without BOM, comma, CRLF line ends, a header row of IDB column
 names; every non-NULL value is double-quoted and NULL is an empty *unquoted* field, so NULL and
 the empty string stay distinct and the file loads back to exactly the Parquet it came from.
+
+People open these files in Excel, so they are made safe without losing anything: a text value
+that a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``) is written with a
+leading apostrophe, and a value that already starts with an apostrophe gets one more;
+:func:`read_csv` and the Access loader remove exactly one (``formats.escape_cell``). A control
+character or line break is never written: the quality gate rejects such records (v6 format
+rules) and :func:`write_csv` refuses a table that still holds one (:class:`FormatError`).
+Column formats and maximum lengths come from the dbt contracts (``config.meta.format``).
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ import yaml
 from mhsds_pipeline.contracts import MARTS_YAML, arrow_type, load_contracts
 
 #: Bumped whenever the way values are written changes (a new format makes a new package version).
-PACKAGE_FORMAT = "mhsds-idb-csv/1"
+#: /2: formula-like text cells escaped with a leading apostrophe (reversible).
+PACKAGE_FORMAT = "mhsds-idb-csv/2"
 
 DATE_FORMAT = "YYYY-MM-DD"
 TIME_FORMAT = "HH:MM:SS"
@@ -52,24 +61,16 @@ CSV_DIALECT = {
     "header": True,
     "quoting": "every non-NULL value double-quoted (RFC 4180 escaping)",
     "null": "empty unquoted field",
+    "formula_escape": "a text value starting with = + - @ or ' gets one leading apostrophe; readers remove one",
+    "control_characters": "never written (the package is refused)",
 }
+
+#: RE2 patterns (pyarrow.compute): formats.CONTROL_CHARS, and text that escape_cell prefixes.
+_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
+_ESCAPE_RE2 = "^[=+\\-@\t\r']"
 
 #: The four tables every submission must carry with data (mhsds.md 0, [P1]).
 MANDATORY_TABLES = ("MHS000Header", "MHS001MPI", "MHS002GP", "MHS101Referral")
-
-#: Formats/lengths actually found in the public sources (mhsds.md 3.13), by IDB column name.
-#: Informative: written into the manifest and used for non-blocking length warnings. The real
-#: field sizes are read from the IDB template by the loader.
-KNOWN_FORMATS: dict[str, tuple[str, int]] = {
-    "GenderIDCode": ("an1", 1),
-    "ConsMechanismMH": ("an2", 2),
-    "ConsType": ("an2", 2),
-    "ReasonOAT": ("an2", 2),
-    "EthnicCategory": ("max an2", 2),
-    "NHSServAgreeLineID": ("max an10", 10),
-    "OrgIDSubmit": ("min an3 max an6", 6),
-    "NHSNumber": ("n10", 10),
-}
 
 #: Every v6 IDB table named in mhsds.md 2 (tables, in IDB order). Used to say plainly which
 #: tables a package does not populate. MHS013, MHS107 and MHS603 have no v6 rules (status
@@ -159,8 +160,8 @@ class ColumnSpec:
     name: str  # IDB column name
     data_type: str  # contract base type: varchar | date | time | timestamp | integer | bigint
     item_id: str | None  # ETOS data item UID from the contract description, e.g. M101010
-    text_format: str  # how the value is written, e.g. YYYY-MM-DD, text, integer, an2
-    max_length: int | None  # known maximum length (mhsds.md 3.13), else None
+    text_format: str  # how the value is written: YYYY-MM-DD, HH:MM:SS, ..., or the v6 format (max an20)
+    max_length: int | None  # maximum length of a text value (the contract's v6 format)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -209,16 +210,14 @@ def _base(data_type: str) -> str:
     return {"int": "integer", "text": "varchar"}.get(base, base)
 
 
-def _text_format(name: str, base: str) -> str:
+def _text_format(fmt, base: str) -> str:
     if base == "date":
         return DATE_FORMAT
     if base == "time":
         return TIME_FORMAT
     if base == "timestamp":
         return TIMESTAMP_FORMAT
-    if base in ("integer", "bigint"):
-        return "integer"
-    return KNOWN_FORMATS.get(name, ("text", None))[0]
+    return fmt.text + (f" ({fmt.pattern.upper()} code)" if fmt.pattern else "")
 
 
 def _item_ids(dbt_project_dir: Path) -> dict[tuple[str, str], str]:
@@ -252,8 +251,8 @@ def table_specs(dbt_project_dir: Path) -> tuple[TableSpec, ...]:
                 name=name,
                 data_type=_base(dtype),
                 item_id=items.get((contract.model, name)),
-                text_format=_text_format(name, _base(dtype)),
-                max_length=KNOWN_FORMATS.get(name, (None, None))[1],
+                text_format=_text_format(contract.value_format(name), _base(dtype)),
+                max_length=contract.value_format(name).max_length if _base(dtype) == "varchar" else None,
             )
             for name, dtype in contract.columns
         )
@@ -275,7 +274,28 @@ def format_column(array: pa.ChunkedArray | pa.Array, column: ColumnSpec) -> pa.C
     except pa.ArrowInvalid as exc:
         lost = _fractional_rows(array, base)
         raise FormatError(column.name, lost, f"have a fraction of a second ({exc})") from exc
-    return pc.cast(array, pa.string())
+    text = pc.cast(array, pa.string())
+    if base == "varchar":
+        bad = int(pc.sum(pc.match_substring_regex(text, _CONTROL_RE2)).as_py() or 0)
+        if bad:
+            raise FormatError(
+                column.name,
+                bad,
+                "contain a control character or line break; the quality gate's v6 format rules "
+                "reject these records, so re-run the gate and publication for the period",
+            )
+        escape = pc.fill_null(pc.match_substring_regex(text, _ESCAPE_RE2), False)
+        if pc.any(escape).as_py():
+            text = pc.if_else(escape, pc.binary_join_element_wise("'", text, ""), text)
+    return text
+
+
+def unescape_column(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Undo the formula escape of :func:`format_column` (one leading apostrophe removed)."""
+    quoted = pc.fill_null(pc.starts_with(array, "'"), False)
+    if not pc.any(quoted).as_py():
+        return array
+    return pc.if_else(quoted, pc.utf8_slice_codeunits(array, 1), array)
 
 
 def _fractional_rows(array, base: str) -> int:
@@ -332,7 +352,11 @@ def read_csv(path: Path, spec: TableSpec, typed: bool = True) -> pa.Table:
     names = spec.column_names
     check_header(path, names)
     types = {c.name: (c.arrow_type if typed else pa.string()) for c in spec.columns}
-    return pacsv.read_csv(str(path), **read_options(names, types))
+    table = pacsv.read_csv(str(path), **read_options(names, types))
+    for i, c in enumerate(spec.columns):
+        if c.data_type == "varchar":
+            table = table.set_column(i, c.name, unescape_column(table.column(i)))
+    return table
 
 
 def spec_from_manifest(entry: dict) -> TableSpec:
