@@ -204,11 +204,42 @@ def _write_quarantine(settings, period, contract: TableContract, stage: Path, fi
     qdir.mkdir(exist_ok=True)
     path = qdir / f"{contract.idb_table}.parquet"
     pq.write_table(body, path, compression="zstd")
+    from mhsds_pipeline.quality.reconcile import distinct_quarantined_rows
+
     files.setdefault("_quarantine", {})[contract.idb_table] = {
         "path": f"quarantine/{path.name}",
-        "rows": body.num_rows,
+        "rows": body.num_rows,  # one per (row, rule)
+        "rejected_rows": distinct_quarantined_rows(body),  # each rejected row once
         "sha256": sha256_file(path),
     }
+
+
+def check_reconciliation(period: ReportingPeriod, gate: dict, files: dict, quarantine: dict) -> dict:
+    """``extracted = published + quarantined`` per EPR table, on the files just written (the
+    gate checked it in the warehouse; rows that went missing since would go unnoticed)."""
+    from mhsds_pipeline.quality.reconcile import Reconciliation
+
+    if not gate.get("reconciliation"):
+        raise PublicationError(
+            f"{period}: the quality gate's verdict has no reconciliation of extract and outputs; "
+            "re-run the quality gate for this period before publishing."
+        )
+    model_of = {idb: f["dbt_model"] for idb, f in files.items()}
+    written = Reconciliation.from_json(gate["reconciliation"]).with_outputs(
+        published={f["dbt_model"]: f["rows"] for f in files.values()},
+        quarantined={
+            model_of[idb]: q.get("rejected_rows", 0) for idb, q in quarantine.items() if idb in model_of
+        },
+    )
+    broken = written.broken()
+    if broken:
+        idb = {m: i for i, m in model_of.items()}
+        raise PublicationError(
+            f"{period}: the files written do not account for every extracted row (rule LOCAL_RECONCILIATION): "
+            + "; ".join(written.describe(s, idb) for s in broken)
+            + ". Nothing was promoted; the current outputs are unchanged. Re-run the period from the extract."
+        )
+    return written.to_json()
 
 
 def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> None:
@@ -287,6 +318,7 @@ def _write_stage(
     quarantine = files.pop("_quarantine", {})
     check_header(stage, settings, period)
     if gate is not None:
+        extra = {**(extra or {}), "reconciliation": check_reconciliation(period, gate, files, quarantine)}
         shutil.copytree(quality_dir / "dq", stage / "dq")
         if (quality_dir / "data_docs").exists():
             shutil.copytree(quality_dir / "data_docs", stage / "data_docs")

@@ -136,7 +136,11 @@ def last_good(settings) -> dict[str, bytes]:
 def _passed_gate(settings, run_id: str, data_docs_files: int = 0) -> Path:
     quality = work_dir(settings, PERIOD, run_id)
     (quality / "dq").mkdir(parents=True)
-    (quality / "dq" / "gate.json").write_text(json.dumps({"status": "passed", "critical": []}))
+    # No EPR source rows to reconcile in these fakes (reconciliation faults: test_reconciliation_faults)
+    recon = {"period": PERIOD, "sources": {}}
+    (quality / "dq" / "gate.json").write_text(
+        json.dumps({"status": "passed", "critical": [], "reconciliation": recon})
+    )
     (quality / "dq" / "dq_results.parquet").write_bytes(b"dq rows")
     for i in range(data_docs_files):
         page = quality / "data_docs" / "validations" / f"suite_{i:04d}" / "index.html"

@@ -44,13 +44,19 @@ DETECTED_BY = {
     "SNOMED_PARTITION": "LOCAL_MHS202_PROCEDURE_SCTID",
     "SNOMED_NOT_IN_REFSET": "LOCAL_MHS202_PROCEDURE_REFSET",
     "CONTACT_OUTSIDE_PERIOD": "MHS20167",
-    "ORPHAN_CONTACT": "LOCAL_MHS201_REFERRAL",
+    "ORPHAN_CONTACT": "MHS20142",
     "ORPHAN_REFERRAL": "MHS10101",
     "DUPLICATE_CONTACT_ID": "LOCAL_MHS201_ID_DUP",
     "DATE_ORDER_REFERRAL": "LOCAL_MHS101_DISCH_BEFORE_RECEIVED",
     "DATE_ORDER_SPELL": "LOCAL_MHS501_DATE_ORDER",
     "DATE_ORDER_WARD_STAY": "LOCAL_MHS502_DATE_ORDER",
     "ASSESSMENT_SCORE_OUT_OF_RANGE": None,  # table-dependent, resolved below
+    # orphans (parent missing from the EPR or not in the period): SDCS group rejections
+    "ORPHAN_SPELL": "MHS50102",
+    "ORPHAN_WARD_STAY": "MHS50203",
+    "ORPHAN_DIAGNOSIS": "MHS60412",
+    "ORPHAN_REFERRAL_TEAM": "MHS10228",
+    "ORPHAN_ASSESSMENT": "MHS60612",
 }
 
 #: child table -> (parent table, child column, parent column): the cascade edges.
@@ -127,6 +133,17 @@ def _expected(base, period) -> set[tuple[str, str]]:
                 rule, key = "LOCAL_MHS607_SCORE_RANGE", f"{act}|{tool}|{score}"
             else:
                 rule, key = "LOCAL_MHS606_SCORE_RANGE", f"{ref}|{tool}|{done[:19]}"
+        elif r["rule"] == "ORPHAN_ASSESSMENT":  # MHS606 key: referral, tool, completion time
+            ref, tool, done = src.execute(
+                "SELECT referral_id, tool_snomed, completed_at FROM assessments WHERE assessment_id = ?",
+                (key,),
+            ).fetchone()
+            key = f"{ref}|{tool}|{done[:19]}"
+        elif r["rule"] == "ORPHAN_DIAGNOSIS":  # MHS604 key: referral, coded time, diagnosis
+            ref, done, code = src.execute(
+                "SELECT referral_id, diagnosed_at, code FROM diagnoses WHERE diagnosis_id = ?", (key,)
+            ).fetchone()
+            key = f"{ref}|{done[:19]}|{code}"
         want.add((rule, key))
     return want
 
@@ -250,7 +267,7 @@ def test_critical_failure_stops_promotion_and_keeps_last_good_outputs(gated):
     current = (settings.output_dir / period).resolve()
     manifest = (settings.output_dir / period / "manifest.json").read_text()
     # The submitting organisation no longer matches the header: a file-level rejection.
-    wrong = replace(settings, org_id_provider="RXX")
+    wrong = replace(settings, org_id_provider="RXX", allowed_org_ids=("R1A", "RXX"))
     with pytest.raises(QualityGateError) as err:
         pipeline.quality(period, "gate_run_bad", wrong)
     message = str(err.value)

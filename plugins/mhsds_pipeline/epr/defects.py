@@ -718,10 +718,11 @@ def plant_month_defects(
         asm["score"][rows] = bad.astype("U10")
         log.add("ASSESSMENT_SCORE_OUT_OF_RANGE", asm["assessment_id"][rows])
 
-    # --- referral-level assessments of a missing or closed referral (own random stream) --------
-    n = _how_many(rng, rates, "ORPHAN_ASSESSMENT", n_as, 10**9)
+    # --- referral-level assessments of a missing or closed referral (own random stream, so the
+    # draws of the other defects do not change) -----------------------------------------------
+    orng = np.random.default_rng([seed, 3, 3, k])
+    n = _how_many(orng, rates, "ORPHAN_ASSESSMENT", n_as, 10**9)
     if n:
-        orng = np.random.default_rng([seed, 3, 3, k])
         ref = model.ref
         closed = np.flatnonzero(
             ~np.isnat(ref["discharged_at"]) & (ref["discharged_at"] < ms) & ref["_activity"]
