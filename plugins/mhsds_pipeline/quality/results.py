@@ -92,7 +92,7 @@ def status_for(measure: str, numerator: int, denominator: int, threshold: float 
     if measure == "violations":
         return "failed" if (numerator > 0 and rate > threshold) else "passed"
     if measure == "rows":
-        return "failed" if abs(rate - 1) > threshold else "passed"
+        return "failed" if round(abs(rate - 1), 9) > threshold else "passed"  # 1300/1000 is +30%
     return "failed" if rate < threshold else "passed"
 
 
