@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mhsds_pipeline.config import Settings, load_settings, redact_url
+from mhsds_pipeline.config import ConfigurationError, Settings, load_settings, redact_url
 from mhsds_pipeline.failures import WarehouseBusyError
 from mhsds_pipeline.locks import TOKEN_ENV, warehouse_lock
 from mhsds_pipeline.period import PeriodError, ReportingPeriod
@@ -258,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     except WarehouseBusyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

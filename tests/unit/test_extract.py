@@ -323,7 +323,7 @@ def test_only_the_builtin_default_is_the_demo_source(tmp_settings, tmp_path):
         tmp_settings, source_url=f"sqlite:///{tmp_settings.data_dir}/epr/../epr/epr.sqlite"
     )
     assert same_file_other_spelling.is_demo_default_source
-    pg = replace(tmp_settings, source_url="postgresql+psycopg2://u:p@db:5432/epr")
+    pg = replace(tmp_settings, source_url="postgresql+psycopg2://reader@db:5432/epr")
     assert not pg.is_demo_default_source and pg.sqlite_source_path is None
 
 
