@@ -17,6 +17,11 @@ Three promises, each because breaking it once changed a submission silently:
 * **What lands is what loads.** ``_extract.json`` records each file's sha256 and row count;
   :func:`verify_landing` (called by the warehouse load) refuses a missing, changed or unlisted
   file instead of loading it.
+* **A bad cell is a rejected record, not a lost month.** Every cell is parsed against its
+  contract type (:mod:`mhsds_pipeline.source_cells`); one that does not parse lands as NULL and
+  is listed in ``_cell_errors.parquet`` (table, column, problem, row key; never the value) for
+  the quality gate to quarantine. An unreadable key or parent link stops the extract with
+  :class:`UnreadableCellError`, naming table, column, rule and pseudonymised key.
 """
 
 from __future__ import annotations
@@ -44,9 +49,9 @@ from sqlalchemy import (
     and_,
     create_engine,
     event,
-    func,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -54,6 +59,16 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from mhsds_pipeline.config import Settings, redact_url
 from mhsds_pipeline.epr import schema as epr
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.privacy import pseudonymise
+from mhsds_pipeline.source_cells import (
+    LINK_COLUMNS,
+    CellError,
+    describe,
+    format_rule_ids,
+    key_rule,
+    parse_value,
+    rule_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +95,29 @@ _WATERMARK_COLUMNS = {"patients": "updated_at", "referrals": "updated_at", "appo
 
 #: The extract's record of a landing directory (typed as :class:`ExtractResult`).
 EXTRACT_MANIFEST = "_extract.json"
+#: Unreadable cells of the period (one row per cell; no values), for the quality gate.
+CELL_ERRORS_FILE = "_cell_errors.parquet"
+CELL_ERRORS_SCHEMA = pa.schema(
+    [
+        pa.field("epr_table", pa.string(), nullable=False),
+        pa.field("epr_column", pa.string(), nullable=False),
+        pa.field("problem", pa.string(), nullable=False),
+        pa.field("key_1", pa.string()),
+        pa.field("key_2", pa.string()),
+        pa.field("key_3", pa.string()),
+        pa.field("row_pseudonym", pa.string(), nullable=False),
+    ]
+)
 
 
 class ExtractError(RuntimeError):
     """The source could not be read for the period."""
+
+
+class UnreadableCellError(ExtractError):
+    """A key or parent-link cell of an EPR row cannot be read as its contract type: the row
+    cannot be quarantined, traced or cascaded, so the month stops. The message names table,
+    column, rule and pseudonymised row key, never the cell's value."""
 
 
 class LandingError(RuntimeError):
@@ -225,6 +259,9 @@ class ExtractResult:
     tables: dict[str, TableExtract]
     source_watermark: str | None
     seconds: float
+    #: unreadable cells: epr table -> column -> problem -> count (None: written before this)
+    cell_errors: dict[str, dict[str, dict[str, int]]] | None = None
+    cell_errors_sha256: str | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -245,6 +282,8 @@ class ExtractResult:
             tables=tables,
             source_watermark=data.get("source_watermark"),
             seconds=data.get("seconds", 0.0),
+            cell_errors=data.get("cell_errors"),
+            cell_errors_sha256=data.get("cell_errors_sha256"),
         )
 
     @property
@@ -295,6 +334,13 @@ def verify_landing(landing_dir: Path) -> ExtractResult:
     if unknown:
         problems.append(f"{EXTRACT_MANIFEST} lists unknown table(s) {', '.join(unknown)}")
     expected_files = {EXTRACT_MANIFEST}
+    if result.cell_errors_sha256 is not None:
+        expected_files.add(CELL_ERRORS_FILE)
+        path = landing_dir / CELL_ERRORS_FILE
+        if not path.is_file():
+            problems.append(f"{CELL_ERRORS_FILE} is missing")
+        elif sha256_file(path) != result.cell_errors_sha256:
+            problems.append(f"{CELL_ERRORS_FILE} has changed since the extract")
     for name in epr.TABLE_NAMES:
         file_name = f"{name}.parquet"
         expected_files.add(file_name)
@@ -324,16 +370,78 @@ def verify_landing(landing_dir: Path) -> ExtractResult:
     return result
 
 
-def _write_table(conn: Connection, name: str, stmt: Select, dest: Path, chunk_rows: int) -> TableExtract:
+def _raw_select(stmt: Select) -> Select:
+    """The same query, with dates and timestamps fetched as the driver gives them: SQLAlchemy's
+    own SQLite date parsing raises on a bad cell with the value in the message."""
+    cols = [
+        type_coerce(c, String()).label(c.name) if isinstance(c.type, Date | DateTime) else c
+        for c in stmt.selected_columns
+    ]
+    return stmt.with_only_columns(*cols, maintain_column_froms=True)
+
+
+def _key_text(value) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+
+
+def _parse_chunk(
+    name: str, chunk, schema: pa.Schema, period: str, rules: dict[tuple[str, str], str]
+) -> tuple[list[list], list[CellError]]:
+    """Columns of typed values (bad cells NULL) and the chunk's unreadable cells."""
+    keys = EPR_KEYS[name]
+    structural = set(keys) | set(LINK_COLUMNS.get(name, ()))
+    key_pos = [schema.get_field_index(k) for k in keys]
+    columns: list[list] = [[] for _ in schema]
+    errors: list[CellError] = []
+    for row in chunk:
+        bad: list[tuple[str, str]] = []
+        for i, field in enumerate(schema):
+            value, problem = parse_value(row[i], field.type)
+            columns[i].append(value)
+            if problem:
+                bad.append((field.name, problem))
+        if not bad:
+            continue
+        for column, problem in bad:
+            if column in structural:
+                rule = key_rule(name, column, rules)
+                raise UnreadableCellError(
+                    f"Extract of {period} stopped: {name}.{column} of row {pseudonymise(name, *[row[p] for p in key_pos])} "
+                    f"{describe(problem)} (rule {rule}). The column is the row's key or its link to a "
+                    "parent, so the row cannot be quarantined or traced. Correct the cell in the EPR "
+                    f"and re-run the extract for {period}; nothing was loaded and the last good "
+                    f"outputs of {period} are untouched (the row's key is pseudonymised; IG can "
+                    "re-identify it with MHSDS_PSEUDO_KEY)."
+                ) from None
+        key = tuple(_key_text(columns[p][-1]) for p in key_pos)
+        errors.extend(CellError(name, column, problem, key) for column, problem in bad)
+    return columns, errors
+
+
+def _write_table(
+    conn: Connection,
+    name: str,
+    stmt: Select,
+    dest: Path,
+    chunk_rows: int,
+    period: str = "",
+    cell_errors: list[CellError] | None = None,
+    rules: dict[tuple[str, str], str] | None = None,
+) -> TableExtract:
     schema = arrow_schema(name)
     tmp = dest.with_suffix(".parquet.tmp")
     t0 = time.perf_counter()
     rows = groups = 0
+    rules = rules if rules is not None else {}
     writer = pq.ParquetWriter(tmp, schema, compression="zstd")
     try:
-        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+        result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(_raw_select(stmt))
         for chunk in result.partitions(chunk_rows):
-            columns = list(zip(*chunk, strict=True))
+            columns, errors = _parse_chunk(name, chunk, schema, period, rules)
+            if cell_errors is not None:
+                cell_errors.extend(errors)
             batch = pa.record_batch(
                 [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
                 schema=schema,
@@ -353,14 +461,68 @@ def _write_table(conn: Connection, name: str, stmt: Select, dest: Path, chunk_ro
     return TableExtract(name, rows, groups, round(time.perf_counter() - t0, 3), dest.name, digest, size)
 
 
+def _write_cell_errors(errors: list[CellError], landing: Path) -> str:
+    """``_cell_errors.parquet`` (always written, empty when every cell parsed); its sha256."""
+    ordered = sorted(errors, key=lambda e: (e.epr_table, tuple(k or "" for k in e.key), e.epr_column))
+    keys = [list(e.key) + [None] * (3 - len(e.key)) for e in ordered]
+    table = pa.table(
+        {
+            "epr_table": [e.epr_table for e in ordered],
+            "epr_column": [e.epr_column for e in ordered],
+            "problem": [e.problem for e in ordered],
+            "key_1": [k[0] for k in keys],
+            "key_2": [k[1] for k in keys],
+            "key_3": [k[2] for k in keys],
+            "row_pseudonym": [e.pseudonym for e in ordered],
+        },
+        schema=CELL_ERRORS_SCHEMA,
+    )
+    dest = landing / CELL_ERRORS_FILE
+    tmp = dest.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(dest)
+    return sha256_file(dest)
+
+
+def _summarise_cell_errors(
+    errors: list[CellError], period: str, rules: dict[tuple[str, str], str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """table -> column -> problem -> count; one log line per column (counts and rules only)."""
+    summary: dict[str, dict[str, dict[str, int]]] = {}
+    for e in errors:
+        per = summary.setdefault(e.epr_table, {}).setdefault(e.epr_column, {})
+        per[e.problem] = per.get(e.problem, 0) + 1
+    for table, cols in sorted(summary.items()):
+        for column, problems in sorted(cols.items()):
+            where = rule_for(table, column, rules)
+            log.warning(
+                "extract %s: %s.%s: %s unreadable cell(s) (%s) landed as NULL; the row(s) will be "
+                "quarantined under %s",
+                period,
+                table,
+                column,
+                sum(problems.values()),
+                ", ".join(f"{n} {p}" for p, n in sorted(problems.items())),
+                ", ".join(f"{rule} ({t})" for t, _, rule in where) or "no MHSDS table (lookup)",
+            )
+    return summary
+
+
 def source_watermark(conn: Connection, period: ReportingPeriod) -> datetime | None:
-    """Latest change seen in the source up to the end of the period (deterministic per source)."""
+    """Latest change seen in the source up to the end of the period (deterministic per source).
+
+    A cell that is not a timestamp is skipped (it is an unreadable cell of its row, reported
+    by the extract when the row is in scope), never parsed into an error that echoes it."""
     latest: datetime | None = None
     for table_name, column in _WATERMARK_COLUMNS.items():
         col = epr.metadata.tables[table_name].c[column]
-        value = conn.execute(select(func.max(col)).where(col < period.end_exclusive_ts)).scalar()
-        if isinstance(value, str):  # SQLite aggregate returns text
-            value = datetime.fromisoformat(value)
+        raw = type_coerce(col, String())
+        stmt = select(raw).where(col.is_not(None), col < period.end_exclusive_ts).order_by(raw.desc())
+        value = None
+        for (cell,) in conn.execution_options(stream_results=True, yield_per=1000).execute(stmt):
+            value, problem = parse_value(cell, pa.timestamp("us"))
+            if problem is None:
+                break
         if value is not None and (latest is None or value > latest):
             latest = value
     return latest
@@ -469,12 +631,23 @@ def extract_period(settings: Settings, period: ReportingPeriod) -> ExtractResult
                     "build the synthetic source with `mhsds generate` or point MHSDS_SOURCE_URL at the EPR."
                 )
             _clear_landing(landing)
+            rules = format_rule_ids()
+            errors: list[CellError] = []
             for name, stmt in scoped_queries(period).items():
                 tables[name] = _write_table(
-                    conn, name, stmt, landing / f"{name}.parquet", settings.extract_chunk_rows
+                    conn,
+                    name,
+                    stmt,
+                    landing / f"{name}.parquet",
+                    settings.extract_chunk_rows,
+                    period=str(period),
+                    cell_errors=errors,
+                    rules=rules,
                 )
                 log.info("extracted %s for %s: %d rows", name, period, tables[name].rows)
             watermark = source_watermark(conn, period)
+            cell_summary = _summarise_cell_errors(errors, str(period), rules)
+            cell_sha = _write_cell_errors(errors, landing)
     finally:
         engine.dispose()
     result = ExtractResult(
@@ -484,6 +657,8 @@ def extract_period(settings: Settings, period: ReportingPeriod) -> ExtractResult
         tables=tables,
         source_watermark=watermark.isoformat(sep=" ") if watermark else None,
         seconds=round(time.perf_counter() - t0, 3),
+        cell_errors=cell_summary,
+        cell_errors_sha256=cell_sha,
     )
     tmp = landing / f".{EXTRACT_MANIFEST}.tmp"
     tmp.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
