@@ -26,6 +26,8 @@ has_child          no child row at all in ``child``
 row_count          the table's row count outside [min, max] (table-level)
 fail_when          a portable SQL condition; column names are quoted automatically,
                    ``{rp_start}``, ``{rp_end}``, ``{org_id_provider}`` are substituted
+source_cell        an EPR cell of the row that feeds no column with a format rule could not be
+                   read at extract (wrong type, impossible date; see mhsds_pipeline.source_cells)
 format             the value breaks the column's v6 format (``format``, ``data_type``,
                    ``pattern``; see :mod:`mhsds_pipeline.formats`): wrong length, a control
                    character or line break, not digits for ``n``, not an ODS code, a year
@@ -256,6 +258,8 @@ class SqlContext:
     org_id_provider: str
     dialect: str  # duckdb | postgresql
     failures_table: str = "dq.rule_failures"
+    #: the extract's unreadable cells, resolved to MHSDS rows and rules (warehouse.load_raw)
+    cell_errors_table: str = 'raw_epr."_cell_errors"'
     columns: dict[str, list[str]] = field(default_factory=dict)  # table -> column names
     keys: dict[str, list[str]] = field(default_factory=dict)  # table -> key columns
 
@@ -331,6 +335,15 @@ def _format_fails(col: str, check: dict, ctx: SqlContext) -> str:
         if fmt.pattern == "ods":
             parts.append(_regex_fails(text, "^[A-Z0-9]+$", ctx))
     return f"{x} IS NOT NULL AND (" + " OR ".join(f"({p})" for p in parts) + ")"
+
+
+def _source_cell_unreadable(rule: Rule, ctx: SqlContext) -> str:
+    """True for a row whose EPR cell behind this rule could not be read at extract (it landed
+    as NULL; see mhsds_pipeline.source_cells): the load resolved it to this rule and row key."""
+    return (
+        f"EXISTS (SELECT 1 FROM {ctx.cell_errors_table} e WHERE e.rule_id = {lit(rule.id)} "
+        f"AND e.table_name = {lit(rule.table)} AND e.row_key = {ctx.key_expr(rule.table)})"
+    )
 
 
 def _stamp(date_col: str, time_col: str | None) -> str:
@@ -428,7 +441,11 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         match = " AND ".join(f"ch.{q(cc)} = t.{q(pc)}" for pc, cc in c["columns"].items())
         return f"NOT EXISTS (SELECT 1 FROM {ctx.table(child)} ch WHERE {match})"
     if kind == "format":
-        return _format_fails(col, c, ctx)
+        if rule.table == HEADER_TABLE:  # built by dbt, not read from the EPR
+            return _format_fails(col, c, ctx)
+        return f"(({_format_fails(col, c, ctx)}) OR {_source_cell_unreadable(rule, ctx)})"
+    if kind == "source_cell":
+        return _source_cell_unreadable(rule, ctx)
     if kind == "diagnosis_code":
         scheme = f"CAST(t.{q(c['scheme_column'])} AS VARCHAR)"
         sctid = _compile(sqlx.sctid_valid_expr(sa.literal_column(f"t.{q(col)}"), ("00", "10")), ctx)
