@@ -153,6 +153,16 @@ def create_cell_errors_sql() -> list[str]:
     ]
 
 
+def ensure_cell_errors_sql() -> list[str]:
+    """``raw_epr._cell_errors`` if missing (the rules' format checks read it): empty when the
+    raw schema was loaded another way (a fixture, an older load)."""
+    cols = ", ".join(f"{c} VARCHAR" for c in CELL_ERROR_COLUMNS)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}",
+        f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{_quote(CELL_ERRORS)} ({cols})",
+    ]
+
+
 def _lit(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 

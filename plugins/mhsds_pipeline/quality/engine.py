@@ -85,6 +85,10 @@ def _existing_tables(conn, schema: str) -> set[str]:
 
 
 def _reset(conn) -> None:
+    from mhsds_pipeline.warehouse import ensure_cell_errors_sql
+
+    for sql in ensure_cell_errors_sql():  # unreadable source cells, read by the format rules
+        conn.execute(sa.text(sql))
     conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {q(DQ_SCHEMA)}"))
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {FAILURES} CASCADE"))
     conn.execute(
