@@ -329,3 +329,28 @@ def test_binary_key_is_refused_naming_the_v6_rule(run, tmp_path):
     assert "appointments.appointment_id" in str(err.value) and "MHS20102" in str(err.value)
     assert "pk_" in str(err.value)
     assert not (settings.landing_dir(PERIOD) / "_extract.json").exists()  # nothing loadable
+
+
+# ------------------------------------------------------------------------------ the mapping, stated once
+
+
+def test_cell_mapping_matches_the_contracts_catalogue_and_dbt():
+    from mhsds_pipeline.contracts import load_contracts
+    from mhsds_pipeline.epr import schema as epr
+    from mhsds_pipeline.quality.reconcile import SOURCES
+    from mhsds_pipeline.quality.rules import load_catalogue
+    from mhsds_pipeline.source_cells import MART_KEYS, MHSDS_COLUMNS, format_rule_ids, source_cell_rule_id
+    from mhsds_pipeline.warehouse import CELL_ERROR_COLUMNS
+
+    contracts = load_contracts(REPO / "dbt_project")
+    rules = format_rule_ids()
+    ids = {r.id for r in load_catalogue().rules}
+    for model, keys in MART_KEYS.items():  # the row key the load computes is the engine's
+        assert tuple(k[0] for k in keys) == contracts[model].key, model
+        assert source_cell_rule_id(model) in ids, model
+    for (epr_table, epr_column), feeds in MHSDS_COLUMNS.items():
+        assert epr_column in epr.metadata.tables[epr_table].c, (epr_table, epr_column)
+        for model, column in feeds.items():
+            assert model in SOURCES[epr_table] and (model, column) in rules, (epr_table, epr_column, model)
+    macro = (REPO / "dbt_project" / "macros" / "source_cells.sql").read_text()
+    assert all(f"{c} varchar" in macro for c in CELL_ERROR_COLUMNS)
