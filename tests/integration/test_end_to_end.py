@@ -155,10 +155,18 @@ def test_quality_outputs_and_submission_package(first_run):
 #: creation time, step timings, GX run timestamps or the version stamp of the month.
 RUN_METADATA = ("manifest.json", "dq/gate.json", "data_docs/", "mhis/mhis_report.html", "mhis/mhis_")
 RUN_METADATA_EXCEPT = (".parquet",)  # every Parquet file is deterministic, MHIS included
+#: dq_results names its run in a run_id column: compared row for row without that column
+RUN_ID_COLUMN = {"dq/dq_results.parquet": "run_id"}
 
 
 def _is_run_metadata(rel: str) -> bool:
-    return rel.startswith(RUN_METADATA) and not rel.endswith(RUN_METADATA_EXCEPT)
+    return (rel.startswith(RUN_METADATA) and not rel.endswith(RUN_METADATA_EXCEPT)) or rel in RUN_ID_COLUMN
+
+
+def _without_run_id(root: Path) -> dict[str, list]:
+    return {
+        rel: pq.read_table(root / rel).drop_columns([col]).to_pylist() for rel, col in RUN_ID_COLUMN.items()
+    }
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -175,6 +183,7 @@ def test_rerun_is_idempotent(first_run, workspace):
     base, env = workspace
     before = json.loads((first_run / "manifest.json").read_text())
     files_before = _snapshot(first_run.resolve())
+    tables_before = _without_run_id(first_run.resolve())
     assert any(k.startswith("quarantine/") for k in files_before) and "dq/dq_results.parquet" in files_before
     assert any(k.startswith("mhis/") and k.endswith(".parquet") for k in files_before)
     proc = _run(env)
@@ -188,6 +197,7 @@ def test_rerun_is_idempotent(first_run, workspace):
     assert sorted(files_after) == sorted(files_before)
     changed = [k for k in files_before if files_before[k] != files_after[k]]
     assert changed == [], f"outputs differ between identical runs: {changed}"
+    assert _without_run_id(first_run.resolve()) == tables_before  # same rows, same order
 
 
 def test_failed_run_leaves_last_good_outputs(first_run, workspace):
