@@ -292,3 +292,36 @@ def test_task_logs_read_as_steps_and_carry_no_nhs_numbers(settled):
         assert len(lines) < 120, f"{path}: {len(lines)} lines"
         text = "\n".join(lines)
         assert "MHSDS rules:" in text and "GX marts suites:" in text and "Quality gate passed" in text
+
+
+def test_an_error_that_cannot_succeed_fails_at_once_and_the_alert_names_the_period(settled):
+    """A month that has not ended passes the Param pattern but fails resolve_period: under the
+    scheduler the task fails on its first try (not up_for_retry for minutes), and the failure
+    alert in the task log names the period, the task and the error class."""
+    api, base = settled["api"], settled["base"]
+    today = date.today()
+    open_month = str(ReportingPeriod(today.year, today.month))
+    status, run = api.call(
+        "POST", "/dags/mhsds_monthly/dagRuns", {"logical_date": None, "conf": {"period": open_month}}
+    )
+    assert status == 200, run
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 300:
+        state = next(r["state"] for r in api.runs("mhsds_monthly") if r["dag_run_id"] == run["dag_run_id"])
+        if state in TERMINAL:
+            break
+        time.sleep(2)
+    assert state == "failed"
+    assert time.monotonic() - t0 < 120
+    tis = {ti["task_id"]: ti for ti in api.task_instances("mhsds_monthly", run["dag_run_id"])}
+    assert tis["resolve_period"]["state"] == "failed" and tis["resolve_period"]["try_number"] == 1
+    assert tis["extract"]["state"] in ("upstream_failed", None)
+    log = next(
+        (base / "airflow" / "logs").glob(
+            f"dag_id=mhsds_monthly/run_id={run['dag_run_id']}/task_id=resolve_period/*.log"
+        )
+    )
+    text = log.read_text()
+    assert f"MHSDS {open_month}: task resolve_period failed (PeriodError, not retried)" in text
+    assert "has not ended yet" in text
+    assert not (base / "data" / "landing" / open_month).exists()
