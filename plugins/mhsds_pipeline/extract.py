@@ -34,7 +34,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -247,6 +247,8 @@ class TableExtract:
     path: str  # file name inside the landing directory
     sha256: str | None = None  # None only in an _extract.json written before checksums
     bytes: int | None = None
+    #: this table's unreadable cells (kept in _cell_errors.parquet, not in _extract.json)
+    unreadable: list[CellError] = field(default_factory=list, repr=False, compare=False)
 
 
 @dataclass
@@ -265,6 +267,8 @@ class ExtractResult:
 
     def to_json(self) -> dict:
         d = asdict(self)
+        for entry in d["tables"].values():
+            entry.pop("unreadable", None)
         d["row_counts"] = {k: v.rows for k, v in self.tables.items()}
         return d
 
@@ -397,11 +401,11 @@ def _parse_chunk(
     errors: list[CellError] = []
     for row in chunk:
         bad: list[tuple[str, str]] = []
-        for i, field in enumerate(schema):
-            value, problem = parse_value(row[i], field.type)
+        for i, fld in enumerate(schema):
+            value, problem = parse_value(row[i], fld.type)
             columns[i].append(value)
             if problem:
-                bad.append((field.name, problem))
+                bad.append((fld.name, problem))
         if not bad:
             continue
         for column, problem in bad:
@@ -420,28 +424,21 @@ def _parse_chunk(
     return columns, errors
 
 
-def _write_table(
-    conn: Connection,
-    name: str,
-    stmt: Select,
-    dest: Path,
-    chunk_rows: int,
-    period: str = "",
-    cell_errors: list[CellError] | None = None,
-    rules: dict[tuple[str, str], str] | None = None,
-) -> TableExtract:
+def _write_table(conn: Connection, name: str, stmt: Select, dest: Path, chunk_rows: int) -> TableExtract:
+    """One table into one Parquet file (the landing directory is named by the period); its
+    unreadable cells come back in ``TableExtract.unreadable``."""
     schema = arrow_schema(name)
     tmp = dest.with_suffix(".parquet.tmp")
     t0 = time.perf_counter()
     rows = groups = 0
-    rules = rules if rules is not None else {}
+    period, rules = dest.parent.name, format_rule_ids()
+    cell_errors: list[CellError] = []
     writer = pq.ParquetWriter(tmp, schema, compression="zstd")
     try:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(_raw_select(stmt))
         for chunk in result.partitions(chunk_rows):
             columns, errors = _parse_chunk(name, chunk, schema, period, rules)
-            if cell_errors is not None:
-                cell_errors.extend(errors)
+            cell_errors.extend(errors)
             batch = pa.record_batch(
                 [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
                 schema=schema,
@@ -458,7 +455,9 @@ def _write_table(
     writer.close()
     digest, size = sha256_file(tmp), tmp.stat().st_size
     tmp.replace(dest)
-    return TableExtract(name, rows, groups, round(time.perf_counter() - t0, 3), dest.name, digest, size)
+    return TableExtract(
+        name, rows, groups, round(time.perf_counter() - t0, 3), dest.name, digest, size, cell_errors
+    )
 
 
 def _write_cell_errors(errors: list[CellError], landing: Path) -> str:
@@ -635,15 +634,9 @@ def extract_period(settings: Settings, period: ReportingPeriod) -> ExtractResult
             errors: list[CellError] = []
             for name, stmt in scoped_queries(period).items():
                 tables[name] = _write_table(
-                    conn,
-                    name,
-                    stmt,
-                    landing / f"{name}.parquet",
-                    settings.extract_chunk_rows,
-                    period=str(period),
-                    cell_errors=errors,
-                    rules=rules,
+                    conn, name, stmt, landing / f"{name}.parquet", settings.extract_chunk_rows
                 )
+                errors.extend(tables[name].unreadable)
                 log.info("extracted %s for %s: %d rows", name, period, tables[name].rows)
             watermark = source_watermark(conn, period)
             cell_summary = _summarise_cell_errors(errors, str(period), rules)

@@ -28,6 +28,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
 import pyarrow as pa
 
@@ -303,6 +304,7 @@ def key_rule(epr_table: str, epr_column: str, format_rules: dict[tuple[str, str]
     return KEY_RULE
 
 
+@cache
 def format_rule_ids() -> dict[tuple[str, str], str]:
     """(MHSDS table, column) -> v6 format rule id, from the catalogue's ``format_rules``."""
     import yaml
