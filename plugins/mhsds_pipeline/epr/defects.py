@@ -10,6 +10,13 @@ admitted" has both timestamps in the month, at least a day after its start).
 Some defects change existing rows (patients' identifiers, intervention codes, scores, a
 referral's patient), others add rows that cannot be made from a clean one without changing its
 scope (orphans, duplicates, late-keyed contacts, date-order rows).
+
+Hostile and malformed values (a 120,000-character commissioner code, control characters in a
+postcode, free text where an ICD-10 code belongs, a formula-like clinician id, an impossible date
+in a SQLite date column) are planted last, on their own random streams, on rows that carry no
+other defect, so the defects planted before them do not move. Values the numpy frames cannot
+hold cheaply or at all (120,000 characters, an impossible date, text in an id column) travel in a
+``_raw_<column>`` object column that the loader writes instead of the generated value.
 """
 
 from __future__ import annotations
@@ -103,6 +110,28 @@ RULES: dict[str, Rule] = {
             "mhs606_coded_score_assessment_refer",
             "ServiceRequestID",
         ),
+        # Hostile values (issue 10): each breaks the v6 format rule of the column it reaches.
+        Rule("OVERSIZE_CODE", "referrals", "commissioner_code", "mhs101_referral", "OrgIDComm"),
+        Rule("POSTCODE_CONTROL_CHARACTER", "patients", "postcode", "mhs001_mpi", "Postcode"),
+        # mhsds_table is mhs604/PrimDiag for a primary and mhs605/SecDiag for a secondary diagnosis.
+        Rule("DIAGNOSIS_FREE_TEXT", "diagnoses", "code", "mhs604_prim_diag", "PrimDiag"),
+        # A valid value that a spreadsheet would run: published, escaped in the submission CSV.
+        Rule(
+            "FORMULA_LIKE_TEXT",
+            "assessments",
+            "clinician_id",
+            "mhs606_coded_score_assessment_refer",
+            "CareProfLocalID",
+        ),
+        # An impossible date in a SQLite DATE column (a PostgreSQL date column cannot hold one,
+        # so it is planted only in a SQLite EPR); last, so the other defect ids do not depend on it.
+        Rule(
+            "MALFORMED_DATE",
+            "admissions",
+            "planned_discharge_on",
+            "mhs501_hosp_prov_spell",
+            "PlannedDischDateHospProvSpell",
+        ),
     )
 }
 #: EPR key column of each table a rule can point at.
@@ -142,7 +171,10 @@ class DefectRates:
     DATE_ORDER_REFERRAL); spells and ward stays in the month's extract (DATE_ORDER_SPELL,
     DATE_ORDER_WARD_STAY, ORPHAN_SPELL, ORPHAN_WARD_STAY); diagnoses and other-team rows in the
     month's extract (ORPHAN_DIAGNOSIS, ORPHAN_REFERRAL_TEAM); the month's assessments
-    (ORPHAN_ASSESSMENT).
+    (ORPHAN_ASSESSMENT). Hostile values: referrals, patients, ICD-10 diagnoses and spells in the
+    month's extract (OVERSIZE_CODE, POSTCODE_CONTROL_CHARACTER, DIAGNOSIS_FREE_TEXT,
+    MALFORMED_DATE; a row keeps its value in later months, so new ones are only added to reach
+    the rate); the month's referral-level assessments (FORMULA_LIKE_TEXT).
     """
 
     nhs_number_invalid: float = 0.002
@@ -166,6 +198,11 @@ class DefectRates:
     orphan_diagnosis: float = 0.002
     orphan_referral_team: float = 0.005
     orphan_assessment: float = 0.002
+    oversize_code: float = 0.0005
+    postcode_control_character: float = 0.0005
+    diagnosis_free_text: float = 0.002
+    formula_like_text: float = 0.002
+    malformed_date: float = 0.005
     min_per_month: int = 3
 
     def rate(self, rule: str) -> float:
@@ -214,9 +251,12 @@ def _how_many(rng: np.random.Generator, rates: DefectRates, rule: str, eligible:
 # ---------------------------------------------------------------------------------------------
 
 
-def plant_spine_defects(spine: Spine, rates: DefectRates, seed: int, log: DefectLog) -> None:
+def plant_spine_defects(
+    spine: Spine, rates: DefectRates, seed: int, log: DefectLog, *, malformed_cells: bool = True
+) -> None:
     """Referral, spell, ward-stay and patient defects (in that order: patients come last so
-    their rates count the final referral scope)."""
+    their rates count the final referral scope), then hostile values. ``malformed_cells``: plant
+    impossible dates too (only a SQLite EPR can hold them)."""
     rng = np.random.default_rng([seed, 3, 0])
     window = spine.window
     scope = Scope(window)
@@ -226,6 +266,9 @@ def plant_spine_defects(spine: Spine, rates: DefectRates, seed: int, log: Defect
     _date_order_ward_stays(rng, spine, rates, log, scope)
     _patient_defects(rng, spine, rates, log, scope)
     _orphans(np.random.default_rng([seed, 3, 2]), spine, rates, log, scope)
+    _hostile_values(np.random.default_rng([seed, 3, 4]), spine, rates, log, scope)
+    if malformed_cells:
+        _malformed_dates(np.random.default_rng([seed, 3, 6]), spine, rates, log, scope)
 
 
 def _months(spine: Spine):
@@ -657,6 +700,104 @@ def _invalid_postcodes(rng: np.random.Generator, clean: np.ndarray) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------
+# Hostile and malformed values (issue 10)
+# ---------------------------------------------------------------------------------------------
+
+#: Length of the planted oversize value: far beyond any v6 format, as a pasted document would be.
+OVERSIZE_LENGTH = 120_000
+#: Free text keyed where an ICD-10 code belongs (each fits the column's max an18, so only the
+#: DiagSchemeInUse check can reject it).
+DIAGNOSIS_FREE_TEXT = ("low mood", "?psychosis", "see GP letter", "low mood, anxious", "query BPAD")
+#: Control characters a paste or a scanner leaves between the outward and the inward code.
+POSTCODE_SEPARATORS = ("\r\n", "\n", "\x1b")
+#: Impossible (month, day) pairs for a date column.
+_IMPOSSIBLE_DAYS = ((2, 30), (2, 31), (4, 31), (6, 31), (9, 31), (11, 31))
+
+
+def _defective_keys(log: DefectLog, table: str) -> np.ndarray:
+    return np.array(sorted({key for _r, t, key, _b in log.rows if t == table}), dtype=np.int64)
+
+
+def _rows_per_month(
+    rng: np.random.Generator, rates: DefectRates, rule: str, mask: np.ndarray, ok: np.ndarray, months: int
+) -> np.ndarray:
+    """Rows (``ok`` ones) for a defect kept by a row in every month it is extracted: each month
+    adds rows until the month's extract holds the rule's rate (or floor)."""
+    mine = np.zeros(len(mask), dtype=bool)
+    for k in range(months):
+        in_k = ((mask >> np.uint64(k)) & np.uint64(1)).astype(bool)
+        have = int((mine & in_k).sum())
+        cand = np.flatnonzero(in_k & ok & ~mine)
+        add = max(0, _how_many(rng, rates, rule, int(in_k.sum()), have + len(cand)) - have)
+        if add:
+            mine[rng.choice(cand, size=min(add, len(cand)), replace=False)] = True
+    return np.flatnonzero(mine)
+
+
+def _raw_column(frame: Frame, column: str) -> np.ndarray:
+    """The frame's ``_raw_<column>`` override (None = write the generated value)."""
+    name = f"_raw_{column}"
+    if name not in frame:
+        frame[name] = np.full(len(frame[column]), None, dtype=object)
+    return frame[name]
+
+
+def _hostile_values(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    """A 120,000-character commissioner code, control characters inside a postcode and free
+    text in an ICD-10 diagnosis, each on rows carrying no other defect."""
+    months = spine.window.months
+    ref, pat, dx = spine.referrals, spine.patients, spine.diagnoses
+    ref_mask = scope.referrals(ref)
+
+    known = np.isin(ref["patient_id"], pat["patient_id"])
+    ok = known & ~np.isin(ref["referral_id"], _defective_keys(log, "referrals"))
+    rows = _rows_per_month(rng, rates, "OVERSIZE_CODE", ref_mask, ok, months)
+    raw = _raw_column(ref, "commissioner_code")
+    for r in rows:
+        raw[r] = (str(ref["commissioner_code"][r]) * OVERSIZE_LENGTH)[:OVERSIZE_LENGTH]
+    log.add("OVERSIZE_CODE", ref["referral_id"][rows])
+
+    uniq, counts = np.unique(pat["patient_id"], return_counts=True)
+    ok = np.isin(pat["patient_id"], uniq[counts == 1]) & ~np.isin(
+        pat["patient_id"], _defective_keys(log, "patients")
+    )
+    rows = _rows_per_month(
+        rng, rates, "POSTCODE_CONTROL_CHARACTER", scope.patients(pat, ref, ref_mask), ok, months
+    )
+    if len(rows):
+        sep = np.array(POSTCODE_SEPARATORS)[rng.integers(0, len(POSTCODE_SEPARATORS), len(rows))]
+        outward, _, inward = np.strings.partition(pat["postcode"][rows], " ")
+        pat["postcode"] = pat["postcode"].astype("U10")
+        pat["postcode"][rows] = np.strings.add(np.strings.add(outward, sep), inward)
+    log.add("POSTCODE_CONTROL_CHARACTER", pat["patient_id"][rows])
+
+    ok = (dx["scheme"] == "02") & ~np.isin(dx["diagnosis_id"], _defective_keys(log, "diagnoses"))
+    rows = _rows_per_month(rng, rates, "DIAGNOSIS_FREE_TEXT", scope.diagnoses(dx, ref), ok, months)
+    if len(rows):
+        dx["code"] = dx["code"].astype("U18")
+        dx["code"][rows] = np.array(DIAGNOSIS_FREE_TEXT)[rng.integers(0, len(DIAGNOSIS_FREE_TEXT), len(rows))]
+    log.add("DIAGNOSIS_FREE_TEXT", dx["diagnosis_id"][rows])
+
+
+def _malformed_dates(
+    rng: np.random.Generator, spine: Spine, rates: DefectRates, log: DefectLog, scope: Scope
+) -> None:
+    """An impossible date (``2026-02-30``) in ``admissions.planned_discharge_on``, a DATE column
+    that SQLite, being dynamically typed, stores as given."""
+    adm = spine.admissions
+    ok = ~np.isin(adm["admission_id"], _defective_keys(log, "admissions"))
+    rows = _rows_per_month(rng, rates, "MALFORMED_DATE", scope.admissions(adm), ok, spine.window.months)
+    raw = _raw_column(adm, "planned_discharge_on")
+    years = adm["admitted_at"][rows].astype("datetime64[Y]").astype(int) + 1970
+    for r, year, pick in zip(rows, years, rng.integers(0, len(_IMPOSSIBLE_DAYS), len(rows)), strict=True):
+        month, day = _IMPOSSIBLE_DAYS[pick]
+        raw[r] = f"{year:04d}-{month:02d}-{day:02d}"
+    log.add("MALFORMED_DATE", adm["admission_id"][rows])
+
+
+# ---------------------------------------------------------------------------------------------
 # Month defects (after a month's clean activity is generated)
 # ---------------------------------------------------------------------------------------------
 
@@ -814,4 +955,38 @@ def plant_month_defects(
 
     if extra:
         month.appointments = concat([ap] + [{c: e[c] for c in ap} for e in extra])
+
+    # --- a formula-like clinician id on a referral-level assessment (own random stream) --------
+    _formula_like_text(np.random.default_rng([seed, 3, 5, k]), model, month, rates, log)
     return month
+
+
+#: Clinician ids keyed with a leading "=" (a spreadsheet paste): valid ``max an20`` values.
+FORMULA_LIKE = ("=SUM(A1:A9)", "=1+1", "=B2", "=HCP{id:05d}")
+
+
+def _formula_like_text(
+    rng: np.random.Generator, model: ActivityModel, month: MonthActivity, rates: DefectRates, log: DefectLog
+) -> None:
+    """CareProfLocalID values a spreadsheet would run, on referral-level assessments (MHS606)
+    whose referral and patient carry no defect, so the row is published (escaped in the CSV)."""
+    asm = month.assessments
+    ref = model.ref
+    bad_patients = _defective_keys(log, "patients")
+    bad_refs = np.union1d(
+        _defective_keys(log, "referrals"), ref["referral_id"][np.isin(ref["patient_id"], bad_patients)]
+    )
+    ok = (
+        (asm["intervention_id"] < 0)
+        & ~np.isin(asm["referral_id"], bad_refs)
+        & ~np.isin(asm["assessment_id"], _defective_keys(log, "assessments"))
+    )
+    cand = np.flatnonzero(ok)
+    n = _how_many(rng, rates, "FORMULA_LIKE_TEXT", int((asm["intervention_id"] < 0).sum()), len(cand))
+    if not n:
+        return
+    rows = np.sort(rng.choice(cand, size=n, replace=False))
+    raw = _raw_column(asm, "clinician_id")
+    for r, pick in zip(rows, rng.integers(0, len(FORMULA_LIKE), n), strict=True):
+        raw[r] = FORMULA_LIKE[pick].format(id=int(asm["clinician_id"][r]))
+    log.add("FORMULA_LIKE_TEXT", asm["assessment_id"][rows])

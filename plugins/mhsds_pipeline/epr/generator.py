@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy.engine import make_url
 
 from mhsds_pipeline.epr import codes
 from mhsds_pipeline.epr.activity import ActivityModel
@@ -167,6 +168,7 @@ class ScopeResult:
     ]  # (table, row masks, rows -> keys)
     by_table: dict[str, tuple[np.ndarray, np.ndarray]]  # EPR table -> (sorted int keys, OR mask)
     assessment_is_activity: tuple[np.ndarray, np.ndarray]  # (assessment ids, activity-level flag)
+    diagnosis_is_secondary: tuple[np.ndarray, np.ndarray]  # (sorted diagnosis ids, rank S flag)
     #: EPR table -> int keys of the defect log -> ground-truth epr_key text (default: EPR_KEY ids)
     key_text: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
 
@@ -259,7 +261,9 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
         "interventions": or_by_key(iv_id, iv_mask),
         "assessments": or_by_key(as_id, as_mask),
     }
-    return ScopeResult(tables, by_table, (as_id, activity), {"referral_teams": rt_key})
+    order = np.argsort(dx["diagnosis_id"], kind="stable")
+    secondary = (dx["diagnosis_id"][order], ~primary[order])
+    return ScopeResult(tables, by_table, (as_id, activity), secondary, {"referral_teams": rt_key})
 
 
 def _write_expected_keys(path: Path, window: Window, result: ScopeResult) -> int:
@@ -298,7 +302,12 @@ def _ground_truth(path: Path, window: Window, defects: DefectLog, result: ScopeR
         periods = [window.period(k) for k in range(window.months) if mask >> k & 1]
         if not periods:
             raise RuntimeError(f"planted {rule} on {table} {key} is in no extracted period (generator bug)")
-        mhsds_table = RULES[rule].mhsds_table
+        mhsds_table, column = RULES[rule].mhsds_table, RULES[rule].mhsds_column
+        if table == "diagnoses":
+            dx_ids, dx_secondary = result.diagnosis_is_secondary
+            pos = int(np.searchsorted(dx_ids, key))
+            if pos < len(dx_ids) and dx_ids[pos] == key and dx_secondary[pos]:
+                mhsds_table, column = "mhs605_sec_diag", column.replace("PrimDiag", "SecDiag")
         if table == "assessments":
             pos = int(np.searchsorted(as_ids, key))
             activity = bool(as_activity[pos]) if pos < len(as_ids) and as_ids[pos] == key else True
@@ -310,7 +319,7 @@ def _ground_truth(path: Path, window: Window, defects: DefectLog, result: ScopeR
         else:
             epr_key = str(format_ids(EPR_KEY[table], np.array([key]))[0])
         for period in periods:
-            lines.append((f"D{n:06d}", rule, table, epr_key, mhsds_table, RULES[rule].mhsds_column, period))
+            lines.append((f"D{n:06d}", rule, table, epr_key, mhsds_table, column, period))
             per_rule[rule] += 1
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as fh:
@@ -368,7 +377,9 @@ def generate(
     t = time.perf_counter()
     spine = build_spine(seed, scale, window)
     defects = DefectLog()
-    plant_spine_defects(spine, rates, seed, defects)
+    # An impossible date can only be stored by a dynamically typed (SQLite) EPR.
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    plant_spine_defects(spine, rates, seed, defects, malformed_cells=sqlite)
     t = lap("spine", t)
 
     loader = Loader(url)

@@ -64,7 +64,13 @@ def column_values(name: str, sa_type, arr: np.ndarray) -> list:
 def frame_rows(table_name: str, frame: Frame) -> tuple[list[str], list[tuple]]:
     table = schema.metadata.tables[table_name]
     names = [c.name for c in table.columns]
-    cols = [column_values(c.name, c.type, frame[c.name]) for c in table.columns]
+    cols = []
+    for c in table.columns:
+        values = column_values(c.name, c.type, frame[c.name])
+        raw = frame.get(f"_raw_{c.name}")  # planted text the typed frame cannot hold (defects.py)
+        if raw is not None:
+            values = [v if r is None else r for v, r in zip(values, raw, strict=True)]
+        cols.append(values)
     return names, list(zip(*cols, strict=True))
 
 

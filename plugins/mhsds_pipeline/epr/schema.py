@@ -54,7 +54,7 @@ patients = Table(
     Column("nhs_number", String(10)),  # synthetic, 999 test range only
     Column("nhs_number_status", String(2)),  # NHS NUMBER STATUS INDICATOR CODE 01..08
     Column("date_of_birth", Date),
-    Column("postcode", String(8)),
+    Column("postcode", String(10)),  # 8 + room for a planted line break (CR LF)
     Column("gender_identity", String(1)),  # GenderIDCode 1,2,3,4,Z,X
     Column("stated_gender", String(1)),  # Person stated gender 1,2,9,X
     Column("ethnicity", String(2)),  # ETHNIC CATEGORY A..S, Z, 99
@@ -84,7 +84,9 @@ referrals = Table(
     Column("source_of_referral", String(2)),  # SourceOfReferralMH
     Column("primary_reason", String(2)),  # PrimReasonReferralMH
     Column("priority", String(1)),  # ClinRespPriorityType 1..4
-    Column("commissioner_code", String(5)),  # OrgIDComm (sub-ICB location, e.g. 18C)
+    Column(
+        "commissioner_code", String()
+    ),  # OrgIDComm (e.g. 18C); unbounded: a 120,000-character value is planted
     Column("discharged_at", DateTime),
     Column("rejected_on", Date),
     Column("reject_reason", String(2)),
