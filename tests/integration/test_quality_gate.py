@@ -33,8 +33,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 LATEST = "2026-10"
 
-#: ground-truth rule -> (catalogue rule id, cause filter for references rules)
-DETECTED_BY = {
+#: ground-truth rule -> the catalogue rule id(s) that must report it, all of them and nothing
+#: else on that row (None: resolved per row below; an empty tuple: a valid value, never flagged)
+DETECTED_BY: dict[str, str | tuple[str, ...] | None] = {
     "NHS_NUMBER_INVALID": "MHS00165",
     "NHS_NUMBER_MISSING": "MHS00111",
     "POSTCODE_DEFAULT": "LOCAL_MHS001_POSTCODE_DEFAULT",
@@ -57,6 +58,14 @@ DETECTED_BY = {
     "ORPHAN_DIAGNOSIS": "MHS60412",
     "ORPHAN_REFERRAL_TEAM": "MHS10228",
     "ORPHAN_ASSESSMENT": "MHS60612",
+    # hostile values (issue 10): the v6 format rule of the column they reach
+    "OVERSIZE_CODE": "MHS10109",  # OrgIDComm, 120,000 characters
+    # a line break or ESC inside the postcode breaks its v6 format (record rejection) and, as the
+    # separator is no longer a space, the UK postcode pattern too (severity 1 warning): both report
+    "POSTCODE_CONTROL_CHARACTER": ("MHS00169", "LOCAL_MHS001_POSTCODE_PATTERN"),
+    "DIAGNOSIS_FREE_TEXT": None,  # MHS60414 (primary) or MHS60514 (secondary), resolved below
+    "FORMULA_LIKE_TEXT": (),  # a valid max an20 value: published, escaped in the CSV (test below)
+    "MALFORMED_DATE": "MHS50116",  # PlannedDischDateHospProvSpell: incorrect data format
 }
 
 #: child table -> (parent table, child column, parent column): the cascade edges.
@@ -123,6 +132,9 @@ def _expected(base, period) -> set[tuple[str, str]]:
     for r in truth:
         rule = DETECTED_BY[r["rule"]]
         key = r["epr_key"]
+        if isinstance(rule, tuple):
+            want.update((each, key) for each in rule)
+            continue
         if r["rule"] == "ASSESSMENT_SCORE_OUT_OF_RANGE":
             ref, act, tool, score, done = src.execute(
                 "SELECT referral_id, intervention_id, tool_snomed, score, completed_at FROM assessments "
@@ -139,11 +151,13 @@ def _expected(base, period) -> set[tuple[str, str]]:
                 (key,),
             ).fetchone()
             key = f"{ref}|{tool}|{done[:19]}"
-        elif r["rule"] == "ORPHAN_DIAGNOSIS":  # MHS604 key: referral, coded time, diagnosis
+        elif r["rule"] in ("ORPHAN_DIAGNOSIS", "DIAGNOSIS_FREE_TEXT"):  # key: referral, time, code
             ref, done, code = src.execute(
                 "SELECT referral_id, diagnosed_at, code FROM diagnoses WHERE diagnosis_id = ?", (key,)
             ).fetchone()
             key = f"{ref}|{done[:19]}|{code}"
+            if r["rule"] == "DIAGNOSIS_FREE_TEXT":
+                rule = "MHS60514" if r["mhsds_table"] == "mhs605_sec_diag" else "MHS60414"
         want.add((rule, key))
     return want
 
@@ -172,10 +186,48 @@ def test_every_planted_defect_found_by_its_rule_and_nothing_clean_flagged(gated,
             f"precision {precision:.1%}, recall {recall:.1%}"
         )
     assert len(want) >= 30, "the generator should plant defects of every kind"
-    assert {r for r, _ in want} >= {v for v in DETECTED_BY.values() if v}
+    by_rule = [v if isinstance(v, tuple) else (v,) for v in DETECTED_BY.values() if v]
+    assert {r for r, _ in want} >= {rule for rules in by_rule for rule in rules} | {"MHS60414"}
     assert got - want == set(), f"flagged but not planted (false positives): {sorted(got - want)[:10]}"
     assert want - got == set(), f"planted but not found (misses): {sorted(want - got)[:10]}"
     assert precision == 1.0 and recall == 1.0
+
+
+def test_formula_like_values_are_published_and_escaped_in_the_submission_csv(gated):
+    """A CareProfLocalID such as ``=SUM(A1:A9)`` is a valid v6 value (max an20): it is published
+    as it is in the Parquet tables, escaped with one leading apostrophe in the submission CSV, and
+    read back unchanged by the package reader."""
+    import csv
+
+    from mhsds_pipeline.submission.idb import read_csv, table_specs
+
+    base, settings, _, period = gated
+    truth = [
+        r
+        for r in _read_csv(base / "epr" / "ground_truth.csv")
+        if r["period"] == period and r["rule"] == "FORMULA_LIKE_TEXT"
+    ]
+    assert truth, "the generator plants formula-like values every month"
+    src = sqlite3.connect(base / "epr.sqlite")
+    planted = {
+        src.execute(
+            "SELECT clinician_id FROM assessments WHERE assessment_id = ?", (r["epr_key"],)
+        ).fetchone()[0]
+        for r in truth
+    }
+    assert all(v.startswith("=") for v in planted)
+    out = settings.output_dir / period
+    published = pq.read_table(out / "mhsds" / "MHS606CodedScoreAssessmentRefer.parquet")
+    assert planted <= set(published.column("CareProfLocalID").to_pylist())
+    (path,) = (out / "submission").rglob("MHS606CodedScoreAssessmentRefer*.csv")
+    with open(path, newline="", encoding="utf-8") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+    assert {f"'{v}" for v in planted} <= set(cells)
+    spec = next(
+        s for s in table_specs(settings.dbt_project_dir) if s.idb_table == "MHS606CodedScoreAssessmentRefer"
+    )
+    assert planted <= set(read_csv(path, spec).column("CareProfLocalID").to_pylist())
 
 
 def test_group_rejections_cascade_to_exactly_the_descendants(gated):
