@@ -14,6 +14,7 @@ naming no table, column or row and echoing the value (or, for 1.5, silently trun
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
@@ -119,7 +120,23 @@ def run(tmp_path_factory):
         f"appointments WHERE {OCT_CONTACT}) AND appointment_id NOT IN ('{contacts[0]}', '{contacts[1]}') "
         "GROUP BY intervention_id HAVING COUNT(*) = 1 ORDER BY intervention_id LIMIT 1",
     )
+    # Unreadable (binary) cells in required text columns that are neither key nor link: the
+    # error-level not_null tests of WardCode and PrimDiag skip them, the gate quarantines them.
+    ward_stay = _one(
+        con,
+        "SELECT ward_stay_id FROM ward_movements WHERE start_at < '2026-11-01' AND (end_at IS NULL OR "
+        "end_at >= '2026-10-01') AND admission_id IN (SELECT admission_id FROM admissions WHERE "
+        "planned_discharge_on IS NULL OR planned_discharge_on LIKE '____-__-__') "
+        "GROUP BY ward_stay_id HAVING COUNT(*) = 1 ORDER BY ward_stay_id LIMIT 1",
+    )
+    diagnosis = _one(
+        con,
+        f"SELECT diagnosis_id FROM diagnoses WHERE \"rank\" = 'P' AND diagnosed_at < '2026-10-01' AND referral_id IN "
+        f"(SELECT referral_id FROM referrals WHERE {IN_SCOPE_REFERRAL}) ORDER BY diagnosis_id LIMIT 1",
+    )
     planted = {
+        "ward_code": ward_stay,  # binary bytes in a mandatory text column
+        "diag_code": diagnosis,  # binary bytes in the diagnosis code (part of the MHS604 key)
         "dob": patients[0],  # impossible to read: text in a date column
         "death": patients[1],  # an NHS-number-like value in a date column
         "updated": patients[2],  # text in a timestamp that feeds no MHSDS column
@@ -139,6 +156,14 @@ def run(tmp_path_factory):
     con.execute(
         "UPDATE interventions SET duration_minutes = 1.5 WHERE intervention_id = ?", [planted["float"]]
     )
+    con.execute(
+        "UPDATE ward_movements SET ward_code = X'FF00FE' WHERE ward_stay_id = ?", [planted["ward_code"]]
+    )
+    con.execute("UPDATE diagnoses SET code = X'FFFE' WHERE diagnosis_id = ?", [planted["diag_code"]])
+    planted["diag_key"] = con.execute(
+        "SELECT referral_id, substr(diagnosed_at, 1, 19) FROM diagnoses WHERE diagnosis_id = ?",
+        [planted["diag_code"]],
+    ).fetchone()
     con.commit()
     con.close()
 
@@ -223,6 +248,29 @@ def test_each_malformed_cell_quarantines_its_row_with_the_rule(run, table, key_c
         assert {r[column] for r in rows if r[key_col] == key} == {None}
 
 
+def test_binary_cell_in_a_required_text_column_is_quarantined_not_a_failed_build(run):
+    """WardCode and PrimDiag are mandatory (error-level not_null), but an unreadable cell there is
+    the gate's to quarantine (LOCAL_*_SOURCE_CELL), not a reason to fail the dbt build."""
+    stays = _quarantine(run, "MHS502WardStay")
+    assert "LOCAL_MHS502_SOURCE_CELL" in _rules_of(stays, "WardStayID", run["planted"]["ward_code"])
+    assert {r["WardCode"] for r in stays if r["WardStayID"] == run["planted"]["ward_code"]} == {None}
+    referral, coded = run["planted"]["diag_key"]
+    diags = [
+        r
+        for r in _quarantine(run, "MHS604PrimDiag")
+        if r["ServiceRequestID"] == referral and str(r["CodedDiagTimestamp"])[:19] == coded
+    ]
+    assert "LOCAL_MHS604_SOURCE_CELL" in {r["_rule_id"] for r in diags}
+    assert {r["PrimDiag"] for r in diags} == {None}
+    results = pq.read_table(run["settings"].output_dir / PERIOD / "dq" / "dq_results.parquet").to_pylist()
+    not_null = [
+        r
+        for r in results
+        if r["source"] == "dbt" and r["check_id"] in ("MHS50247", "MHS60406") and r["status"] == "failed"
+    ]
+    assert not_null == []
+
+
 def test_dependants_of_a_rejected_row_follow_by_group_rejection(run):
     referrals = _quarantine(run, "MHS101Referral")
     mine = [r for r in referrals if r["LocalPatientID"] == run["planted"]["dob"]]
@@ -238,14 +286,23 @@ def test_rows_reconcile_extracted_published_quarantined(run):
         assert rec["balanced"], rec
         assert rec["extracted"] == extract["row_counts"][epr_table]
         assert rec["extracted"] == rec["published"] + rec["quarantined"]
+    # the generator's own planted impossible dates (MALFORMED_DATE) come on top of the cells above
+    with open(run["base"] / "truth" / "ground_truth.csv", newline="") as fh:
+        generated = sum(
+            1 for r in csv.DictReader(fh) if r["rule"] == "MALFORMED_DATE" and r["period"] == PERIOD
+        )
+    assert generated >= 1
     assert extract["cell_errors"] == {
+        "admissions": {"planned_discharge_on": {"impossible_date": generated}},
         "appointments": {"duration_minutes": {"not_an_integer": 1}, "start_at": {"impossible_timestamp": 1}},
+        "diagnoses": {"code": {"not_text": 1}},
         "interventions": {"duration_minutes": {"not_a_whole_number": 1}},
         "patients": {
             "date_of_birth": {"not_a_date": 1},
             "date_of_death": {"not_a_date": 1},
             "updated_at": {"not_a_timestamp": 1},
         },
+        "ward_movements": {"ward_code": {"not_text": 1}},
     }
 
 
