@@ -184,7 +184,7 @@ def test_rerun_is_idempotent(first_run, workspace):
     before = json.loads((first_run / "manifest.json").read_text())
     files_before = _snapshot(first_run.resolve())
     tables_before = _without_run_id(first_run.resolve())
-    assert any(k.startswith("quarantine/") for k in files_before) and "dq/dq_results.parquet" in files_before
+    assert any(k.startswith("quarantine/") for k in files_before) and "dq/dq_results.parquet" in tables_before
     assert any(k.startswith("mhis/") and k.endswith(".parquet") for k in files_before)
     proc = _run(env)
     assert proc.returncode == 0, proc.stderr[-4000:]
