@@ -105,7 +105,46 @@ def warehouse_lock(
 ) -> Iterator[Holder | None]:
     """Hold the warehouse for the body; re-entrant within a process; inherited by a child
     process whose ``MHSDS_WAREHOUSE_LOCK_TOKEN`` matches the holder's token."""
-    path = lock_path(settings)
+    wait = _wait_seconds() if wait_seconds is None else wait_seconds
+    with _exclusive(
+        lock_path(settings), "The warehouse", run_id, period, step, wait, poll_seconds, token
+    ) as held:
+        yield held
+
+
+def publication_lock_path(settings, period: str) -> Path:
+    return Path(settings.output_dir) / ".locks" / f"{period}.lock"
+
+
+@contextmanager
+def publication_lock(
+    settings, period: str, run_id: str, step: str, wait_seconds: float = 900.0, poll_seconds: float = 0.5
+) -> Iterator[Holder | None]:
+    """Hold a period's published month while changing it. Three steps make a new version of
+    ``output/<YYYY-MM>`` or point into it: ``publish`` (the MHSDS tables), ``package_submission``
+    (links ``submission`` into the version it packaged) and ``publish_mhis`` (a new version =
+    the current one + ``mhis/``). The scheduler may run the last two at once (the Asset starts
+    MHIS as soon as ``publish`` ends); without this lock MHIS could copy the version before the
+    package link was made and promote it, leaving the month without its ``submission`` link.
+    These steps take seconds, so a second holder waits rather than fails."""
+    path = publication_lock_path(settings, period)
+    with _exclusive(
+        path, f"The published month {period}", run_id, period, step, wait_seconds, poll_seconds, None
+    ) as held:
+        yield held
+
+
+@contextmanager
+def _exclusive(
+    path: Path,
+    what: str,
+    run_id: str,
+    period: str | None,
+    step: str | None,
+    wait: float,
+    poll_seconds: float,
+    token: str | None,
+) -> Iterator[Holder | None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = str(path.resolve())
     if _held.get(key):
@@ -115,7 +154,6 @@ def warehouse_lock(
         finally:
             _held[key] -= 1
         return
-    wait = _wait_seconds() if wait_seconds is None else wait_seconds
     inherited = os.environ.get(TOKEN_ENV)
     deadline = time.monotonic() + max(wait, 0.0)
     fh = path.open("a+")
@@ -133,7 +171,7 @@ def warehouse_lock(
             if time.monotonic() >= deadline:
                 who = holder.describe() if holder else "another process (no holder record)"
                 raise WarehouseBusyError(
-                    f"The warehouse {key.removesuffix('.lock')} is in use by {who}. "
+                    f"{what} ({key.removesuffix('.lock')}) is in use by {who}. "
                     "Wait for that run to finish (or stop it), then run again"
                     + (f"; waited {wait:.0f} s." if wait else ".")
                 )

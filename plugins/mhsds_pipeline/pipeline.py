@@ -79,6 +79,7 @@ def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
     """Stage the MHSDS Parquet (quarantined rows excluded) with its DQ outputs and manifest,
     then promote atomically; refuses when the quality gate did not pass."""
     from mhsds_pipeline.extract import read_extract_result
+    from mhsds_pipeline.locks import publication_lock
     from mhsds_pipeline.publish import discard, promote, stage_mhsds, staging_dir
     from mhsds_pipeline.quality.gate import work_dir
 
@@ -99,7 +100,8 @@ def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
     t0 = time.perf_counter()
     try:  # stage_mhsds and promote clean up after themselves; this also covers the unexpected
         stage = stage_mhsds(settings, rp, run_id, extra, quality_dir=work_dir(settings, period, run_id))
-        version = promote(settings, rp, stage)
+        with publication_lock(settings, period, run_id, "publish"):  # vs packaging and MHIS
+            version = promote(settings, rp, stage)
     except BaseException:
         discard(staging_dir(settings, rp, run_id))
         raise

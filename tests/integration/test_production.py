@@ -338,8 +338,9 @@ def test_alert_callbacks_in_a_real_airflow_run(sqlite_airflow, tmp_path):
         f"[WARNING] MHSDS 2026-10: task dbt_build failed and will be retried (try 1 of 2) on rule {rule}"
         in out
     )
-    assert f"[CRITICAL] MHSDS 2026-10: task dbt_build failed on rule {rule}" in out
+    assert f"[CRITICAL] MHSDS 2026-10: task dbt_build failed (TransformError) on rule {rule}" in out
     assert "Failing rule: " + rule in out and "Log: http" in out and "Try: 2" in out
+    assert "Error: TransformError" in out
 
 
 # ================================================================================================

@@ -165,3 +165,58 @@ def test_the_lock_is_reentrant_and_inherited_by_the_run_it_starts(tmp_settings):
             text=True,
         )
         assert stranger.returncode != 0 and "WarehouseBusyError" in stranger.stderr
+
+
+_HOLD_MONTH = textwrap.dedent(
+    """
+    import sys, time
+    from dataclasses import replace
+    from pathlib import Path
+    from mhsds_pipeline.config import load_settings
+    from mhsds_pipeline.locks import publication_lock
+    s = replace(load_settings(), output_dir=Path(sys.argv[1]))
+    with publication_lock(s, "2026-10", "asset_triggered__x", "publish_mhis"):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def test_publication_steps_of_a_month_wait_for_each_other(tmp_settings):
+    """publish, package_submission and publish_mhis change output/<period>: the second waits."""
+    from mhsds_pipeline.locks import publication_lock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_MONTH, str(tmp_settings.output_dir), "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        with publication_lock(
+            tmp_settings, "2026-10", "manual__y", "package_submission", wait_seconds=60
+        ) as me:
+            waited = time.monotonic() - t0
+            assert me.step == "package_submission"
+        assert 0.5 < waited < 30  # waited for the holder, then went on
+        holder.wait(timeout=30)
+        # another month is independent; a holder that outlives the wait is named
+        with publication_lock(tmp_settings, "2026-09", "manual__y", "publish", wait_seconds=0):
+            pass
+        again = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_MONTH, str(tmp_settings.output_dir), "30"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert again.stdout.readline().strip() == "held"
+        with pytest.raises(
+            WarehouseBusyError, match=r"The published month 2026-10 .* run asset_triggered__x"
+        ):
+            with publication_lock(tmp_settings, "2026-10", "manual__z", "publish", wait_seconds=0.5):
+                pass
+        again.kill()
+        again.wait()
+    finally:
+        holder.kill()
+        holder.wait()

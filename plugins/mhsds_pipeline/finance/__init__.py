@@ -244,13 +244,15 @@ def compute_outputs(settings: Settings, period: str):
 def publish_mhis_outputs(period: str, run_id: str | None = None, settings: Settings | None = None) -> dict:
     """Step 3: compute and publish ``output/<period>/mhis/`` as a new version of the period."""
     from mhsds_pipeline.finance.outputs import publish_mhis
+    from mhsds_pipeline.locks import publication_lock
 
     settings = settings or load_settings()
     period = str(ReportingPeriod.parse(period))
     run_id = run_id or f"mhis__{uuid.uuid4().hex[:12]}"
     t0 = time.perf_counter()
     outputs, inputs = compute_outputs(settings, period)
-    version = publish_mhis(settings, outputs, run_id, inputs)
+    with publication_lock(settings, period, run_id, "publish_mhis"):  # vs publish and packaging
+        version = publish_mhis(settings, outputs, run_id, inputs)
     cur = outputs.current
     return {
         "period": period,

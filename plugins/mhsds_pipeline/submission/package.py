@@ -498,7 +498,17 @@ def _repair(settings: Settings, rp: ReportingPeriod, run_id: str, key) -> list[s
 
 def package_period(settings: Settings, period: ReportingPeriod | str, run_id: str) -> PackageResult:
     """Check, build and version the period's package. Raises :class:`SubmissionError`, or
-    ``audit.AuditLogError`` (nothing written) when the audit log fails verification."""
+    ``audit.AuditLogError`` (nothing written) when the audit log fails verification.
+
+    Holds the period's publication lock: the package is built from the current version and
+    linked into it, while an asset-triggered MHIS run may be making the next version."""
+    from mhsds_pipeline.locks import publication_lock
+
+    with publication_lock(settings, str(ReportingPeriod.parse(str(period))), run_id, "package_submission"):
+        return _package_period(settings, period, run_id)
+
+
+def _package_period(settings: Settings, period: ReportingPeriod | str, run_id: str) -> PackageResult:
     from mhsds_pipeline.submission import checks
     from mhsds_pipeline.submission import diff as diffmod
     from mhsds_pipeline.submission.idb import table_specs
