@@ -113,7 +113,8 @@ def warehouse_lock(
 
 
 def publication_lock_path(settings, period: str) -> Path:
-    return Path(settings.output_dir) / ".locks" / f"{period}.lock"
+    """Beside the warehouse lock in the data directory: the output tree holds outputs only."""
+    return Path(settings.data_dir) / "locks" / f"published-{period}.lock"
 
 
 @contextmanager
