@@ -174,7 +174,7 @@ _HOLD_MONTH = textwrap.dedent(
     from pathlib import Path
     from mhsds_pipeline.config import load_settings
     from mhsds_pipeline.locks import publication_lock
-    s = replace(load_settings(), output_dir=Path(sys.argv[1]))
+    s = replace(load_settings(), data_dir=Path(sys.argv[1]))
     with publication_lock(s, "2026-10", "asset_triggered__x", "publish_mhis"):
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))
@@ -187,7 +187,7 @@ def test_publication_steps_of_a_month_wait_for_each_other(tmp_settings):
     from mhsds_pipeline.locks import publication_lock
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_MONTH, str(tmp_settings.output_dir), "2"],
+        [sys.executable, "-c", _HOLD_MONTH, str(tmp_settings.data_dir), "2"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -205,7 +205,7 @@ def test_publication_steps_of_a_month_wait_for_each_other(tmp_settings):
         with publication_lock(tmp_settings, "2026-09", "manual__y", "publish", wait_seconds=0):
             pass
         again = subprocess.Popen(
-            [sys.executable, "-c", _HOLD_MONTH, str(tmp_settings.output_dir), "30"],
+            [sys.executable, "-c", _HOLD_MONTH, str(tmp_settings.data_dir), "30"],
             stdout=subprocess.PIPE,
             text=True,
         )
