@@ -18,7 +18,10 @@ gives the same Parquet bytes.
 **Period**: trigger with `{"period": "2026-10"}`; without it the run processes the month
 before its logical date (the scheduled run on the 5th processes the previous month).
 
-Owner: data engineering. Runbook: README.md, "Operating the pipeline".
+**Operating**: warehouse tasks run in the one-slot pool `mhsds_warehouse` (shared with
+`mhsds_mhis`); only retryable failures (source unreachable, warehouse busy) are retried.
+
+Owner: data engineering. Runbook: README.md, "Operating the pipeline" and "When things go wrong".
 """
 
 from __future__ import annotations
