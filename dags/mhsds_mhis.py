@@ -73,20 +73,20 @@ def mhsds_mhis():
         from mhsds_pipeline.finance import load_finance as _load
 
         latest = max(periods)
-        run_step(_load, latest, warehouse_holder=run_id)
+        run_step(_load, latest, warehouse_holder=run_id, shared_schema=False)
         return latest
 
     @task(**WAREHOUSE)
     def build_finance(latest: str, run_id=None) -> dict:
         from mhsds_pipeline.finance import build_finance as _build
 
-        return run_step(_build, latest, warehouse_holder=run_id)
+        return run_step(_build, latest, warehouse_holder=run_id, shared_schema=False)
 
     @task(**WAREHOUSE)
     def publish_mhis(period: str, run_id=None) -> dict:
         from mhsds_pipeline.finance import publish_mhis_outputs
 
-        return run_step(publish_mhis_outputs, period, run_id, warehouse_holder=run_id)
+        return run_step(publish_mhis_outputs, period, run_id, warehouse_holder=run_id, shared_schema=False)
 
     periods = resolve_periods()
     built = build_finance(load_finance(periods))

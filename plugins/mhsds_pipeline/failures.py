@@ -86,21 +86,33 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_step(step: Callable[..., T], *args: Any, warehouse_holder: str | None = None, **kwargs: Any) -> T:
+def run_step(
+    step: Callable[..., T],
+    *args: Any,
+    warehouse_holder: str | None = None,
+    shared_schema: bool = True,
+    **kwargs: Any,
+) -> T:
     """Run a pipeline step in an Airflow task: deterministic failures fail the task at once
     (``AirflowFailException``, no retries), retryable ones propagate for the task's retries.
 
     With ``warehouse_holder`` (the Airflow run id) the step runs under the warehouse lock
     (:mod:`mhsds_pipeline.locks`): the pool keeps Airflow's own tasks apart, the lock keeps
-    runs outside Airflow out."""
+    runs outside Airflow out. On DuckDB every warehouse step takes it (one writer per file).
+    On PostgreSQL only the steps on the month's shared schemas (``raw_epr`` and the MHSDS
+    marts) do; the finance steps (``shared_schema=False``: ``raw_finance`` and the finance
+    marts) run beside them, which is what the pool's second slot there is for."""
     try:
         if warehouse_holder is None:
             return step(*args, **kwargs)
         from mhsds_pipeline.config import load_settings
         from mhsds_pipeline.locks import warehouse_lock
 
+        settings = load_settings()
+        if not shared_schema and settings.warehouse_target != "duckdb":
+            return step(*args, **kwargs)
         period = args[0] if args and isinstance(args[0], str) else None
-        with warehouse_lock(load_settings(), warehouse_holder, period=period, step=step.__name__):
+        with warehouse_lock(settings, warehouse_holder, period=period, step=step.__name__):
             return step(*args, **kwargs)
     except Exception as exc:
         if is_retryable(exc):

@@ -220,3 +220,50 @@ def test_publication_steps_of_a_month_wait_for_each_other(tmp_settings):
     finally:
         holder.kill()
         holder.wait()
+
+
+_HOLD_PG = textwrap.dedent(
+    """
+    import time
+    from mhsds_pipeline.config import load_settings
+    from mhsds_pipeline.locks import warehouse_lock
+    with warehouse_lock(load_settings(), "scheduled__monthly", period="2026-10", step="dbt_build",
+                        wait_seconds=0):
+        print("held", flush=True)
+        time.sleep(30)
+    """
+)
+
+
+@pytest.mark.parametrize(("target", "finance_waits"), [("postgres", False), ("duckdb", True)])
+def test_finance_steps_share_a_postgres_warehouse_but_not_a_duckdb_file(
+    tmp_path, monkeypatch, target, finance_waits
+):
+    """The MHIS tasks (shared_schema=False) build raw_finance and the finance marts: on
+    PostgreSQL they run beside a monthly step holding the warehouse; on DuckDB they wait."""
+    env = {
+        **os.environ,
+        "MHSDS_WAREHOUSE_TARGET": target,
+        "MHSDS_DATA_DIR": str(tmp_path / "data"),
+        "MHSDS_WAREHOUSE_PATH": str(tmp_path / "data" / "warehouse.duckdb"),
+    }
+    for name in ("MHSDS_WAREHOUSE_TARGET", "MHSDS_DATA_DIR", "MHSDS_WAREHOUSE_PATH"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.setenv("MHSDS_LOCK_WAIT_SECONDS", "0")
+    (tmp_path / "data").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_PG], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        finance = lambda period: f"built {period}"  # noqa: E731
+        if finance_waits:
+            with pytest.raises(WarehouseBusyError, match="run scheduled__monthly"):
+                run_step(finance, "2026-10", warehouse_holder="asset_triggered__x", shared_schema=False)
+        else:
+            assert run_step(
+                finance, "2026-10", warehouse_holder="asset_triggered__x", shared_schema=False
+            ) == ("built 2026-10")
+        with pytest.raises(WarehouseBusyError):  # a monthly step always takes its turn
+            run_step(finance, "2026-10", warehouse_holder="manual__y")
+    finally:
+        holder.kill()
+        holder.wait()
