@@ -26,7 +26,6 @@ Three promises, each because breaking it once changed a submission silently:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -56,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import Settings, redact_url
 from mhsds_pipeline.epr import schema as epr
 from mhsds_pipeline.period import ReportingPeriod
@@ -123,14 +123,6 @@ class UnreadableCellError(ExtractError):
 class LandingError(RuntimeError):
     """The landing zone of a period is not what the extract wrote (missing, changed or extra
     files): nothing is loaded from it; the cure is to re-run the extract."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def arrow_type(sa_type) -> pa.DataType:

@@ -35,9 +35,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mhsds_pipeline import __version__
+from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
 from mhsds_pipeline.contracts import TableContract, load_contracts
-from mhsds_pipeline.extract import sha256_file
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.warehouse import read_mart
 

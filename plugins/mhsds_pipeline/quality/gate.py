@@ -157,7 +157,9 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         dqmi_result = dqmi_mod.compute_dqmi(engine, schema=ctx.schema, period=period)
         dqmi_mod.write_dqmi(dqmi_result, dq_dir)
         dqmi_seconds = round(time.perf_counter() - t_dqmi, 3)
-        log.info("DQMI: data set score %s in %.1f s", getattr(dqmi_result, "dataset_score", None), dqmi_seconds)
+        log.info(
+            "DQMI: data set score %s in %.1f s", getattr(dqmi_result, "dataset_score", None), dqmi_seconds
+        )
         table_rows = {t: o.rows for t, o in rules.tables.items() if o.present}
         gx = validate_marts(url, catalogue, ctx, rules.failures, table_rows, out / "data_docs")
     finally:

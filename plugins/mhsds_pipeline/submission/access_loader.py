@@ -31,7 +31,6 @@ number and column, never the value (it may be a patient identifier).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import shutil
@@ -42,6 +41,8 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from mhsds_pipeline.checksums import sha256_file
 
 ACCESS_DRIVER = "{Microsoft Access Driver (*.mdb, *.accdb)}"
 DEFAULT_BATCH_SIZE = 1000
@@ -260,14 +261,6 @@ def parameter_batches(csv_path: Path, spec, targets, batch_size: int) -> Iterato
 # Package and template
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify_package(package_dir: Path) -> dict:
     """The package manifest, after checking every listed file's sha256 and existence."""
     path = Path(package_dir) / MANIFEST_NAME
@@ -280,7 +273,7 @@ def verify_package(package_dir: Path) -> dict:
         f = Path(package_dir) / t["file"]
         if not f.is_file():
             raise LoadError(f"{t['idb_table']}: {t['file']} is missing from the package")
-        if _sha256(f) != t["sha256"]:
+        if sha256_file(f) != t["sha256"]:
             raise LoadError(f"{t['idb_table']}: {t['file']} does not match its sha256 in {MANIFEST_NAME}")
     return manifest
 
@@ -459,10 +452,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out} exists; each load goes into a fresh copy of the template", file=sys.stderr)
         return 2
     inputs = {
-        "submission_manifest_sha256": _sha256(Path(ns.package) / MANIFEST_NAME),
+        "submission_manifest_sha256": sha256_file(Path(ns.package) / MANIFEST_NAME),
         "content_sha256": manifest["content_sha256"],
         "template": str(ns.idb),
-        "template_sha256": _sha256(ns.idb),
+        "template_sha256": sha256_file(ns.idb),
     }
     what = {
         "period": manifest["reporting_period"],
@@ -490,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "access_loaded",
         {**what, "out": str(out), "rows": summary["tables"]},
         inputs,
-        {"idb_sha256": _sha256(out)},
+        {"idb_sha256": sha256_file(out)},
     )
     if problem:  # the IDB is built, but IG's trail of it is not: do not upload until fixed
         print(

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings, load_settings
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.submission import audit
@@ -170,14 +171,6 @@ def current_package(settings: Settings, period: ReportingPeriod | str) -> Path |
 
 # ---------------------------------------------------------------------------------------------
 # Small file helpers
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
