@@ -1,0 +1,273 @@
+"""DQMI item definitions: the versioned seed ``ref_dqmi_items.csv`` and its code lists, loaded and checked.
+
+Which columns the index scores, with which rule, population, default codes, thresholds and
+targets, is data (a CSV seed reviewed like code), not Python. This module turns the seed rows
+active for a period into :class:`DqmiItem` objects and refuses a malformed row with the line at
+fault, because a wrong rule silently mis-scores. It reads the seeds as CSV files, so dbt need not
+have loaded them, and knows nothing of the warehouse or of scoring: :mod:`.sql` and
+:mod:`.scoring` build on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+from mhsds_pipeline.period import ReportingPeriod
+
+SEED_FILE: Final[str] = "ref_dqmi_items.csv"
+FINDING_SCHEME_SEED: Final[str] = "ref_finding_scheme"
+
+RULES_ITEM: Final[frozenset[str]] = frozenset(
+    {
+        "code_list",
+        "code_list_first_char",
+        "code_shape",
+        "ods_code",
+        "nhs_number",
+        "birth_date",
+        "date_not_before",
+        "date_in_referral",
+    }
+)
+RULE_SNOMED: Final[str] = "snomed_ct_coverage"
+RULE_DATASET: Final[str] = "dataset_score"
+
+#: Named denominators (seed column ``population``). Filters live here, not as SQL text in a CSV.
+POPULATIONS: Final[dict[str, str]] = {
+    "all": "every record of the table",
+    "referrals_received_from_2016": "referrals received on or after 1 January 2016",
+    "cyp_eating_disorder_referrals": "referrals with primary reason 12 (eating disorders) for patients under 19 at RP end",
+    "discharged_referrals": "referrals with a service discharge date (closed)",
+    "closed_other_services": "other-service referrals with a referral closure date",
+    "not_scottish_gp_practice": "GP registrations except Scottish practices (codes starting S)",
+}
+
+#: VODIM categories, in report order, with what each means for a reader in information governance.
+CATEGORIES: Final[tuple[str, ...]] = ("valid", "other", "default", "invalid", "missing")
+CATEGORY_MEANING: Final[dict[str, str]] = {
+    "valid": "A specific, accepted value (a national code, a well-formed identifier, a plausible date).",
+    "other": "An accepted code that carries little information, e.g. ethnic category Z 'not stated', "
+    "consultation mechanism 98. Always counts towards the score.",
+    "default": "A 'not known' placeholder, e.g. gender X, ethnic category 99, postcode ZZ99. Counts towards "
+    "the score only up to the item's default threshold (percent of records).",
+    "invalid": "A value is present but is not accepted: not in the code list, wrong format, failed check "
+    "digit, impossible date. Never counts.",
+    "missing": "Null or blank. Never counts.",
+}
+
+_IDENT_RE: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PERIOD_RE: Final[re.Pattern[str]] = re.compile(r"^\d{4}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class DqmiItem:
+    """One row of ``ref_dqmi_items.csv``: how to classify one column into VODIM and score it."""
+
+    item_id: str
+    data_item: str
+    data_item_uid: str
+    table_name: str
+    column_name: str
+    rule: str
+    code_list: str | None = None
+    valid_values: tuple[str, ...] = ()
+    other_values: tuple[str, ...] = ()
+    default_values: tuple[str, ...] = ()
+    population: str = "all"
+    rule_arg: str | None = None
+    default_threshold_pct: float | None = None
+    target_score: float = 70.0
+    first_period: str | None = None
+    last_period: str | None = None
+    version: str = ""
+    source: str = ""
+
+    def applies_to(self, period: ReportingPeriod) -> bool:
+        p = str(period)
+        return (self.first_period is None or self.first_period <= p) and (
+            self.last_period is None or p <= self.last_period
+        )
+
+
+@dataclass(frozen=True)
+class DqmiConfig:
+    """The seed rows active for one period, split by kind."""
+
+    items: tuple[DqmiItem, ...]
+    snomed: DqmiItem | None
+    dataset_target: float
+    version: str
+
+
+def _default_seed_dir() -> Path:
+    from mhsds_pipeline.config import load_settings
+
+    return load_settings().dbt_project_dir / "seeds" / "reference"
+
+
+def _split(cell: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (cell or "").split("|") if v.strip())
+
+
+def _opt(cell: str | None) -> str | None:
+    cell = (cell or "").strip()
+    return cell or None
+
+
+def _opt_float(cell: str | None, where: str) -> float | None:
+    text = _opt(cell)
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a number") from None
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"DQMI reference seed {path} is missing; it ships in dbt_project/seeds/reference/."
+        )
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _code_list(seed_dir: Path, name: str) -> dict[str, str]:
+    """``{code: vodim_category}`` of a reference code-list seed."""
+    rows = _read_csv(seed_dir / f"{name}.csv")
+    if rows and ("code" not in rows[0] or "vodim_category" not in rows[0]):
+        raise ValueError(
+            f"{name}.csv has no code / vodim_category columns: it cannot serve as a DQMI code list"
+        )
+    return {r["code"].strip(): r["vodim_category"].strip() for r in rows}
+
+
+def _item_from_row(row: dict[str, str], line: int) -> DqmiItem:
+    where = f"{SEED_FILE} line {line} ({row.get('item_id')!r})"
+    rule = (row.get("rule") or "").strip()
+    if rule not in RULES_ITEM | {RULE_SNOMED, RULE_DATASET}:
+        raise ValueError(
+            f"{where}: unknown rule {rule!r}; use one of {sorted(RULES_ITEM | {RULE_SNOMED, RULE_DATASET})}"
+        )
+    population = _opt(row.get("population")) or "all"
+    if population not in POPULATIONS:
+        raise ValueError(f"{where}: unknown population {population!r}; use one of {sorted(POPULATIONS)}")
+    for key in ("first_period", "last_period"):
+        value = _opt(row.get(key))
+        if value is not None and not _PERIOD_RE.match(value):
+            raise ValueError(f"{where}: {key} {value!r} is not YYYY-MM")
+    item = DqmiItem(
+        item_id=row["item_id"].strip(),
+        data_item=(row.get("data_item") or "").strip(),
+        data_item_uid=(row.get("data_item_uid") or "").strip(),
+        table_name=(row.get("table_name") or "").strip(),
+        column_name=(row.get("column_name") or "").strip(),
+        rule=rule,
+        code_list=_opt(row.get("code_list")),
+        valid_values=_split(row.get("valid_values")),
+        other_values=_split(row.get("other_values")),
+        default_values=_split(row.get("default_values")),
+        population=population,
+        rule_arg=_opt(row.get("rule_arg")),
+        default_threshold_pct=_opt_float(row.get("default_threshold_pct"), where),
+        target_score=_opt_float(row.get("target_score"), where) or 0.0,
+        first_period=_opt(row.get("first_period")),
+        last_period=_opt(row.get("last_period")),
+        version=(row.get("version") or "").strip(),
+        source=(row.get("source") or "").strip(),
+    )
+    if rule != RULE_DATASET:
+        for ident in (item.table_name, item.column_name):
+            if not _IDENT_RE.match(ident):
+                raise ValueError(f"{where}: {ident!r} is not a plain table/column name")
+    if rule in ("code_list", "code_list_first_char") and not (item.code_list or item.valid_values):
+        raise ValueError(f"{where}: rule {rule} needs a code_list seed or valid_values")
+    if rule == "code_shape" and not item.valid_values:
+        raise ValueError(f"{where}: rule code_shape needs valid_values shapes (A = letter, 9 = digit)")
+    if rule == "date_not_before" and not (item.rule_arg and _IDENT_RE.match(item.rule_arg)):
+        raise ValueError(f"{where}: rule date_not_before needs rule_arg = the column it must not precede")
+    if rule == "birth_date" and item.rule_arg is not None and not item.rule_arg.isdigit():
+        raise ValueError(
+            f"{where}: rule birth_date takes rule_arg = maximum age in years, got {item.rule_arg!r}"
+        )
+    if rule == RULE_SNOMED and not (item.rule_arg and _IDENT_RE.match(item.rule_arg) and item.valid_values):
+        raise ValueError(
+            f"{where}: snomed_ct_coverage needs rule_arg = care activity table and valid_values = attended codes"
+        )
+    if item.default_threshold_pct is not None and not 0 <= item.default_threshold_pct <= 100:
+        raise ValueError(f"{where}: default_threshold_pct must be 0-100 (percent of records)")
+    return item
+
+
+def _resolve_code_list(item: DqmiItem, seed_dir: Path) -> DqmiItem:
+    """Valid codes from the item's code-list seed; its other/default codes must agree with the seed's.
+
+    The item seed states the other/default codes (so a reviewer sees the whole rule in one row)
+    and the code list carries them too; a disagreement is a versioning mistake, so it stops the
+    run instead of silently picking one.
+    """
+    if not item.code_list:
+        return item
+    if not _IDENT_RE.match(item.code_list):
+        raise ValueError(f"{SEED_FILE} {item.item_id!r}: code_list {item.code_list!r} is not a seed name")
+    codes = _code_list(seed_dir, item.code_list)
+    by_cat = {
+        cat: tuple(sorted(c for c, v in codes.items() if v == cat)) for cat in ("valid", "other", "default")
+    }
+    for cat, stated in (("other", item.other_values), ("default", item.default_values)):
+        if set(stated) != set(by_cat[cat]):
+            raise ValueError(
+                f"{SEED_FILE} {item.item_id!r}: {cat}_values {sorted(stated)} disagree with "
+                f"{item.code_list}.csv vodim_category = {cat} codes {list(by_cat[cat])}; make them match."
+            )
+    return replace(item, valid_values=tuple(sorted(set(item.valid_values) | set(by_cat["valid"]))))
+
+
+def load_dqmi_config(period: ReportingPeriod | str | None = None, seed_dir: Path | None = None) -> DqmiConfig:
+    """The DQMI rows of ``ref_dqmi_items.csv`` that apply to ``period`` (all rows if None).
+
+    Code-list items get their valid codes from the referenced seed. Raises ValueError with the
+    line and item at fault for anything malformed, because a wrong rule silently mis-scores.
+    """
+    seed_dir = Path(seed_dir) if seed_dir else _default_seed_dir()
+    rp = ReportingPeriod.parse(period) if isinstance(period, str) else period
+    rows = _read_csv(seed_dir / SEED_FILE)
+    items: list[DqmiItem] = []
+    snomed: DqmiItem | None = None
+    dataset_target: float | None = None
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        item = _item_from_row(row, line)
+        if rp is not None and not item.applies_to(rp):
+            continue
+        if item.item_id in seen:
+            raise ValueError(f"{SEED_FILE}: item {item.item_id!r} has more than one row active for {rp}")
+        seen.add(item.item_id)
+        if item.rule == RULE_DATASET:
+            dataset_target = item.target_score
+        elif item.rule == RULE_SNOMED:
+            snomed = item
+        else:
+            items.append(_resolve_code_list(item, seed_dir))
+    versions = sorted({i.version for i in items} | ({snomed.version} if snomed else set()))
+    return DqmiConfig(
+        items=tuple(items),
+        snomed=snomed,
+        dataset_target=70.0 if dataset_target is None else dataset_target,
+        version="+".join(v for v in versions if v) or "unversioned",
+    )
+
+
+def _snomed_finding_schemes(seed_dir: Path | None) -> list[str]:
+    """The ``ref_finding_scheme`` codes that mean SNOMED CT (a Finding in them is a SNOMED CT code)."""
+    seed_dir = Path(seed_dir) if seed_dir else _default_seed_dir()
+    return [
+        r["code"].strip()
+        for r in _read_csv(seed_dir / f"{FINDING_SCHEME_SEED}.csv")
+        if r.get("description", "").strip().upper() == "SNOMED CT"
+    ]
