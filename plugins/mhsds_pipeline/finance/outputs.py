@@ -31,10 +31,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import Settings
 from mhsds_pipeline.finance.report import MhisOutputs, build_html, build_workbook
 from mhsds_pipeline.period import ReportingPeriod
-from mhsds_pipeline.publish import PublicationError, current_dir, promote, sha256_file, staging_dir
+from mhsds_pipeline.publish import PublicationError, current_dir, promote, staging_dir
 
 MONEY = pa.decimal128(18, 2)
 S, INT, F, B, D = pa.string(), pa.int32(), pa.float64(), pa.bool_(), pa.date32()

@@ -11,7 +11,9 @@ Public API (see docs/submission.md):
 
 Modules: ``idb`` (IDB tables, columns, text formats), ``checks`` (pre-submission checks),
 ``package`` (build and versioning), ``diff`` (resubmission diff), ``audit`` (audit log),
-``access_loader`` (fills the official Access IDB on Windows).
+``manifest`` (manifest name and reader, :class:`CheckFailure`, :class:`SubmissionError`),
+``access_loader`` (fills the official Access IDB on Windows). Imports run one way:
+``package`` -> ``checks`` / ``diff`` -> ``manifest`` / ``idb`` (tests/unit/test_import_graph.py).
 
 Importing this package is cheap (standard library only); pyarrow and DuckDB load when a package
 is built. Note: the name ``package`` here is the function; import the module's other names with

@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from mhsds_pipeline.checksums import sha256_file
+from mhsds_pipeline.submission.manifest import MANIFEST_NAME
 
 ACCESS_DRIVER = "{Microsoft Access Driver (*.mdb, *.accdb)}"
 DEFAULT_BATCH_SIZE = 1000
 ACCESS_ZERO_DATE = date(1899, 12, 30)  # Access stores a time-only value on this day
-MANIFEST_NAME = "submission_manifest.json"
 
 _KINDS = {
     "text": {

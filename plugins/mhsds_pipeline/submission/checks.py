@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
 from mhsds_pipeline.formats import (
     PROVIDER_FORMAT,
@@ -48,7 +49,7 @@ from mhsds_pipeline.formats import (
 )
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.submission.idb import TableSpec
-from mhsds_pipeline.submission.package import CheckFailure, SubmissionError, sha256_file
+from mhsds_pipeline.submission.manifest import CheckFailure, SubmissionError
 
 HEADER = "MHS000Header"
 GATE_PATH = Path("dq") / "gate.json"

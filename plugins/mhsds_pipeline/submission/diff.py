@@ -21,7 +21,7 @@ import duckdb
 
 from mhsds_pipeline.formats import spreadsheet_safe
 from mhsds_pipeline.submission.idb import read_csv, spec_from_manifest
-from mhsds_pipeline.submission.package import MANIFEST_NAME, read_manifest
+from mhsds_pipeline.submission.manifest import MANIFEST_NAME, read_manifest
 
 
 def _q(name: str) -> str:

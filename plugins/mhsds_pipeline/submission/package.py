@@ -42,7 +42,7 @@ import shutil
 import stat
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,53 +51,15 @@ from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings, load_settings
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.submission import audit
+from mhsds_pipeline.submission.manifest import MANIFEST_NAME, SubmissionError, read_manifest
+from mhsds_pipeline.submission.manifest import CheckFailure as CheckFailure  # re-exported
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "submission_manifest.json"
 DIFF_SUMMARY_NAME = "diff_summary.json"
 DIFF_KEYS_NAME = "diff_keys.csv"
 _VERSION_RE = re.compile(r"^v(\d{3,})$")
 _PERIOD_RE = re.compile(r"^\d{4}-\d{2}$")
-
-
-@dataclass(frozen=True)
-class CheckFailure:
-    """One failed pre-submission check. ``table`` is None for period-level checks."""
-
-    period: str
-    table: str | None
-    check: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.check}] {self.table or '(period)'}: {self.message}"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-class SubmissionError(RuntimeError):
-    """The package for a period was refused; nothing was written. ``failures`` lists every
-    failed check (period, table, check, message)."""
-
-    def __init__(self, period: str, failures: list[CheckFailure], inputs: dict | None = None):
-        self.period = str(period)
-        self.failures = list(failures)
-        self.inputs = inputs or {}
-        lines = "\n".join(f"  - {f}" for f in self.failures)
-        super().__init__(
-            f"MHSDS {self.period}: submission package refused, {len(self.failures)} pre-submission "
-            f"check(s) failed (SDCS would reject the file). Nothing was written.\n{lines}"
-        )
-
-    @property
-    def table(self) -> str | None:
-        return self.failures[0].table if self.failures else None
-
-    @property
-    def check(self) -> str | None:
-        return self.failures[0].check if self.failures else None
 
 
 @dataclass
@@ -158,10 +120,6 @@ def list_versions(pdir: Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in pdir.iterdir() if (m := _VERSION_RE.match(p.name)) and p.is_dir()]
     return [p for _, p in sorted(found)]
-
-
-def read_manifest(package_dir: Path) -> dict:
-    return json.loads((package_dir / MANIFEST_NAME).read_text())
 
 
 def current_package(settings: Settings, period: ReportingPeriod | str) -> Path | None:
