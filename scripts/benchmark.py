@@ -31,7 +31,7 @@ def child(stage: str, period: str, scale: float, seed: int) -> None:
     extra: dict = {}
     t0 = time.perf_counter()
     if stage == "generate":
-        from mhsds_pipeline.epr.generator import generate
+        from mhsds_pipeline.synthetic.generator import generate
 
         summary = generate(
             settings.source_url, scale=scale, seed=seed, end_period=period, months=1, out_dir=settings.epr_dir

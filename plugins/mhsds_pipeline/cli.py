@@ -48,7 +48,7 @@ def ensure_source(settings: Settings, period: ReportingPeriod, scale: float, see
                 file=sys.stderr,
             )
         return
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     end = max(period, ReportingPeriod.latest_complete())
     months = max(months, _months_between(period, end) + 1)
@@ -160,7 +160,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
 
 def cmd_generate(ns: argparse.Namespace) -> int:
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     settings = load_settings()
     url = ns.url or settings.source_url

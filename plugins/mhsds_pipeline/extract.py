@@ -57,9 +57,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import Settings, redact_url
-from mhsds_pipeline.epr import schema as epr
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.privacy import pseudonymise
+from mhsds_pipeline.source import schema as epr
 from mhsds_pipeline.source_cells import (
     LINK_COLUMNS,
     CellError,

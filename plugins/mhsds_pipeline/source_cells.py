@@ -6,7 +6,7 @@ with an error that named no table, column or row and echoed the raw value (which
 identifier) into task logs, or, for a float in an integer column, truncate it silently.
 
 Here every cell is parsed against the type the source contract gives its column
-(:mod:`mhsds_pipeline.epr.schema`), and a cell that does not parse is handled by what MHSDS
+(:mod:`mhsds_pipeline.source.schema`), and a cell that does not parse is handled by what MHSDS
 says about it, never by its value:
 
 * **A record rejection, not an abort.** The cell lands as NULL and the row is recorded as a

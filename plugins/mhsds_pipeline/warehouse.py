@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mhsds_pipeline.config import Settings
-from mhsds_pipeline.epr.schema import TABLE_NAMES
+from mhsds_pipeline.source.schema import TABLE_NAMES
 from mhsds_pipeline.source_cells import MART_KEYS, ROUTES, format_rule_ids, rule_for
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from mhsds_pipeline import cli
 from mhsds_pipeline import extract as ex
 from mhsds_pipeline import publish as pub
 from mhsds_pipeline.config import Settings, default_source_url
-from mhsds_pipeline.epr import generator
-from mhsds_pipeline.epr import schema as epr
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.source import schema as epr
+from mhsds_pipeline.synthetic import generator
 from mhsds_pipeline.warehouse import load_raw
 
 pytestmark = pytest.mark.unit

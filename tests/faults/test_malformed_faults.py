@@ -31,10 +31,10 @@ import pytest
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.config import load_settings
-from mhsds_pipeline.epr.generator import generate
 from mhsds_pipeline.extract import UnreadableCellError
 from mhsds_pipeline.privacy import pseudonymise
 from mhsds_pipeline.source_cells import parse_value
+from mhsds_pipeline.synthetic.generator import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -395,9 +395,9 @@ def test_binary_key_is_refused_naming_the_v6_rule(run, tmp_path):
 
 def test_cell_mapping_matches_the_contracts_catalogue_and_dbt():
     from mhsds_pipeline.contracts import load_contracts
-    from mhsds_pipeline.epr import schema as epr
     from mhsds_pipeline.quality.reconcile import SOURCES
     from mhsds_pipeline.quality.rules import load_catalogue
+    from mhsds_pipeline.source import schema as epr
     from mhsds_pipeline.source_cells import MART_KEYS, MHSDS_COLUMNS, format_rule_ids, source_cell_rule_id
     from mhsds_pipeline.warehouse import CELL_ERROR_COLUMNS
 

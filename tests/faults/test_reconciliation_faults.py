@@ -87,7 +87,7 @@ def _clean_message(text: str) -> None:
 def good(tmp_path_factory):
     """A small month with planted orphans, published once (the last good outputs)."""
     from mhsds_pipeline.config import load_settings
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("recon")
     generate(

@@ -38,8 +38,8 @@ def published(tmp_path_factory):
     from dataclasses import replace
 
     from mhsds_pipeline.config import load_settings
-    from mhsds_pipeline.epr.generator import generate
     from mhsds_pipeline.pipeline import run_all
+    from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("runfaults")
     source = base / "data" / "epr" / "epr.sqlite"

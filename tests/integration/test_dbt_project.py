@@ -45,7 +45,7 @@ RP_VARS = {
 }
 
 # --------------------------------------------------------------------------------------------
-# The tiny EPR extract (column order as in plugins/mhsds_pipeline/epr/schema.py)
+# The tiny EPR extract (column order as in plugins/mhsds_pipeline/source/schema.py)
 # --------------------------------------------------------------------------------------------
 D, T = date, datetime
 # One EPR row per line reads better than one value per line.
@@ -192,7 +192,7 @@ def _epr_columns() -> dict[str, list[tuple[str, str]]]:
     """EPR table -> [(column, warehouse type)], from the single schema definition."""
     from sqlalchemy import Date, DateTime, Integer, String
 
-    from mhsds_pipeline.epr import schema
+    from mhsds_pipeline.source import schema
 
     types = ((DateTime, "timestamp"), (Date, "date"), (Integer, "bigint"), (String, "varchar"))
     out = {}

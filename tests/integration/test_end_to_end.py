@@ -51,7 +51,7 @@ def _key(values) -> str:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("e2e")
     source = base / "data" / "epr" / "epr.sqlite"

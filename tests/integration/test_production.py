@@ -421,7 +421,7 @@ def stack(tmp_path_factory):
         )
     from cryptography.fernet import Fernet
 
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("prod")
     run = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"

@@ -87,7 +87,7 @@ EDGES = {
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """Two months of synthetic EPR: the earlier month checks the "as at RP end" rebuild."""
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("gate_source")
     generate(

@@ -83,7 +83,7 @@ class Api:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from mhsds_pipeline.cli import ensure_pool
-    from mhsds_pipeline.epr.generator import generate
+    from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("scheduler")
     source = base / "data" / "epr" / "epr.sqlite"

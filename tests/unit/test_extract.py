@@ -11,7 +11,6 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.exc import OperationalError
 
 from mhsds_pipeline.config import default_source_url
-from mhsds_pipeline.epr import schema as epr
 from mhsds_pipeline.extract import (
     ExtractError,
     extract_period,
@@ -21,6 +20,7 @@ from mhsds_pipeline.extract import (
     verify_landing,
 )
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.source import schema as epr
 
 pytestmark = pytest.mark.unit
 

@@ -15,10 +15,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from mhsds_pipeline.epr import schema
-from mhsds_pipeline.epr.defects import DIAGNOSIS_FREE_TEXT, OVERSIZE_LENGTH, RULES, DefectRates
-from mhsds_pipeline.epr.generator import generate, main
-from mhsds_pipeline.epr.spine import nhs_check_digits
 from mhsds_pipeline.identifiers import (
     is_default_postcode,
     nhs_number_check_digit,
@@ -28,6 +24,10 @@ from mhsds_pipeline.identifiers import (
     sctid_partition,
     verhoeff_is_valid,
 )
+from mhsds_pipeline.source import schema
+from mhsds_pipeline.synthetic.defects import DIAGNOSIS_FREE_TEXT, OVERSIZE_LENGTH, RULES, DefectRates
+from mhsds_pipeline.synthetic.generator import generate, main
+from mhsds_pipeline.synthetic.spine import nhs_check_digits
 
 pytestmark = pytest.mark.unit
 

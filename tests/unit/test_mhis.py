@@ -279,8 +279,8 @@ def test_every_exclusion_of_the_standard_is_out_of_scope_with_a_reason():
 
 def test_cost_centre_and_team_type_maps_agree_for_every_epr_team():
     """Spend (cost centre map) and activity (team type map) must land in the same category."""
-    from mhsds_pipeline.epr import codes
     from mhsds_pipeline.finance.generator import cost_centres
+    from mhsds_pipeline.synthetic import codes
 
     cats = {c["mhis_category"] for c in _seed("ref_mhis_category")}
     cc_map = {r["cost_centre"]: r["mhis_category"] for r in _seed("ref_mhis_cost_centre_map")}
@@ -345,8 +345,8 @@ def test_generator_is_deterministic_and_month_figures_do_not_depend_on_the_end_p
 
 
 def test_generator_covers_the_epr_teams_and_every_exclusion():
-    from mhsds_pipeline.epr import codes
     from mhsds_pipeline.finance.generator import generate_finance
+    from mhsds_pipeline.synthetic import codes
 
     ex = generate_finance(end_period="2026-10", scale=0.1)
     cc = ex.tables["cost_centres"].to_pylist()

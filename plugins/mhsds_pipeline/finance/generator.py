@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from mhsds_pipeline.epr import codes
 from mhsds_pipeline.finance.schema import (
     SCHEMAS,
     TABLE_NAMES,
@@ -47,6 +46,7 @@ from mhsds_pipeline.finance.schema import (
     fy_months,
     fy_start_year,
 )
+from mhsds_pipeline.synthetic import codes
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""Schema of the synthetic clinical system (the "EPR") that the pipeline extracts from.
+"""Schema of the clinical system (the "EPR") that the pipeline extracts from: the source contract.
+
+The extract (``mhsds_pipeline.extract``), the warehouse load and the dbt sources
+(``dbt_project/models/staging/epr/_epr__sources.yml``) read these tables and columns; the
+synthetic EPR (``mhsds_pipeline.synthetic``) is generated into them. A trust mapping its own
+EPR presents it in this shape (see docs/source_contract.md).
 
 This is deliberately *not* MHSDS-shaped: it looks like a mental health trust's electronic
 patient record, with its own table and column names, so that the dbt project does a real

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from mhsds_pipeline.epr import codes
-from mhsds_pipeline.epr.activity import ActivityModel, MonthActivity
-from mhsds_pipeline.epr.frames import (
+from mhsds_pipeline.identifiers import postcode_is_valid, sctid_is_valid, verhoeff_check_digit
+from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic.activity import ActivityModel, MonthActivity
+from mhsds_pipeline.synthetic.frames import (
     DAY,
     HOUR,
     NAT_D,
@@ -40,9 +41,8 @@ from mhsds_pipeline.epr.frames import (
     to_date,
     uniform_seconds,
 )
-from mhsds_pipeline.epr.scope import Scope
-from mhsds_pipeline.epr.spine import Spine, nhs_check_digits
-from mhsds_pipeline.identifiers import postcode_is_valid, sctid_is_valid, verhoeff_check_digit
+from mhsds_pipeline.synthetic.scope import Scope
+from mhsds_pipeline.synthetic.spine import Spine, nhs_check_digits
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mhsds_pipeline.epr import codes
-from mhsds_pipeline.epr.frames import (
+from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic.frames import (
     DAY,
     NAT_D,
     NAT_S,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Repository root: plugins/mhsds_pipeline/epr/codes.py -> parents[3].
+#: Repository root: plugins/mhsds_pipeline/synthetic/codes.py -> parents[3].
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 SEED_DIR = _REPO_ROOT / "dbt_project" / "seeds" / "reference"
 INTERVENTION_SEED = SEED_DIR / "ref_snomed_intervention_valueset.csv"

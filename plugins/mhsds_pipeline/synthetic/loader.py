@@ -25,8 +25,9 @@ from sqlalchemy import Date, DateTime, Integer, create_engine, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateTable
 
-from mhsds_pipeline.epr import codes, schema
-from mhsds_pipeline.epr.frames import ID_FORMATS, Frame, format_ids
+from mhsds_pipeline.source import schema
+from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic.frames import ID_FORMATS, Frame, format_ids
 
 BATCH_ROWS = 100_000
 _TEAM_IDS = np.array([t.team_id for t in codes.TEAMS])

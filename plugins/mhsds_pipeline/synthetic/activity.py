@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mhsds_pipeline.epr import codes
-from mhsds_pipeline.epr.frames import (
+from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic.frames import (
     DAY,
     MINUTE,
     Frame,
@@ -28,7 +28,7 @@ from mhsds_pipeline.epr.frames import (
     to_date,
     uniform_seconds,
 )
-from mhsds_pipeline.epr.spine import Spine
+from mhsds_pipeline.synthetic.spine import Spine
 
 #: Care contacts dated in a 30.44-day month at scale 1 (a trust of ~800,000 people).
 CONTACTS_PER_MONTH = 31_000

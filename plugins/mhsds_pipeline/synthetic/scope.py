@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mhsds_pipeline.epr.frames import Frame, month_index, month_start
-from mhsds_pipeline.epr.spine import Window
+from mhsds_pipeline.synthetic.frames import Frame, month_index, month_start
+from mhsds_pipeline.synthetic.spine import Window
 
 MAX_MONTHS = 64
 _ONE = np.uint64(1)

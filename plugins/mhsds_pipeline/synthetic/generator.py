@@ -1,10 +1,10 @@
 """Deterministic synthetic clinical system (the "EPR") for the MHSDS pipeline.
 
-``generate()`` (re)creates the EPR tables of ``schema.py`` at a SQLite or PostgreSQL URL and
-fills them with a trust's worth of synthetic mental-health activity for ``months`` reporting
-periods ending at ``end_period`` (scale 1 = one trust-month of ~31,000 care contacts), with the
-data-quality defects of docs/source_contract.md planted at known rows. Beside the database it
-writes, into ``out_dir``:
+``generate()`` (re)creates the EPR tables of the source contract (``mhsds_pipeline.source.schema``)
+at a SQLite or PostgreSQL URL and fills them with a trust's worth of synthetic mental-health
+activity for ``months`` reporting periods ending at ``end_period`` (scale 1 = one trust-month
+of ~31,000 care contacts), with the data-quality defects of docs/source_contract.md planted at
+known rows. Beside the database it writes, into ``out_dir``:
 
 * ``ground_truth.csv`` - one row per planted defect per reporting period it is extracted in;
 * ``expected_keys.parquet`` - the EPR key of every row each MHSDS table must hold per period,
@@ -18,7 +18,7 @@ and postcodes are invented.
 
 CLI::
 
-    python -m mhsds_pipeline.epr.generator --url sqlite:///data/epr/epr.sqlite --scale 1 \
+    python -m mhsds_pipeline.synthetic.generator --url sqlite:///data/epr/epr.sqlite --scale 1 \
         --seed 42 --end-period 2026-10 --months 12 --out-dir data/epr
 """
 
@@ -39,9 +39,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.engine import make_url
 
-from mhsds_pipeline.epr import codes
-from mhsds_pipeline.epr.activity import ActivityModel
-from mhsds_pipeline.epr.defects import (
+from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic.activity import ActivityModel
+from mhsds_pipeline.synthetic.defects import (
     EPR_KEY,
     RULES,
     DefectLog,
@@ -49,10 +49,10 @@ from mhsds_pipeline.epr.defects import (
     plant_month_defects,
     plant_spine_defects,
 )
-from mhsds_pipeline.epr.frames import NAT_D, Frame, format_ids
-from mhsds_pipeline.epr.loader import Loader
-from mhsds_pipeline.epr.scope import MAX_MONTHS, Scope, lookup, or_by_key
-from mhsds_pipeline.epr.spine import Spine, Window, build_spine
+from mhsds_pipeline.synthetic.frames import NAT_D, Frame, format_ids
+from mhsds_pipeline.synthetic.loader import Loader
+from mhsds_pipeline.synthetic.scope import MAX_MONTHS, Scope, lookup, or_by_key
+from mhsds_pipeline.synthetic.spine import Spine, Window, build_spine
 
 __all__ = ["DefectRates", "GenerationSummary", "generate", "main"]
 
@@ -465,7 +465,7 @@ def generate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mhsds_pipeline.epr.generator", description=__doc__.split("\n")[0]
+        prog="python -m mhsds_pipeline.synthetic.generator", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--url", help="SQLAlchemy URL of the EPR (default: MHSDS_SOURCE_URL / data/epr/epr.sqlite)"
