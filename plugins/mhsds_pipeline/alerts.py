@@ -174,7 +174,6 @@ _RULE_ATTRS = ("rule_id", "rule_ids", "failed_rules", "rules", "failures")
 _NAME_KEYS = ("rule_id", "check_id", "check", "rule")
 _SDCS_RULE = re.compile(r"\b(MHS\d{5})\b")
 _DBT_TEST = re.compile(r"\btest\.[A-Za-z0-9_]+\.([A-Za-z0-9_]+?)(?:\.[0-9a-f]{10})?\b")
-_GATE_RULE = re.compile(r"\brule ([A-Za-z][A-Za-z0-9_.:-]*[A-Za-z0-9])")
 
 
 def _rule_name(item: Any) -> str:
@@ -191,7 +190,8 @@ def _rule_name(item: Any) -> str:
 def failing_rule(exc: BaseException | None) -> str | None:
     """The rule(s) that failed, from the exception: an attribute if the error carries one
     (``rule_id``, ``failed_rules``, ``failures`` of the submission checks ...), else SDCS rule
-    codes, quality-gate ``rule <id>`` mentions and dbt test names in the message."""
+    codes and dbt test names in the message. A quality gate failure carries its verdict, whose
+    ``failed_rules`` name the blocking checks."""
     if exc is None:
         return None
     for attr in _RULE_ATTRS:
@@ -208,7 +208,7 @@ def failing_rule(exc: BaseException | None) -> str | None:
             return str(value)
         return ", ".join(names[:10])
     message = str(exc)
-    found = _SDCS_RULE.findall(message) + _GATE_RULE.findall(message) + _DBT_TEST.findall(message)
+    found = _SDCS_RULE.findall(message) + _DBT_TEST.findall(message)
     return ", ".join(list(dict.fromkeys(found))[:10]) or None
 
 

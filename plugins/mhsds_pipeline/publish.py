@@ -29,6 +29,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,6 +41,9 @@ from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
 from mhsds_pipeline.contracts import TableContract, load_contracts
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.warehouse import read_mart
+
+if TYPE_CHECKING:
+    from mhsds_pipeline.quality.verdict import GateVerdict
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +187,7 @@ def write_tables(
     return files
 
 
-_QUARANTINE_COLUMNS = [("_rule_id", pa.string()), ("_consequence", pa.string()), ("_cause", pa.string())]
+_QUARANTINE_COLUMNS = [("_rule_id", pa.string()), ("_severity", pa.string()), ("_cause", pa.string())]
 
 
 def _write_quarantine(settings, period, contract: TableContract, stage: Path, files: dict) -> None:
@@ -214,18 +218,18 @@ def _write_quarantine(settings, period, contract: TableContract, stage: Path, fi
     }
 
 
-def check_reconciliation(period: ReportingPeriod, gate: dict, files: dict, quarantine: dict) -> dict:
+def check_reconciliation(period: ReportingPeriod, gate: GateVerdict, files: dict, quarantine: dict) -> dict:
     """``extracted = published + quarantined`` per EPR table, on the files just written (the
     gate checked it in the warehouse; rows that went missing since would go unnoticed)."""
     from mhsds_pipeline.quality.reconcile import Reconciliation
 
-    if not gate.get("reconciliation"):
+    if not gate.reconciliation:
         raise PublicationError(
             f"{period}: the quality gate's verdict has no reconciliation of extract and outputs; "
             "re-run the quality gate for this period before publishing."
         )
     model_of = {idb: f["dbt_model"] for idb, f in files.items()}
-    written = Reconciliation.from_json(gate["reconciliation"]).with_outputs(
+    written = Reconciliation.from_json(gate.reconciliation).with_outputs(
         published={f["dbt_model"]: f["rows"] for f in files.values()},
         quarantined={
             model_of[idb]: q.get("rejected_rows", 0) for idb, q in quarantine.items() if idb in model_of
@@ -243,26 +247,22 @@ def check_reconciliation(period: ReportingPeriod, gate: dict, files: dict, quara
 
 
 def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> None:
-    """File-level rules an SDCS upload would reject on (MHS000Header)."""
-    path = stage / "mhsds" / "MHS000Header.parquet"
+    """The catalogue's MHS000Header rules (file rejections at upload) on the header written."""
+    from mhsds_pipeline.quality.engine import check_file
+    from mhsds_pipeline.quality.gate import sql_context
+    from mhsds_pipeline.quality.rules import HEADER_TABLE, load_catalogue
+
+    path = stage / "mhsds" / f"{HEADER_TABLE}.parquet"
     if not path.exists():
-        raise PublicationError(f"{period}: MHS000Header is missing; the submission would be rejected.")
-    header = pq.read_table(path).to_pylist()
-    if len(header) != 1:
+        raise PublicationError(f"{period}: {HEADER_TABLE} is missing; the submission would be rejected.")
+    catalogue = load_catalogue()
+    failed = {
+        r: n for r, n in check_file(catalogue, sql_context(settings, period), HEADER_TABLE, path).items() if n
+    }
+    if failed:
+        detail = "; ".join(f"{r}: {catalogue.rule(r).text}" for r in sorted(failed))
         raise PublicationError(
-            f"{period} MHS000Header: {len(header)} rows; exactly one is allowed (rule MHS00025)."
-        )
-    row = header[0]
-    if row["ReportingPeriodStartDate"] != period.start or row["ReportingPeriodEndDate"] != period.end:
-        raise PublicationError(
-            f"{period} MHS000Header: reporting period {row['ReportingPeriodStartDate']}.."
-            f"{row['ReportingPeriodEndDate']} does not match the period being published "
-            f"({period.start}..{period.end}); file-level rejection."
-        )
-    if row["OrgIDProvider"] != settings.org_id_provider:
-        raise PublicationError(
-            f"{period} MHS000Header: OrgIDProvider {row['OrgIDProvider']!r} is not the configured "
-            f"provider {settings.org_id_provider!r} (file would be rejected at upload)."
+            f"{period} {HEADER_TABLE}: the file would be rejected at upload ({detail}). Nothing was promoted."
         )
 
 
@@ -281,15 +281,21 @@ def stage_mhsds(
     """
     gate = None
     if quality_dir is not None:
-        gate_path = quality_dir / "dq" / "gate.json"
+        from mhsds_pipeline.quality.verdict import GATE_FILE, GateVerdict, VerdictError
+
+        gate_path = quality_dir / GATE_FILE
         if not gate_path.exists():
             raise PublicationError(
                 f"{period}: the quality gate has not run for this run ({gate_path} missing)."
             )
-        gate = json.loads(gate_path.read_text())
-        if gate.get("status") != "passed":
+        try:
+            gate = GateVerdict.read(gate_path)
+        except VerdictError as exc:
+            raise PublicationError(f"{period}: {exc}; re-run the quality gate for this period.") from exc
+        if not gate.passed:
             raise PublicationError(
-                f"{period}: the quality gate failed ({len(gate.get('critical', []))} critical); not publishing."
+                f"{period}: the quality gate failed ({len(gate.blocking)} blocking: "
+                f"{', '.join(gate.failed_rules)}); not publishing."
             )
     stage = staging_dir(settings, period, run_id)
     try:
@@ -311,7 +317,7 @@ def _write_stage(
     run_id: str,
     stage: Path,
     extra: dict | None,
-    gate: dict | None,
+    gate: GateVerdict | None,
     quality_dir: Path | None,
 ) -> None:
     files = write_tables(settings, period, stage, gated=gate is not None)
@@ -325,11 +331,11 @@ def _write_stage(
         extra = {
             **(extra or {}),
             "quality": {
-                "status": gate["status"],
-                "rules_catalogue_version": gate.get("rules_catalogue_version"),
-                "warnings": gate.get("warnings"),
-                "rejected_rows": gate.get("rejected_rows", {}),
-                "dqmi_dataset_score": gate.get("dqmi_dataset_score"),
+                "status": gate.status,
+                "rules_catalogue_version": gate.rules_catalogue_version,
+                "warnings": gate.warnings,
+                "rejected_rows": dict(gate.rejected_rows),
+                "dqmi_dataset_score": gate.dqmi_dataset_score,
                 "quarantine": quarantine,
                 "dq_files": {p.name: sha256_file(p) for p in sorted((stage / "dq").iterdir()) if p.is_file()},
             },

@@ -306,17 +306,10 @@ def key_rule(epr_table: str, epr_column: str, format_rules: dict[tuple[str, str]
 
 @cache
 def format_rule_ids() -> dict[tuple[str, str], str]:
-    """(MHSDS table, column) -> v6 format rule id, from the catalogue's ``format_rules``."""
-    import yaml
+    """(MHSDS table as its dbt model, column) -> v6 format rule id, from the rules catalogue."""
+    from mhsds_pipeline.quality.rules import load_catalogue
 
-    from mhsds_pipeline.quality.rules import CATALOGUE
-
-    doc = yaml.safe_load(CATALOGUE.read_text())
-    return {
-        (table, column): rule_id
-        for table, columns in (doc.get("format_rules") or {}).items()
-        for column, rule_id in columns.items()
-    }
+    return {(r.model, r.column): r.id for r in load_catalogue().rules if r.type == "format"}
 
 
 def describe(problem: str) -> str:

@@ -27,8 +27,9 @@ class NodeResult:
     status: str
     failures: int | None
     message: str | None
-    severity: str | None  # critical | warning | info (our vocabulary, from test meta)
-    rule_id: str | None
+    check_id: str | None  # a structural dbt test's own DBT_* id (meta.check_id), never an MHSDS code
+    model: str | None  # the model a test is attached to
+    column: str | None  # the column a test is attached to
 
 
 def dataset_created_at(period: ReportingPeriod, source_watermark: str | None) -> str:
@@ -87,8 +88,9 @@ def run_dbt(
                 status=str(r.status),
                 failures=getattr(r, "failures", None),
                 message=r.message,
-                severity=meta.get("severity"),
-                rule_id=meta.get("rule_id"),
+                check_id=meta.get("check_id"),
+                model=(getattr(node, "attached_node", None) or "").rsplit(".", 1)[-1] or None,
+                column=getattr(node, "column_name", None),
             )
         )
     if res.exception is not None:

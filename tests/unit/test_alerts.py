@@ -118,14 +118,19 @@ def test_rule_carried_by_the_exception_wins():
 
 
 def test_rules_of_quality_gate_and_submission_errors():
-    from mhsds_pipeline.quality.gate import QualityGateError
+    from mhsds_pipeline.quality.verdict import BlockingCheck, GateVerdict, QualityGateError
     from mhsds_pipeline.submission.package import CheckFailure, SubmissionError
 
-    gate = QualityGateError(
-        "Quality gate failed for reporting period 2026-10: table mhs101_referral rule DQ_REF_ORPHAN "
-        "(failed, count 6): referral without patient; table mhs001_mpi rule MHS00025 (failed, count 2): x."
-    )
-    assert alerts.failing_rule(gate) == "MHS00025, DQ_REF_ORPHAN"
+    verdict = GateVerdict(
+        "2026-10", "run", "failed", "v", 10, 0,
+        blocking=(
+            BlockingCheck("LOCAL_FILE_MANDATORY_TABLE", "file", "MHS101Referral", 0, "failed", "x"),
+            BlockingCheck("MHS00025", "mhsds_rule", "MHS000Header", 2, "failed", "y"),
+        ),
+    )  # fmt: skip
+    # The verdict's fields name the rules, in its order; the message text is not parsed.
+    gate = QualityGateError("Quality gate failed for 2026-10 (rule MHS99999 in the text)", verdict)
+    assert alerts.failing_rule(gate) == "LOCAL_FILE_MANDATORY_TABLE, MHS00025"
     refused = SubmissionError(
         "2026-10",
         [

@@ -124,7 +124,9 @@ def test_header_for_another_period_blocks_publication(settings):
     marts["mhs000_header"] = marts["mhs000_header"].set_column(
         2, "ReportingPeriodStartDate", pa.array([date(2026, 9, 1)])
     )
-    with pytest.raises(pub.PublicationError, match="does not match the period"):
+    with pytest.raises(
+        pub.PublicationError, match="MHS00016: Record rejected - .*ReportingPeriodStartDate does not match"
+    ):
         pub.stage_mhsds(s, OCT, "wrong")
     assert not (s.output_dir / "2026-10").exists()
 

@@ -1,4 +1,5 @@
-"""The rules catalogue: well formed, compiles for both warehouses, matches the committed suites."""
+"""The rules catalogue: keyed by NHS England's codes, well formed, compiles for both warehouses,
+matches the committed suites, and refuses a rule that contradicts the v6.0 rules file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.gate import sql_context
 from mhsds_pipeline.quality.gx_suites import EXPORT_DIR, EXPORT_PERIOD, render_suites
-from mhsds_pipeline.quality.rules import SEVERITY_OF, fail_predicate, load_catalogue
+from mhsds_pipeline.quality.nhs_rules import load_nhs_rules
+from mhsds_pipeline.quality.rules import SEVERITIES, CatalogueError, fail_predicate, load_catalogue
 
 pytestmark = pytest.mark.unit
 
@@ -28,14 +30,85 @@ def _ctx(dialect: str):
 
 
 def test_every_rule_names_real_tables_and_columns(catalogue):
-    contracts = load_contracts(load_settings().dbt_project_dir)
-    assert len(catalogue.rules) >= 80
+    contracts = {c.idb_table: c for c in load_contracts(load_settings().dbt_project_dir).values()}
+    assert len(catalogue.rules) >= 250
     for rule in catalogue.rules:
         assert rule.table in contracts, rule.id
+        assert rule.model == contracts[rule.table].model, rule.id
         if rule.column:
             assert rule.column in contracts[rule.table].column_names, rule.id
-        assert rule.severity == SEVERITY_OF[rule.consequence]
+        assert rule.severity in SEVERITIES, rule.id
     assert set(catalogue.cascade_order) == set(contracts)
+
+
+def test_coded_rules_take_level_consequence_and_message_from_the_v6_file(catalogue):
+    nhs = load_nhs_rules()
+    assert len(nhs) == 1134
+    coded = [r for r in catalogue.rules if r.nhs]
+    assert len(coded) >= 230
+    for rule in coded:
+        ref = nhs[rule.id]
+        assert (rule.table, rule.consequence, rule.level, rule.message) == (
+            ref.table, ref.consequence, ref.level, ref.message
+        ), rule.id  # fmt: skip
+    for rule in catalogue.rules:
+        if not rule.nhs:
+            assert rule.id.startswith("LOCAL_") and rule.why and rule.message, rule.id
+
+
+def _load_with(tmp_path, entry: str):
+    """The real catalogue with one rule appended (written next to a copy of the v6 file)."""
+    from mhsds_pipeline.quality.rules import CATALOGUE
+
+    (tmp_path / "reference").mkdir()
+    ref = CATALOGUE.parent / "reference" / "MHSDS_validation_rules_v6.0.csv"
+    (tmp_path / "reference" / ref.name).write_bytes(ref.read_bytes())
+    path = tmp_path / "rules.yml"
+    path.write_text(CATALOGUE.read_text() + entry)
+    return load_catalogue.__wrapped__(path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "  - {id: MHS99999, table: MHS001MPI, column: Postcode, check: {type: not_null}}\n",
+            "not an error code",
+        ),
+        (
+            "  - {id: MHS10111, table: MHS001MPI, column: Postcode, check: {type: not_null}}\n",
+            "MHS101Referral rule",
+        ),
+        ("  - {id: MHS00123, table: MHS001MPI, column: Gender, check: {type: not_null}}\n", "not Gender"),
+        (
+            "  - {id: MHS00123, table: MHS001MPI, column: Postcode, consequence: Warning, check: {type: not_null}}\n",
+            "come from the v6.0 rules file",
+        ),
+        (
+            "  - {id: LOCAL_X, table: MHS001MPI, column: Postcode, consequence: Warning, check: {type: not_null}}\n",
+            "must state",
+        ),
+        (
+            "  - {id: MHS00103, table: MHS001MPI, column: LocalPatientID, check: {type: not_null}}\n",
+            "defined twice",
+        ),
+        (
+            "  - {id: MHS00123, table: mhs001_mpi, column: Postcode, check: {type: not_null}}\n",
+            "not an IDB table",
+        ),
+    ],
+)
+def test_a_rule_that_contradicts_the_v6_file_is_refused(tmp_path, entry, message):
+    with pytest.raises(CatalogueError, match=message):
+        _load_with(tmp_path, entry)
+
+
+def test_mandatory_tables_come_from_the_catalogue(catalogue):
+    from mhsds_pipeline.submission.idb import table_specs
+
+    specs = table_specs(load_settings().dbt_project_dir)
+    assert {s.idb_table for s in specs if s.mandatory} == set(catalogue.mandatory_tables)
+    assert catalogue.mandatory_tables == ("MHS000Header", "MHS001MPI", "MHS002GP", "MHS101Referral")
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
@@ -52,11 +125,16 @@ def test_every_rule_compiles_to_sql(catalogue, dialect):
 
 def test_mhsds_consequences_follow_the_specification(catalogue):
     by_id = {r.id: r for r in catalogue.rules}
-    assert by_id["MHS00165"].consequence == "record_rejected"  # NHS number wrong format
-    assert by_id["MHS00111"].consequence == "warning"  # NHS number blank: Severity 1 warning
-    assert by_id["MHS10101"].consequence == "group_rejected"  # referral without valid MPI
-    assert by_id["MHS20167"].consequence == "record_rejected"  # contact before the RP
-    assert by_id["MHS00025"].severity == "critical"  # more than one header: file rejected
+    assert by_id["MHS00165"].severity == "record rejected"  # NHS number wrong format
+    assert by_id["MHS00111"].severity == "severity 1 warning"  # NHS number blank
+    assert by_id["MHS00120"].severity == "severity 1 warning"  # birth date blank: not a rejection
+    assert by_id["MHS10101"].severity == "group rejected"  # referral without valid MPI
+    assert by_id["MHS20167"].severity == "record rejected"  # contact before the RP
+    assert by_id["MHS00025"].severity == "file rejected"  # more than one header
+    assert by_id["MHS00030"].severity == "file rejected"  # a rejected header rejects the file
+    assert by_id["MHS00030"].consequence == "Record rejected"  # as NHS England spells it
+    assert by_id["MHS10130"].severity == "warning"  # discharge after RP end plus 24 hours
+    assert all(r.blocks == (r.severity == "file rejected") for r in catalogue.rules)
 
 
 def test_committed_suites_match_the_catalogue(catalogue):

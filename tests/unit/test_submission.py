@@ -20,9 +20,9 @@ from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.submission import SubmissionError, add_parser, audit, cmd_package, package
 from mhsds_pipeline.submission.diff import diff_table
 from mhsds_pipeline.submission.idb import (
-    MANDATORY_TABLES,
     V6_IDB_TABLES,
     idb_order_key,
+    mandatory_tables,
     read_csv,
     table_specs,
     to_text,
@@ -199,7 +199,7 @@ def test_files_have_idb_column_order_and_spec_formats(env):
     pkg = build_package(settings, P, "pkg1")
     specs = table_specs(settings.dbt_project_dir)
     assert list(specs) == sorted(specs, key=lambda s: idb_order_key(s.idb_table))
-    assert [s.idb_table for s in specs][:4] == list(MANDATORY_TABLES)
+    assert [s.idb_table for s in specs][:4] == list(mandatory_tables())
     patterns = {
         "date": r"\d{4}-\d{2}-\d{2}",
         "time": r"\d{2}:\d{2}:\d{2}",
@@ -398,16 +398,17 @@ def test_wrong_period_in_header_is_refused(env):
     header = header.set_column(4, "ReportingPeriodStartDate", pa.array([date(2024, 3, 1)]))
     header = header.set_column(5, "ReportingPeriodEndDate", pa.array([date(2024, 3, 31)]))
     rewrite(settings, "MHS000Header", header)
-    err = _refused(settings, "header_reporting_period", "MHS000Header")
-    assert "2024-03-01..2024-03-31" in str(err)
+    err = _refused(settings, "MHS00016", "MHS000Header")
+    assert {"MHS00016", "MHS00019"} <= {f.check for f in err.failures}
+    assert "does not match the reporting period selected" in str(err)
 
 
 def test_two_header_rows_are_refused(env):
     settings, _, _ = env
     header = parquet(settings, "MHS000Header")
     rewrite(settings, "MHS000Header", pa.concat_tables([header, header]))
-    err = _refused(settings, "header_rows", "MHS000Header")
-    assert "MHS00025" in str(err)
+    err = _refused(settings, "MHS00025", "MHS000Header")
+    assert "More than one [MHS000]Header" in str(err)
 
 
 def test_header_provider_and_version_are_checked(env):
@@ -417,8 +418,8 @@ def test_header_provider_and_version_are_checked(env):
         1, "OrgIDProvider", pa.array(["RXX"])
     )
     rewrite(settings, "MHS000Header", header)
-    err = _refused(settings, "header_provider", "MHS000Header")
-    assert {"header_dataset_version", "header_provider"} <= {f.check for f in err.failures}
+    err = _refused(settings, "MHS00030", "MHS000Header")
+    assert {"MHS00003", "MHS00030"} <= {f.check for f in err.failures}
 
 
 def test_tampered_file_sha_is_refused(env):
@@ -445,7 +446,7 @@ def test_quarantined_key_present_is_refused(env):
     (vdir / "quarantine").mkdir()
     rejected = parquet(settings, "MHS201CareContact").slice(2, 1)
     rejected = rejected.append_column("_rule_id", pa.array(["MHS20167"])).append_column(
-        "_consequence", pa.array(["record_rejected"])
+        "_severity", pa.array(["record rejected"])
     )
     pq.write_table(rejected, vdir / "quarantine" / "MHS201CareContact.parquet")
     err = _refused(settings, "quarantined_key_present", "MHS201CareContact")
@@ -561,7 +562,7 @@ def test_audit_log_records_who_what_when_and_hashes(env, monkeypatch):
     )
     assert created["outputs"]["files"] == {t["file"]: t["sha256"] for t in first.manifest["tables"]}
     assert created["outputs"]["submission_manifest_sha256"] == sha256_file(first.path / MANIFEST_NAME)
-    assert entries[2]["what"]["failures"][0]["check"] == "header_rows"
+    assert entries[2]["what"]["failures"][0]["check"] == "MHS00025"
     key = audit.load_key(settings.data_dir)
     assert audit.verify(log_path, key) == []
     text = log_path.read_text()

@@ -85,7 +85,7 @@ def test_stable_month_passes_with_counts_filled():
 
 def test_half_the_contacts_is_a_warning_a_person_can_act_on():
     r = one(15_210)
-    assert (r.status, r.severity, r.consequence) == ("failed", "warning", "warning")
+    assert (r.status, r.severity, r.blocks) == ("failed", "warning", False)
     assert (r.numerator, r.denominator, r.threshold) == (15_210, 30_400, 0.3)
     assert r.rate == pytest.approx(0.5003, abs=1e-4)
     assert r.description.startswith(
@@ -273,12 +273,12 @@ def test_gate_volume_reads_the_rule_engine_outcome(tmp_settings, monkeypatch):
 
     monkeypatch.delenv("MHSDS_VOLUME_THRESHOLD", raising=False)
     contracts = load_contracts(tmp_settings.dbt_project_dir)
-    model = {c.idb_table: m for m, c in contracts.items()}
+    model = {c.idb_table: c.idb_table for c in contracts.values()}  # the outcome is keyed by IDB table
     out = tmp_settings.output_dir
     out.mkdir(parents=True)
     for month in PREVIOUS[2:]:
         _publish(out, month, {CONTACTS: 400, "MHS101Referral": 100})
-    tables = {m: SimpleNamespace(present=True, submitted_rows=5) for m in contracts}
+    tables = {c.idb_table: SimpleNamespace(present=True, submitted_rows=5) for c in contracts.values()}
     tables[model[CONTACTS]] = SimpleNamespace(present=True, submitted_rows=200)
     tables[model["MHS101Referral"]] = SimpleNamespace(present=True, submitted_rows=101)
     tables[model["MHS002GP"]] = SimpleNamespace(present=False, submitted_rows=0)

@@ -8,7 +8,7 @@ as SDCS applies group rejections (no MPI -> no referral -> no contact -> no acti
 assessment). Two views per table then split the mart:
 
 * ``dq.<table>__submit``: the rows that go into the submission (no rejecting failure);
-* ``dq.<table>__quarantine``: each rejected row with ``_rule_id``, ``_consequence`` and
+* ``dq.<table>__quarantine``: each rejected row with ``_rule_id``, ``_severity`` and
   ``_cause`` (``missing_parent`` / ``rejected_parent`` for group rejections), one row per rule.
 
 Only counts and a few keys (pseudonymised before they leave this module) come back to Python.
@@ -94,16 +94,16 @@ def _reset(conn) -> None:
     conn.execute(
         sa.text(
             f"CREATE TABLE {FAILURES} (rule_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, "
-            "row_key VARCHAR NOT NULL, consequence VARCHAR NOT NULL, cause VARCHAR)"
+            "row_key VARCHAR NOT NULL, severity VARCHAR NOT NULL, cause VARCHAR)"
         )
     )
 
 
 def _insert_failures(conn, rule: Rule, ctx: SqlContext) -> None:
     sql = (
-        f"INSERT INTO {FAILURES} (rule_id, table_name, row_key, consequence, cause) "
-        f"SELECT {lit(rule.id)}, {lit(rule.table)}, {ctx.key_expr(rule.table)}, {lit(rule.consequence)}, "
-        f"{parent_cause(rule, ctx)} FROM {ctx.table(rule.table)} t WHERE {fail_predicate(rule, ctx)}"
+        f"INSERT INTO {FAILURES} (rule_id, table_name, row_key, severity, cause) "
+        f"SELECT {lit(rule.id)}, {lit(rule.model)}, {ctx.key_expr(rule.model)}, {lit(rule.severity)}, "
+        f"{parent_cause(rule, ctx)} FROM {ctx.table(rule.model)} t WHERE {fail_predicate(rule, ctx)}"
     )
     conn.execute(sa.text(sql))
 
@@ -111,7 +111,7 @@ def _insert_failures(conn, rule: Rule, ctx: SqlContext) -> None:
 def _rejected_match(ctx: SqlContext, table: str) -> str:
     return (
         f"SELECT 1 FROM {FAILURES} f WHERE f.table_name = {lit(table)} "
-        f"AND f.consequence IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
+        f"AND f.severity IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
     )
 
 
@@ -127,11 +127,11 @@ def _create_views(conn, ctx: SqlContext, table: str) -> None:
     conn.execute(
         sa.text(
             f"CREATE VIEW {quarantine_view(table)} AS SELECT t.*, f.rule_id AS _rule_id, "
-            f"f.consequence AS _consequence, f.cause AS _cause FROM {ctx.table(table)} t "
+            f"f.severity AS _severity, f.cause AS _cause FROM {ctx.table(table)} t "
             # DISTINCT: duplicate-key rows each failed the uniqueness rule under the same key.
-            f"JOIN (SELECT DISTINCT rule_id, table_name, row_key, consequence, cause FROM {FAILURES}) f "
+            f"JOIN (SELECT DISTINCT rule_id, table_name, row_key, severity, cause FROM {FAILURES}) f "
             f"ON f.table_name = {lit(table)} "
-            f"AND f.consequence IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
+            f"AND f.severity IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
         )
     )
 
@@ -143,14 +143,14 @@ def run_rules(engine: sa.Engine, catalogue: Catalogue, ctx: SqlContext) -> Rules
     with engine.begin() as conn:
         present = _existing_tables(conn, ctx.schema)
         _reset(conn)
-        for table in catalogue.cascade_order:
-            if table not in present:
+        for table in catalogue.cascade_order:  # IDB names; SQL reads each one's relation
+            if catalogue.model(table) not in present:
                 tables[table] = TableOutcome(table, present=False)
                 continue
             for rule in catalogue.for_table(table):
                 if not rule.table_level:
                     _insert_failures(conn, rule, ctx)
-            _create_views(conn, ctx, table)
+            _create_views(conn, ctx, catalogue.model(table))
         failures = {
             r[0]: int(r[1])
             for r in conn.execute(sa.text(f"SELECT rule_id, COUNT(*) FROM {FAILURES} GROUP BY rule_id"))
@@ -167,8 +167,9 @@ def run_rules(engine: sa.Engine, catalogue: Catalogue, ctx: SqlContext) -> Rules
         for table in catalogue.cascade_order:
             if table in tables:  # not built
                 continue
-            rows = conn.execute(sa.text(f"SELECT COUNT(*) FROM {ctx.table(table)}")).scalar_one()
-            submitted = conn.execute(sa.text(f"SELECT COUNT(*) FROM {submit_view(table)}")).scalar_one()
+            model = catalogue.model(table)
+            rows = conn.execute(sa.text(f"SELECT COUNT(*) FROM {ctx.table(model)}")).scalar_one()
+            submitted = conn.execute(sa.text(f"SELECT COUNT(*) FROM {submit_view(model)}")).scalar_one()
             tables[table] = TableOutcome(
                 table,
                 present=True,
@@ -194,20 +195,16 @@ def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
     for rule in catalogue.rules:
         table = outcome.tables[rule.table]
         if not table.present:
-            checks.append(
-                rule.result(
-                    "mhsds_rule", "not_applicable", description=f"{rule.description} (table not built)"
-                )
-            )
+            checks.append(rule.result("not_applicable", description=f"{rule.description} (table not built)"))
         elif rule.table_level:
             lo, hi = rule.check.get("min", 0), rule.check.get("max")
             bad = table.rows < lo or (hi is not None and table.rows > hi)
             checks.append(
                 rule.result(
-                    "mhsds_rule",
                     "failed" if bad else "passed",
                     column_name=None,
                     numerator=table.rows,
+                    count_rule_engine=table.rows,
                     description=f"{rule.description} (rows: {table.rows})",
                 )
             )
@@ -215,9 +212,9 @@ def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
             n = outcome.failures.get(rule.id, 0)
             checks.append(
                 rule.result(
-                    "mhsds_rule",
                     status_for("violations", n, table.rows) if table.rows else "not_applicable",
                     numerator=n,
+                    count_rule_engine=n,
                     denominator=table.rows,
                     threshold=0.0,
                     sample_keys=outcome.samples.get(rule.id, []),
@@ -229,12 +226,11 @@ def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
         ok = bool(t and t.present and t.submitted_rows > 0)
         checks.append(
             CheckResult(
-                check_id="FILE_MANDATORY_TABLE",
+                check_id="LOCAL_FILE_MANDATORY_TABLE",
                 source="file",
                 table_name=table,
                 dimension="completeness",
-                consequence="file_rejected",
-                severity="critical",
+                severity="file rejected",
                 status="passed" if ok else "failed",
                 numerator=t.submitted_rows if t else 0,
                 description="Mandatory table present with at least one valid row",
@@ -246,12 +242,11 @@ def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
         small = t.rows < catalogue.block_min_rows
         checks.append(
             CheckResult(
-                check_id="FILE_REJECTED_SHARE",
+                check_id="LOCAL_FILE_REJECTED_SHARE",
                 source="file",
                 table_name=table,
                 dimension="validity",
-                consequence="file_rejected",
-                severity="critical",
+                severity="file rejected",
                 measure="violations",
                 numerator=t.rejected_rows,
                 denominator=t.rows,
@@ -267,3 +262,59 @@ def _checks(catalogue: Catalogue, outcome: RulesOutcome) -> list[CheckResult]:
             )
         )
     return checks
+
+
+# ------------------------------------------------------------------------------ files
+
+
+#: Rule types that need other tables (parents, children, the extract's cell list) and so
+#: cannot be judged from one file: the gate evaluated them in the warehouse.
+_NEEDS_WAREHOUSE = ("references", "has_child", "source_cell")
+
+
+def check_file(catalogue: Catalogue, ctx: SqlContext, table: str, path, types=None) -> dict[str, int]:
+    """Evaluate ``table``'s catalogue rules on a written Parquet file: rule id -> failing rows.
+
+    Publication and packaging re-check what they are about to hand over (the header, formats,
+    row counts) with the catalogue's own SQL, in an in-memory DuckDB over the file, so a rule
+    has one implementation whether it runs in the warehouse or on a file. ``types`` limits the
+    rules by check type.
+    """
+    import duckdb
+
+    from mhsds_pipeline.warehouse import ensure_cell_errors_sql
+
+    model = catalogue.model(table)
+    file_ctx = SqlContext(
+        schema="file",
+        rp_start=ctx.rp_start,
+        rp_end=ctx.rp_end,
+        org_id_provider=ctx.org_id_provider,
+        dialect="duckdb",
+        columns=ctx.columns,
+        keys=ctx.keys,
+    )
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("CREATE SCHEMA file")
+        for sql in ensure_cell_errors_sql():  # empty: no cell of a written file is unreadable
+            con.execute(sql)
+        con.execute(f"CREATE VIEW {file_ctx.table(model)} AS SELECT * FROM read_parquet({lit(str(path))})")
+        rows = con.execute(f"SELECT COUNT(*) FROM {file_ctx.table(model)}").fetchone()[0]
+        # A column the file lacks is a structure failure the callers report (contract schema).
+        present = {r[0] for r in con.execute(f"DESCRIBE {file_ctx.table(model)}").fetchall()}
+        out: dict[str, int] = {}
+        for rule in catalogue.for_table(table):
+            if rule.type in _NEEDS_WAREHOUSE or (types is not None and rule.type not in types):
+                continue
+            if rule.column and rule.column not in present:
+                continue
+            if rule.table_level:
+                lo, hi = rule.check.get("min", 0), rule.check.get("max")
+                out[rule.id] = int(rows) if rows < lo or (hi is not None and rows > hi) else 0
+                continue
+            sql = f"SELECT COUNT(*) FROM {file_ctx.table(model)} t WHERE {fail_predicate(rule, file_ctx)}"
+            out[rule.id] = int(con.execute(sql).fetchone()[0])
+        return out
+    finally:
+        con.close()

@@ -2,15 +2,18 @@
 
 Order (write-audit-publish): the MHSDS rules run in the warehouse and split each mart into
 submit / quarantine views (:mod:`.engine`); GX validates the same rules by pushdown and builds
-Data Docs (:mod:`.gx_suites`); DQMI is computed in SQL (:mod:`.dqmi`); dbt's test results and
-the raw-extract checks are folded in. Everything lands in one ``dq_results.parquet`` and a
-``gate.json`` verdict in the run's work directory (``data/dq/<period>/<run>/``); the publisher
-copies them beside the Parquet it promotes.
+Data Docs (:mod:`.gx_suites`), and its count is folded into each rule's row; DQMI is computed in
+SQL (:mod:`.dqmi`); dbt's structural test results and the raw-extract checks are added.
+Everything lands in one ``dq_results.parquet`` (one row per check per table), the SDCS-shaped
+reports (``dq/sdcs/``, :mod:`.sdcs`) and the typed verdict (:class:`.verdict.GateVerdict`,
+``gate.json``) in the run's work directory (``data/dq/<period>/<run>/``); the publisher copies
+them beside the Parquet it promotes.
 
-A critical failure (file-level rejection, a mandatory table missing or empty, a systematic
-rejection share, a critical check GX could not evaluate) raises :class:`QualityGateError`
-naming period, table, rule and count: promotion does not happen and the last good outputs of
-the period stay in place. Warnings and quarantined rows never block.
+A blocking failure (severity ``file rejected``: a header rule, a mandatory table missing or
+empty, a systematic rejection share, an unreconciled extract, a blocking check that could not
+be evaluated) raises :class:`QualityGateError` carrying the verdict: promotion does not happen
+and the last good outputs of the period stay in place. Record and group rejections quarantine
+rows; warnings are reported; neither blocks.
 """
 
 from __future__ import annotations
@@ -29,15 +32,14 @@ import sqlalchemy as sa
 from mhsds_pipeline.config import Settings
 from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.period import ReportingPeriod
-from mhsds_pipeline.quality.results import CheckResult, to_table
+from mhsds_pipeline.quality.results import CheckResult, failing, to_table
 from mhsds_pipeline.quality.rules import SqlContext, load_catalogue
+from mhsds_pipeline.quality.verdict import BlockingCheck, GateVerdict, QualityGateError
 from mhsds_pipeline.warehouse import mart_schema, sqlalchemy_url
 
+__all__ = ["QualityGateError", "dbt_checks", "run_quality", "sql_context", "validate_raw_extract", "work_dir"]
+
 log = logging.getLogger(__name__)
-
-
-class QualityGateError(RuntimeError):
-    """A critical data-quality failure: the period is not promoted."""
 
 
 def _safe(run_id: str) -> str:
@@ -72,12 +74,13 @@ def validate_raw_extract(settings: Settings, period: str, run_id: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     outcome = validate_raw(sqlalchemy_url(settings))
     (out / "raw_checks.json").write_text(json.dumps([asdict(c) for c in outcome.checks], indent=1))
-    bad = [c for c in outcome.checks if c.severity == "critical" and c.status in ("failed", "error")]
+    bad = failing(outcome.checks)
     if bad:
         raise QualityGateError(
             f"Reporting period {period}: the raw extract cannot be built: "
             + "; ".join(f"{c.suite} {c.check_id} ({c.description})" for c in bad)
-            + ". Nothing was published; the last good outputs are untouched."
+            + ". Nothing was published; the last good outputs are untouched.",
+            rules=tuple(c.check_id for c in bad),
         )
     return {"period": period, "checks": len(outcome.checks), "seconds": outcome.seconds}
 
@@ -85,37 +88,36 @@ def validate_raw_extract(settings: Settings, period: str, run_id: str) -> dict:
 # ------------------------------------------------------------------------------ dbt results
 
 
-_TABLE_IN_NAME = re.compile(r"(mhs\d{3}_[a-z_]+?)(?:_[0-9a-f]{8,}|__|$)")
-
-
 def dbt_checks(settings: Settings, period: str) -> list[CheckResult]:
-    """dbt test results as dq_results rows (dbt tests are the build-time layer of checks)."""
+    """dbt's structural test results as dq_results rows.
+
+    dbt tests check structure only (contracts, join keys, nothing lost between layers) and carry
+    their own ``DBT_*`` ids in ``meta.check_id``; the table is the IDB table of the model they
+    test (``meta.idb_table`` of its contract). A failing test already stopped ``dbt build``; one
+    that only warns is reported as a warning.
+    """
     path = settings.data_dir / "dbt" / period / "dbt_results.json"
     if not path.exists():
         return []
+    idb = {m: c.idb_table for m, c in load_contracts(settings.dbt_project_dir).items()}
     checks = []
     for node in json.loads(path.read_text()).get("nodes", []):
         if not str(node.get("resource_type", "")).endswith("test"):
             continue
         name = node["unique_id"].split(".")[2]
-        m = _TABLE_IN_NAME.search(name)
         status = {"pass": "passed", "warn": "failed", "fail": "failed", "error": "error"}.get(
             node["status"], "not_applicable"
         )
-        # A dbt test that only warns cannot be critical: the rule it mirrors is enforced by
-        # quarantine in the gate (errors already stopped `dbt build`).
-        severity = (
-            "critical"
-            if node["status"] in ("fail", "error")
-            else ("info" if node.get("severity") == "info" else "warning")
-        )
+        model = node.get("model")
         checks.append(
             CheckResult(
-                check_id=node.get("rule_id") or name,
+                check_id=node.get("check_id") or name,
                 source="dbt",
                 suite=name,
-                table_name=m.group(1) if m else None,
-                severity=severity,
+                table_name=idb.get(model, model),
+                column_name=node.get("column"),
+                dimension="integrity",
+                severity="file rejected" if node["status"] in ("fail", "error") else "warning",
                 status=status,
                 numerator=node.get("failures"),
                 description=f"dbt test {name}: {node.get('message') or node['status']}",
@@ -131,8 +133,9 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     """Every check for the period; writes dq/ and data_docs/ into the run's work dir."""
     from mhsds_pipeline.quality import dqmi as dqmi_mod
     from mhsds_pipeline.quality.engine import run_rules
-    from mhsds_pipeline.quality.gx_suites import validate_marts
+    from mhsds_pipeline.quality.gx_suites import cross_check, validate_marts
     from mhsds_pipeline.quality.reconcile import gate_reconciliation
+    from mhsds_pipeline.quality.sdcs import write_sdcs_reports
     from mhsds_pipeline.quality.volume import anomalies, gate_volume
 
     t0 = time.perf_counter()
@@ -146,12 +149,12 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     ctx = sql_context(settings, period)
     url = sqlalchemy_url(settings)
 
-    # One engine for the rules and DQMI: DuckDB refuses a second connection to the same file
-    # with another configuration (e.g. read-only) inside one process.
+    # One engine for the rules, DQMI and the SDCS reports: DuckDB refuses a second connection
+    # to the same file with another configuration (e.g. read-only) inside one process.
     engine = sa.create_engine(url)
     try:
         rules = run_rules(engine, catalogue, ctx)
-        # extracted = published + quarantined, per EPR table (critical when it does not hold)
+        # extracted = published + quarantined, per EPR table (blocks when it does not hold)
         recon, recon_checks = gate_reconciliation(settings, period_text, engine, ctx)
         t_dqmi = time.perf_counter()
         dqmi_result = dqmi_mod.compute_dqmi(engine, schema=ctx.schema, period=period)
@@ -161,65 +164,66 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
             "DQMI: data set score %s in %.1f s", getattr(dqmi_result, "dataset_score", None), dqmi_seconds
         )
         table_rows = {t: o.rows for t, o in rules.tables.items() if o.present}
-        gx = validate_marts(url, catalogue, ctx, rules.failures, table_rows, out / "data_docs")
+        gx = validate_marts(url, catalogue, ctx, table_rows, out / "data_docs")
+        rule_checks = cross_check(rules.checks, gx)
+        sdcs_files = write_sdcs_reports(engine, catalogue, ctx, rules, dq_dir / "sdcs")
     finally:
         engine.dispose()
 
     raw_path = out / "raw_checks.json"
     raw = [CheckResult(**c) for c in json.loads(raw_path.read_text())] if raw_path.exists() else []
-    checks = raw + dbt_checks(settings, period_text) + rules.checks + recon_checks + gx.checks
-    checks += dqmi_mod.to_check_results(dqmi_result)
+    checks = raw + dbt_checks(settings, period_text) + rule_checks + recon_checks
+    checks += _idb_names(settings, dqmi_mod.to_check_results(dqmi_result))
     checks += gate_volume(settings, period_text, rules)  # warnings only: never blocks
     pq.write_table(to_table(period_text, run_id, checks), dq_dir / "dq_results.parquet")
 
-    critical = [c for c in checks if c.severity == "critical" and c.status in ("failed", "error")]
-    gate = {
-        "period": period_text,
-        "run_id": run_id,
-        "status": "failed" if critical else "passed",
-        "rules_catalogue_version": catalogue.version,
-        "critical": [
-            {
-                "check_id": c.check_id,
-                "source": c.source,
-                "table": c.table_name,
-                "count": c.numerator,
-                "status": c.status,
-                "description": c.description,
-            }
-            for c in critical
-        ],
-        "warnings": sum(1 for c in checks if c.severity == "warning" and c.status == "failed"),
-        "volume_anomalies": anomalies(checks),  # IDB table -> change vs the previous months
-        "checks": len(checks),
-        "rejected_rows": rules.quarantine_counts(),
-        "submitted_rows": {t: o.submitted_rows for t, o in rules.tables.items() if o.present},
-        "reconciliation": recon.to_json() if recon else None,
-        "dqmi_dataset_score": getattr(dqmi_result, "dataset_score", None),
-        "seconds": {
+    blocking = failing(checks)
+    verdict = GateVerdict(
+        period=period_text,
+        run_id=run_id,
+        status="failed" if blocking else "passed",
+        rules_catalogue_version=catalogue.version,
+        checks=len(checks),
+        warnings=sum(1 for c in checks if not c.blocks and c.status == "failed" and c.severity != "info"),
+        blocking=tuple(BlockingCheck.of(c) for c in blocking),
+        rejected_rows=rules.quarantine_counts(),
+        submitted_rows={t: o.submitted_rows for t, o in rules.tables.items() if o.present},
+        volume_anomalies=anomalies(checks),
+        reconciliation=recon.to_json() if recon else None,
+        dqmi_dataset_score=getattr(dqmi_result, "dataset_score", None),
+        seconds={
             "rules_sql": rules.seconds,
             "gx_marts": gx.seconds,
             "dqmi": dqmi_seconds,
             "total": round(time.perf_counter() - t0, 3),
         },
-    }
-    (dq_dir / "gate.json").write_text(json.dumps(gate, indent=2, sort_keys=True, default=str))
+    )
+    verdict.write(dq_dir)
     log.info(
-        "Quality gate %s for %s: %d checks, %d critical, %d warnings, %s rows quarantined",
-        gate["status"],
+        "Quality gate %s for %s: %d checks, %d blocking, %d warnings, %s rows quarantined; SDCS reports %s",
+        verdict.status,
         period_text,
         len(checks),
-        len(critical),
-        gate["warnings"],
-        sum(gate["rejected_rows"].values()),
+        len(blocking),
+        verdict.warnings,
+        sum(verdict.rejected_rows.values()),
+        ", ".join(p.name for p in sdcs_files),
     )
-    if critical:
-        detail = "; ".join(
-            f"table {c['table'] or '-'} rule {c['check_id']} ({c['status']}, count {c['count']}): {c['description']}"
-            for c in gate["critical"]
-        )
+    if blocking:
         raise QualityGateError(
-            f"Quality gate failed for reporting period {period_text}: {detail}. Promotion stopped; the last "
-            f"good outputs of {period_text} are untouched. Reports: {dq_dir} and {out / 'data_docs' / 'index.html'}"
+            f"Quality gate failed for reporting period {period_text}: "
+            + "; ".join(b.describe() for b in verdict.blocking)
+            + f". Promotion stopped; the last good outputs of {period_text} are untouched. Reports: {dq_dir} "
+            f"and {out / 'data_docs' / 'index.html'}",
+            verdict,
         )
-    return {k: gate[k] for k in ("period", "status", "warnings", "checks", "rejected_rows", "seconds")}
+    return verdict.summary()
+
+
+def _idb_names(settings: Settings, checks: list[CheckResult]) -> list[CheckResult]:
+    """Checks that name a warehouse relation (DQMI's item seed) renamed to the IDB table."""
+    idb = {m: c.idb_table for m, c in load_contracts(settings.dbt_project_dir).items()}
+    for check in checks:
+        if check.table_name in idb:
+            check.table_name = idb[check.table_name]
+    return checks

@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mhsds_pipeline.quality.results import CheckResult, status_for
+from mhsds_pipeline.quality.results import CheckResult
 from mhsds_pipeline.quality.rules import (
     Catalogue,
     Rule,
@@ -62,10 +62,12 @@ RAW_TABLES: dict[str, tuple[str, bool]] = {
 
 @dataclass
 class GxOutcome:
-    checks: list[CheckResult]
+    checks: list[CheckResult]  # raw suites: their own dq_results rows
     success: bool
     seconds: float
     data_docs_index: Path | None
+    counts: dict[str, int | None] = field(default_factory=dict)  # marts: rule id -> failing rows
+    errors: dict[str, str] = field(default_factory=dict)  # marts: rule id -> why GX could not count
 
 
 def _meta(rule: Rule) -> dict:
@@ -79,6 +81,11 @@ def _meta(rule: Rule) -> dict:
     }
 
 
+def _description(rule: Rule) -> str:
+    """Data Docs' line for the rule: its code and NHS England's message (values left as <Item>)."""
+    return f"{rule.id}: {rule.message}"
+
+
 def expectation_for(rule: Rule, ctx: SqlContext):
     """The GX expectation that checks ``rule`` (same verdict as the rule engine's SQL)."""
     import great_expectations.expectations as gxe
@@ -86,7 +93,7 @@ def expectation_for(rule: Rule, ctx: SqlContext):
     from mhsds_pipeline.quality import expectations as mx  # registers the custom expectations
 
     c, col, kind = rule.check, rule.column, rule.type
-    common = {"meta": _meta(rule), "description": f"{rule.id} ({rule.consequence}): {rule.description}"}
+    common = {"meta": _meta(rule), "description": _description(rule)}
     if kind == "not_null":
         return gxe.ExpectColumnValuesToNotBeNull(column=col, **common)
     if kind == "code_list":
@@ -127,7 +134,7 @@ def expectation_for(rule: Rule, ctx: SqlContext):
     # the batch and GX has no reason to warn (it printed one line per expectation built).
     # GX str.format()s the query to fill {batch}: escape the braces of regex quantifiers.
     table_sql = failing_rows_sql(rule, ctx, select=f"{lit(rule.id)} AS rule_id")
-    own_table = f" FROM {ctx.table(rule.table)} t WHERE "
+    own_table = f" FROM {ctx.table(rule.model)} t WHERE "
     head, sep, predicate = table_sql.partition(own_table)
     if not sep:  # pragma: no cover - failing_rows_sql always selects from the rule's table
         raise ValueError(f"rule {rule.id}: cannot place the GX batch in {table_sql!r}")
@@ -184,16 +191,18 @@ def _datasource(context, url: str):
     return context.data_sources.add_sql(name="warehouse", connection_string=url)
 
 
-def _run(context, datasource, schema: str, suites: dict[str, list], checkpoint_name: str, docs: bool):
+def _run(
+    context, datasource, schema: str, suites: dict[str, tuple[str, list]], checkpoint_name: str, docs: bool
+):
+    """Validate ``suites`` (suite name -> (warehouse relation, expectations)) in one checkpoint."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
 
     definitions = []
-    for asset_name, expectations in suites.items():
-        layer, table = asset_name.split("__", 1)
+    for asset_name, (relation, expectations) in suites.items():
         # A query asset, not a table asset: GX 1.24 reflects a table asset's columns without its
         # schema on DuckDB ("Table with name ... does not exist") and every map expectation errors.
-        asset = datasource.add_query_asset(name=asset_name, query=f"SELECT * FROM {q(schema)}.{q(table)}")
+        asset = datasource.add_query_asset(name=asset_name, query=f"SELECT * FROM {q(schema)}.{q(relation)}")
         batch = asset.add_batch_definition_whole_table(f"{asset_name}__whole_table")
         suite = context.suites.add(gx.ExpectationSuite(name=asset_name))
         for expectation in expectations:
@@ -259,61 +268,74 @@ def validate_marts(
     url: str,
     catalogue: Catalogue,
     ctx: SqlContext,
-    engine_counts: dict[str, int],
     table_rows: dict[str, int],
     docs_dir: Path | None,
 ) -> GxOutcome:
-    """Run the ``marts__*`` suites; dq_results rows with the cross-check against the engine."""
+    """Run the ``marts__<IDB table>`` suites; GX's failing-row count per rule (see :func:`cross_check`)."""
     t0 = time.perf_counter()
     context = _context(docs_dir)
     datasource = _datasource(context, url)
-    suites: dict[str, list] = {}
+    suites: dict[str, tuple[str, list]] = {}
     for table in catalogue.cascade_order:
         if table not in table_rows:  # not built: the file-level check reports it
             continue
-        suites[f"marts__{table}"] = [expectation_for(r, ctx) for r in catalogue.for_table(table)]
+        rules = catalogue.for_table(table)
+        suites[f"marts__{table}"] = catalogue.model(table), [expectation_for(r, ctx) for r in rules]
     result = _run(context, datasource, ctx.schema, suites, "mhsds_marts", docs_dir is not None)
-    rules = {r.id: r for r in catalogue.rules}
-    checks: list[CheckResult] = []
+    rules_by_id = {r.id: r for r in catalogue.rules}
+    counts: dict[str, int | None] = {}
+    errors: dict[str, str] = {}
     for run in result.run_results.values():
         for er in run.results:
-            meta = er.expectation_config.meta or {}
-            rule = rules[meta["rule_id"]]
+            rule = rules_by_id[(er.expectation_config.meta or {})["rule_id"]]
             unexpected, _ = _counts(er.result)
-            rows = table_rows.get(rule.table, 0)
+            if rule.table_level:  # row_count: GX's verdict, counted as the table's rows
+                unexpected = table_rows.get(rule.table, 0) if er.success is not None else None
             error = _raised(er)
-            if error or (unexpected is None and not rule.table_level):
-                status, note = "error", f" GX could not evaluate it: {(error or 'no count returned')[:300]}"
-            elif rule.table_level:
-                status, note = ("passed" if er.success else "failed"), ""
-                unexpected = rows
-            else:
-                expected = engine_counts.get(rule.id, 0)
-                if unexpected is not None and unexpected != expected:
-                    status = "error"
-                    note = f" GX counted {unexpected} failing rows, the rule engine {expected}."
-                else:
-                    status, note = status_for("violations", unexpected or 0, rows), ""
-            checks.append(
-                rule.result(
-                    "gx",
-                    status,
-                    numerator=unexpected,
-                    denominator=rows if not rule.table_level else None,
-                    threshold=0.0,
-                    description=(er.expectation_config.description or rule.description) + note,
-                )
-            )
+            if error or unexpected is None:
+                errors[rule.id] = (error or "no count returned")[:300]
+            counts[rule.id] = unexpected
     index = docs_dir / "index.html" if docs_dir is not None and (docs_dir / "index.html").exists() else None
-    outcome = GxOutcome(checks, bool(result.success), round(time.perf_counter() - t0, 3), index)
+    outcome = GxOutcome([], bool(result.success), round(time.perf_counter() - t0, 3), index, counts, errors)
     log.info(
-        "GX marts suites: %d expectations by SQL pushdown, %d failed, in %.1f s; Data Docs %s",
-        len(checks),
-        sum(1 for c in checks if c.status in ("failed", "error")),
+        "GX marts suites: %d expectations by SQL pushdown, %d could not be evaluated, in %.1f s; Data Docs %s",
+        len(counts),
+        len(errors),
         outcome.seconds,
         index,
     )
     return outcome
+
+
+def cross_check(rule_checks: list[CheckResult], gx: GxOutcome) -> list[CheckResult]:
+    """Fold GX's count into each catalogue rule's one dq_results row.
+
+    The rule engine's count (after the group-rejection cascade) stays the authoritative
+    ``numerator``; GX's is ``count_gx``. A rule GX could not evaluate, or counted differently, is
+    an ``error`` row naming both counts: a disagreement is reported, never silently trusted.
+    """
+    out = []
+    for check in rule_checks:
+        if check.source not in ("mhsds_rule", "local_rule") or check.status == "not_applicable":
+            out.append(check)
+            continue
+        gx_count = gx.counts.get(check.check_id)
+        check.count_gx = gx_count
+        error = gx.errors.get(check.check_id)
+        if check.check_id not in gx.counts:
+            error = "GX did not run the rule"
+        if error:
+            check.engines_agree = False
+            check.status = "error"
+            check.description = f"{check.description} [GX could not evaluate it: {error}]"
+        elif gx_count != check.count_rule_engine:
+            check.engines_agree = False
+            check.status = "error"
+            check.description = f"{check.description} [GX counted {gx_count} failing rows, the rule engine {check.count_rule_engine}]"
+        else:
+            check.engines_agree = True
+        out.append(check)
+    return out
 
 
 def validate_raw(url: str, schema: str = "raw_epr") -> GxOutcome:
@@ -343,27 +365,34 @@ def validate_raw(url: str, schema: str = "raw_epr") -> GxOutcome:
                     suite=f"raw__{table}",
                     table_name=table,
                     dimension="completeness",
-                    severity="critical" if required else "warning",
+                    severity="file rejected" if required else "warning",
                     status="failed",
                     description=f"raw_epr.{table} was not landed",
                 )
             )
             continue
-        sev = "critical" if required else "warning"
-        suites[f"raw__{table}"] = [
-            gxe.ExpectTableRowCountToBeBetween(
-                min_value=1 if required else 0,
-                meta={"rule_id": "RAW_ROWS", "severity": sev, "dimension": "completeness"},
-                description=f"raw_epr.{table} has rows for the period"
-                if required
-                else f"raw_epr.{table} row count",
-            ),
-            gxe.ExpectColumnValuesToNotBeNull(
-                column=key,
-                meta={"rule_id": "RAW_KEY_NOT_NULL", "severity": "critical", "dimension": "completeness"},
-                description=f"raw_epr.{table}.{key} (the source key) is always present",
-            ),
-        ]
+        sev = "file rejected" if required else "warning"
+        suites[f"raw__{table}"] = (
+            table,
+            [
+                gxe.ExpectTableRowCountToBeBetween(
+                    min_value=1 if required else 0,
+                    meta={"rule_id": "RAW_ROWS", "severity": sev, "dimension": "completeness"},
+                    description=f"raw_epr.{table} has rows for the period"
+                    if required
+                    else f"raw_epr.{table} row count",
+                ),
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=key,
+                    meta={
+                        "rule_id": "RAW_KEY_NOT_NULL",
+                        "severity": "file rejected",
+                        "dimension": "completeness",
+                    },
+                    description=f"raw_epr.{table}.{key} (the source key) is always present",
+                ),
+            ],
+        )
     context = _context(None)
     datasource = _datasource(context, url)
     result = _run(context, datasource, schema, suites, "mhsds_raw", docs=False)
@@ -391,13 +420,13 @@ def validate_raw(url: str, schema: str = "raw_epr") -> GxOutcome:
             )
     return GxOutcome(
         checks,
-        all(c.status == "passed" or c.severity != "critical" for c in checks),
+        all(c.status == "passed" or not c.blocks for c in checks),
         round(time.perf_counter() - t0, 3),
         None,
     )
 
 
-__all__ = ["GxOutcome", "expectation_for", "validate_marts", "validate_raw", "q"]
+__all__ = ["GxOutcome", "cross_check", "expectation_for", "validate_marts", "validate_raw", "q"]
 
 
 def compare_pushdown_with_pandas(url: str, catalogue: Catalogue, ctx: SqlContext) -> dict:
@@ -427,7 +456,8 @@ def compare_pushdown_with_pandas(url: str, catalogue: Catalogue, ctx: SqlContext
     context = _context(None)
     datasource = _datasource(context, url)
     suites = {
-        f"marts__{t}": [comparable(r) for r in catalogue.for_table(t) if comparable(r)] for t in per_table
+        f"marts__{t}": (catalogue.model(t), [comparable(r) for r in catalogue.for_table(t) if comparable(r)])
+        for t in per_table
     }
     sql_result = _run(context, datasource, ctx.schema, suites, "compare_sql", docs=False)
     pushdown = time.perf_counter() - t0
@@ -437,7 +467,9 @@ def compare_pushdown_with_pandas(url: str, catalogue: Catalogue, ctx: SqlContext
     frames = {}
     with engine.connect() as conn:
         for t in per_table:
-            frames[t] = pd.read_sql_query(sa.text(f"SELECT * FROM {q(ctx.schema)}.{q(t)}"), conn)
+            frames[t] = pd.read_sql_query(
+                sa.text(f"SELECT * FROM {q(ctx.schema)}.{q(catalogue.model(t))}"), conn
+            )
     engine.dispose()
     load = time.perf_counter() - t1
 

@@ -163,8 +163,7 @@ class Reconciliation:
                     suite="reconciliation",
                     table_name=s.epr_table,
                     dimension="completeness",
-                    consequence="file_rejected",
-                    severity="critical",
+                    severity="file rejected",
                     status="passed" if s.balanced else "failed",
                     numerator=abs(s.missing),
                     denominator=s.extracted,
@@ -216,7 +215,7 @@ def reconcile(
                     continue
                 rejected = (
                     f"EXISTS (SELECT 1 FROM {failures_table} f WHERE f.table_name = {lit(model)} "
-                    f"AND f.consequence IN {in_list(list(ROW_REJECTING))} "
+                    f"AND f.severity IN {in_list(list(ROW_REJECTING))} "
                     f"AND f.row_key = {ctx.key_expr(model)})"
                 )
                 built = _count(conn, f"SELECT COUNT(*) FROM {ctx.table(model)} t")
@@ -269,8 +268,7 @@ def gate_reconciliation(
                 source="file",
                 suite="reconciliation",
                 dimension="completeness",
-                consequence="file_rejected",
-                severity="critical",
+                severity="file rejected",
                 status="error",
                 description=f"Cannot reconcile {period}: {exc}",
             )

@@ -1,13 +1,20 @@
 """The one data-quality results table: every check writes one row (``dq_results.parquet``).
 
-Checks come from several sources, with one vocabulary:
+One row per check per table per run, with one vocabulary:
 
-* ``source``: ``dbt`` (dbt tests), ``gx`` (Great Expectations expectations), ``mhsds_rule``
-  (the MHSDS validation rules with their consequences), ``dqmi`` (DQMI items), ``file``
-  (file-level checks such as header and mandatory tables), ``volume`` (row counts against the
-  previous published months, :mod:`.volume`).
-* ``severity``: ``critical`` (blocks publication), ``warning``, ``info``.
+* ``source``: ``mhsds_rule`` (an NHS England v6 rule of the catalogue, ``check_id`` its error
+  code), ``local_rule`` (a catalogue rule without an NHS code, ``LOCAL_*``), ``dbt`` (dbt's
+  structural tests: contracts, join keys, nothing lost), ``gx`` (the raw-extract suites),
+  ``dqmi`` (DQMI items), ``file`` (file-level checks: mandatory tables, rejected share,
+  reconciliation), ``volume`` (row counts against the previous published months).
+* ``severity``: what happens to the data, in NHS England's words: ``file rejected``,
+  ``group rejected``, ``record rejected``, ``severity 1 warning``, ``warning``, ``info``.
+  ``blocks`` says whether a failure stops publication (the gate's verdict, beside it).
 * ``status``: ``passed``, ``failed``, ``not_applicable``, ``error``.
+* A catalogue rule is evaluated by two engines over the same SQL: the rule engine (its count,
+  after the group-rejection cascade, is ``numerator``) and Great Expectations. Both counts are
+  columns (``count_rule_engine``, ``count_gx``); ``engines_agree`` is false, and the status
+  ``error``, when they differ or GX could not evaluate the rule.
 * ``measure``: what ``numerator`` counts: ``violations`` (rows failing the check: rules, tests,
   expectations), ``valid`` (rows valid for the item: DQMI) or ``rows`` (rows in the table, against
   a usual count as ``denominator``: volume). ``rate = numerator/denominator``; a ``violations``
@@ -23,9 +30,9 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
-SEVERITIES = ("critical", "warning", "info")
+SEVERITIES = ("file rejected", "group rejected", "record rejected", "severity 1 warning", "warning", "info")
 STATUSES = ("passed", "failed", "not_applicable", "error")
-SOURCES = ("dbt", "gx", "mhsds_rule", "dqmi", "file", "volume")
+SOURCES = ("mhsds_rule", "local_rule", "dbt", "gx", "dqmi", "file", "volume")
 MEASURES = ("violations", "valid", "rows")
 
 DQ_RESULTS_SCHEMA = pa.schema(
@@ -38,14 +45,17 @@ DQ_RESULTS_SCHEMA = pa.schema(
         pa.field("table_name", pa.string()),
         pa.field("column_name", pa.string()),
         pa.field("dimension", pa.string()),
-        pa.field("consequence", pa.string()),
         pa.field("severity", pa.string(), nullable=False),
+        pa.field("blocks", pa.bool_(), nullable=False),
         pa.field("measure", pa.string(), nullable=False),
         pa.field("numerator", pa.int64()),
         pa.field("denominator", pa.int64()),
         pa.field("rate", pa.float64()),
         pa.field("threshold", pa.float64()),
         pa.field("status", pa.string(), nullable=False),
+        pa.field("count_rule_engine", pa.int64()),
+        pa.field("count_gx", pa.int64()),
+        pa.field("engines_agree", pa.bool_()),
         pa.field("description", pa.string()),
         pa.field("sample_keys", pa.list_(pa.string())),
     ]
@@ -59,15 +69,18 @@ class CheckResult:
     severity: str
     status: str
     measure: str = "violations"
+    blocks: bool | None = None  # None: a failure blocks when the severity is "file rejected"
     suite: str | None = None
     table_name: str | None = None
     column_name: str | None = None
     dimension: str | None = None
-    consequence: str | None = None
     numerator: int | None = None
     denominator: int | None = None
     rate: float | None = None
     threshold: float | None = None
+    count_rule_engine: int | None = None
+    count_gx: int | None = None
+    engines_agree: bool | None = None
     description: str | None = None
     sample_keys: list[str] = field(default_factory=list)
 
@@ -80,6 +93,8 @@ class CheckResult:
             raise ValueError(f"{self.check_id}: source {self.source!r} not in {SOURCES}")
         if self.measure not in MEASURES:
             raise ValueError(f"{self.check_id}: measure {self.measure!r} not in {MEASURES}")
+        if self.blocks is None:
+            self.blocks = self.severity == "file rejected"
         if self.rate is None and self.numerator is not None and self.denominator:
             self.rate = self.numerator / self.denominator
 
@@ -99,8 +114,9 @@ def status_for(measure: str, numerator: int, denominator: int, threshold: float 
 #: Row order of dq_results: every column, so identical reruns give identical bytes (several GX
 #: expectations share a check_id and table; ordering by those alone left ties to chance).
 _ORDER = (
-    "source", "table_name", "check_id", "column_name", "suite", "measure", "dimension", "consequence",
-    "severity", "status", "description", "numerator", "denominator", "rate", "threshold", "sample_keys",
+    "source", "table_name", "check_id", "column_name", "suite", "measure", "dimension", "severity",
+    "blocks", "status", "description", "numerator", "denominator", "rate", "threshold", "count_rule_engine",
+    "count_gx", "engines_agree", "sample_keys",
 )  # fmt: skip
 
 
@@ -112,3 +128,8 @@ def to_table(period: str, run_id: str, results: list[CheckResult]) -> pa.Table:
     rows = [{"period": period, "run_id": run_id, **asdict(r)} for r in results]
     rows.sort(key=_full_key)
     return pa.Table.from_pylist(rows, schema=DQ_RESULTS_SCHEMA)
+
+
+def failing(results: list[CheckResult]) -> list[CheckResult]:
+    """The rows that stop publication: blocking checks that failed or could not be evaluated."""
+    return [r for r in results if r.blocks and r.status in ("failed", "error")]

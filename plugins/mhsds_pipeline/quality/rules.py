@@ -18,7 +18,8 @@ sctid              not a valid SCTID (6-18 digits, no leading 0, ``partitions``,
 value_set          a valid SCTID not in ``seed.seed_column`` (``require_valid_sctid: false``:
                    any value not in it)
 score_range        PersScore not a whole number in the tool's [min_score, max_score]
-date_in_period     a date before ``rp_start`` (bound start), after ``rp_end`` (end) or either
+date_in_period     a date before ``rp_start`` (bound start), after ``rp_end`` (end) or either;
+                   ``grace_days`` moves the end bound (MHS10130: "end plus 24 hours")
 date_order         ``after`` earlier than ``before`` (with times when both are given)
 unique             rows whose ``columns`` occur more than once (all of them fail)
 references         no *valid* parent row: the parent is missing or was itself rejected
@@ -47,7 +48,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,43 +59,65 @@ import yaml
 from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.formats import ICD10_PATTERN, parse_format
 from mhsds_pipeline.quality import sql_identifiers as sqlx
+from mhsds_pipeline.quality.nhs_rules import NhsRule, load_nhs_rules, normalise_consequence
 from mhsds_pipeline.quality.results import CheckResult
 
 REPO = Path(__file__).resolve().parents[3]
 CATALOGUE = REPO / "expectations" / "rules" / "mhsds_v6_rules.yml"
 SEEDS = REPO / "dbt_project" / "seeds" / "reference"
 DBT_PROJECT = REPO / "dbt_project"
-#: The header's format rules reject the file: a submission without a valid header has none.
-HEADER_TABLE = "mhs000_header"
+#: A rejected header rejects the file: a submission without a valid header has none.
+HEADER_TABLE = "MHS000Header"
 
-REJECTING = ("file_rejected", "group_rejected", "record_rejected")
-ROW_REJECTING = ("group_rejected", "record_rejected")
-SEVERITY_OF = {
-    "file_rejected": "critical",
-    "group_rejected": "warning",
-    "record_rejected": "warning",
-    "warning": "warning",
-    "info": "info",
-}
+#: The one severity vocabulary (STYLE.md): what happens to the data, in NHS England's words.
+SEVERITIES = ("file rejected", "group rejected", "record rejected", "severity 1 warning", "warning", "info")
+#: Severities that take rows out of the submission (into quarantine), cascading to dependants.
+ROW_REJECTING = ("group rejected", "record rejected")
 
 
 class CatalogueError(ValueError):
-    """The rules catalogue is malformed (a rule names an unknown table, column or check)."""
+    """The rules catalogue is malformed (a rule names an unknown table, column, code or check)."""
 
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule: NHS England's definition (code, level, consequence, message) and our check.
+
+    ``table`` is the IDB table name people see everywhere; ``model`` is the warehouse relation
+    (dbt model) its SQL reads, mapped from the dbt contracts' ``meta.idb_table``.
+    """
+
     id: str
     table: str
-    consequence: str
+    model: str
+    consequence: str  # NHS England's spelling: Record rejected, Severity 1 Warning, ...
+    level: str  # File / Group / Record
     dimension: str
     check: dict[str, Any]
-    description: str
+    message: str  # the message text, with <Item> placeholders for values
     column: str | None = None
+    why: str | None = None  # local rules: why the rule exists without an NHS code
+    value_items: tuple[tuple[str, str], ...] = ()  # (item id, column) the message shows
+
+    @property
+    def nhs(self) -> bool:
+        return not self.id.startswith("LOCAL_")
 
     @property
     def severity(self) -> str:
-        return SEVERITY_OF[self.consequence]
+        """What happens to the data. A rejected header row rejects the whole file."""
+        if self.table == HEADER_TABLE and self.consequence.endswith("rejected"):
+            return "file rejected"
+        return self.consequence.lower()
+
+    @property
+    def description(self) -> str:
+        return self.message
+
+    @property
+    def text(self) -> str:
+        """The message without its ``[Mnnnnnn]Item=<Item>`` value parts (for errors and logs)."""
+        return re.sub(r"\s*\[M\d{6}\]\w+=<\w+>", "", self.message).strip()
 
     @property
     def type(self) -> str:
@@ -102,25 +125,35 @@ class Rule:
 
     @property
     def rejects_rows(self) -> bool:
-        return self.consequence in ROW_REJECTING
+        return self.severity in ROW_REJECTING
+
+    @property
+    def blocks(self) -> bool:
+        """A failure stops publication (the file would be rejected)."""
+        return self.severity == "file rejected"
 
     @property
     def table_level(self) -> bool:
         return self.type == "row_count"
 
-    def result(self, source: str, status: str, **fields: Any) -> CheckResult:
+    @property
+    def suite(self) -> str:
+        return f"marts__{self.table}"
+
+    def result(self, status: str, **fields: Any) -> CheckResult:
         """This rule's dq_results row (the rule's identity filled in; counts etc. in ``fields``)."""
         base: dict[str, Any] = {
             "check_id": self.id,
-            "suite": f"marts__{self.table}",
+            "source": "mhsds_rule" if self.nhs else "local_rule",
+            "suite": self.suite,
             "table_name": self.table,
             "column_name": self.column,
             "dimension": self.dimension,
-            "consequence": self.consequence,
             "severity": self.severity,
-            "description": self.description,
+            "blocks": self.blocks,
+            "description": self.message,
         }
-        return CheckResult(source=source, status=status, **{**base, **fields})
+        return CheckResult(status=status, **{**base, **fields})
 
 
 @dataclass(frozen=True)
@@ -128,54 +161,109 @@ class Catalogue:
     version: str
     spec_version: str
     rules: tuple[Rule, ...]
-    cascade_order: tuple[str, ...]
-    mandatory_tables: tuple[str, ...]
+    cascade_order: tuple[str, ...]  # IDB table names, parents before children
+    mandatory_tables: tuple[str, ...]  # IDB table names
     block_rejected_share: float
+    models: dict[str, str]  # IDB table name -> warehouse relation (dbt model)
     block_min_rows: int = 0
     path: Path = field(default=CATALOGUE)
 
     def for_table(self, table: str) -> list[Rule]:
         return [r for r in self.rules if r.table == table]
 
+    def model(self, table: str) -> str:
+        return self.models[table]
 
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+def idb_tables(dbt_project_dir: Path = DBT_PROJECT) -> dict[str, str]:
+    """IDB table name -> warehouse relation: the one mapping, read from the dbt contracts."""
+    return {c.idb_table: model for model, c in load_contracts(dbt_project_dir).items()}
+
+
+@cache
 def load_catalogue(path: Path = CATALOGUE, dbt_project_dir: Path = DBT_PROJECT) -> Catalogue:
-    doc = yaml.safe_load(Path(path).read_text())
+    """The catalogue (cached: it is read-only data, loaded once per process)."""
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text())
+    nhs = load_nhs_rules((path.parent / doc["nhs_rules_file"]).resolve())
+    models = idb_tables(Path(dbt_project_dir))
+    order = tuple(doc["cascade_order"])
+    for table in order:
+        if table not in models:
+            raise CatalogueError(f"{path}: cascade_order names {table}, which no dbt contract builds")
     rules = []
     seen: set[str] = set()
     for raw in [*doc["rules"], *_format_rules(doc, Path(dbt_project_dir), path)]:
-        rule = Rule(
-            id=raw["id"],
-            table=raw["table"],
-            consequence=raw["consequence"],
-            dimension=raw.get("dimension", "validity"),
-            check=dict(raw["check"]),
-            description=raw["description"],
-            column=raw.get("column"),
-        )
+        rule = _rule(raw, nhs, models, path)
         if rule.id in seen:
             raise CatalogueError(f"rule {rule.id} is defined twice in {path}")
-        if rule.consequence not in SEVERITY_OF:
-            raise CatalogueError(f"rule {rule.id}: unknown consequence {rule.consequence!r}")
-        if rule.table not in doc["cascade_order"]:
+        if rule.table not in order:
             raise CatalogueError(f"rule {rule.id}: table {rule.table} is not in cascade_order")
         seen.add(rule.id)
         rules.append(rule)
+    mandatory = tuple(doc.get("mandatory_tables", ()))
+    if unknown := [t for t in mandatory if t not in order]:
+        raise CatalogueError(f"{path}: mandatory_tables {unknown} are not in cascade_order")
     return Catalogue(
         version=str(doc["version"]),
         spec_version=str(doc["spec_version"]),
         rules=tuple(rules),
-        cascade_order=tuple(doc["cascade_order"]),
-        mandatory_tables=tuple(doc.get("mandatory_tables", ())),
+        cascade_order=order,
+        mandatory_tables=mandatory,
         block_rejected_share=float(doc.get("block_rejected_share", 1.0)),
+        models={t: models[t] for t in order},
         block_min_rows=int(doc.get("block_min_rows", 0)),
-        path=Path(path),
+        path=path,
     )
 
 
+def _rule(raw: dict, nhs: dict[str, NhsRule], models: dict[str, str], path: Path) -> Rule:
+    rid, table, column = raw["id"], raw["table"], raw.get("column")
+    if table not in models:
+        raise CatalogueError(f"rule {rid}: {table} is not an IDB table any dbt contract builds")
+    check = dict(raw["check"])
+    for key in ("parent", "child"):  # check parameters naming tables: SQL reads the relations
+        if key in check:
+            if check[key] not in models:
+                raise CatalogueError(f"rule {rid}: {key} {check[key]} is not an IDB table we build")
+            check[key] = models[check[key]]
+    if rid.startswith("LOCAL_"):
+        missing = [k for k in ("consequence", "message", "why") if not raw.get(k)]
+        if missing:
+            raise CatalogueError(
+                f"local rule {rid} must state {missing} (it has no NHS code to take them from)"
+            )
+        try:
+            consequence = normalise_consequence(raw["consequence"])
+        except ValueError as exc:
+            raise CatalogueError(f"rule {rid}: {exc}") from None
+        return Rule(rid, table, models[table], consequence, "Record", raw.get("dimension", "validity"),
+                    check, raw["message"], column, raw["why"])  # fmt: skip
+    if rid not in nhs:
+        raise CatalogueError(f"rule {rid} is not an error code of NHS England's v6.0 rules file (use LOCAL_)")
+    if any(k in raw for k in ("consequence", "message")):
+        raise CatalogueError(
+            f"rule {rid}: consequence and message come from the v6.0 rules file; remove them"
+        )
+    ref = nhs[rid]
+    if ref.table != table:
+        raise CatalogueError(f"rule {rid} is a {ref.table} rule in the v6.0 file, not {table}")
+    if column and ref.element not in (column, table):
+        raise CatalogueError(f"rule {rid} checks {ref.table}.{ref.element} in the v6.0 file, not {column}")
+    return Rule(rid, table, models[table], ref.consequence, ref.level, raw.get("dimension", "validity"),
+                check, ref.message, column, None, ref.value_items)  # fmt: skip
+
+
 def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
-    """``format_rules`` (table -> column -> v6 Format error code) as catalogue entries, each
+    """``format_rules`` (IDB table -> column -> v6 Format error code) as catalogue entries, each
     with the format its dbt contract column declares."""
-    contracts = load_contracts(dbt_project_dir)
+    contracts = {c.idb_table: c for c in load_contracts(dbt_project_dir).values()}
     out = []
     for table, columns in (doc.get("format_rules") or {}).items():
         if table not in contracts:
@@ -186,13 +274,11 @@ def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
             if column not in types:
                 raise CatalogueError(f"{path}: format rule {rule_id}: {table} has no column {column}")
             fmt = contract.value_format(column)
-            shape = f"{fmt.text}, {fmt.pattern.upper()} code" if fmt.pattern else fmt.text
             out.append(
                 {
                     "id": rule_id,
                     "table": table,
                     "column": column,
-                    "consequence": "file_rejected" if table == HEADER_TABLE else "record_rejected",
                     "dimension": "validity",
                     "check": {
                         "type": "format",
@@ -200,7 +286,6 @@ def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
                         "data_type": types[column].split("(")[0].lower(),
                         "pattern": fmt.pattern,
                     },
-                    "description": f"{column} has an incorrect data format (v6 format {shape})",
                 }
             )
     return out
@@ -342,7 +427,7 @@ def _source_cell_unreadable(rule: Rule, ctx: SqlContext) -> str:
     as NULL; see mhsds_pipeline.source_cells): the load resolved it to this rule and row key."""
     return (
         f"EXISTS (SELECT 1 FROM {ctx.cell_errors_table} e WHERE e.rule_id = {lit(rule.id)} "
-        f"AND e.table_name = {lit(rule.table)} AND e.row_key = {ctx.key_expr(rule.table)})"
+        f"AND e.table_name = {lit(rule.model)} AND e.row_key = {ctx.key_expr(rule.model)})"
     )
 
 
@@ -363,7 +448,7 @@ def _quote_columns(sql: str, columns: list[str]) -> str:
 
 
 def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
-    """SQL condition true for each row of ``rule.table`` (alias ``t``) that fails the rule."""
+    """SQL condition true for each row of ``rule.model`` (alias ``t``) that fails the rule."""
     c = rule.check
     col = rule.column
     kind = rule.type
@@ -410,8 +495,8 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         parts = []
         if bound in ("start", "both"):
             parts.append(f"{value} < {lit(ctx.rp_start)}")
-        if bound in ("end", "both"):
-            parts.append(f"{value} > {lit(ctx.rp_end)}")
+        if bound in ("end", "both"):  # grace_days: "after the ReportingPeriodEndDate plus 24 hours"
+            parts.append(f"{value} > {lit(ctx.rp_end + timedelta(days=int(c.get('grace_days', 0))))}")
         return f"t.{q(col)} IS NOT NULL AND ({' OR '.join(parts)})"
     if kind == "date_order":
         before = _stamp(c["before"], c.get("before_time"))
@@ -422,7 +507,7 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         nonnull = " AND ".join(f"t.{q(x)} IS NOT NULL" for x in cols)
         match = " AND ".join(f"d.{q(x)} = t.{q(x)}" for x in cols)
         dup = (
-            f"SELECT {', '.join(q(x) for x in cols)} FROM {ctx.table(rule.table)} "
+            f"SELECT {', '.join(q(x) for x in cols)} FROM {ctx.table(rule.model)} "
             f"GROUP BY {', '.join(q(x) for x in cols)} HAVING COUNT(*) > 1"
         )
         return f"{nonnull} AND EXISTS (SELECT 1 FROM ({dup}) d WHERE {match})"
@@ -432,7 +517,7 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         nonnull = " AND ".join(f"t.{q(cc)} IS NOT NULL" for cc in c["columns"])
         rejected = (
             f"SELECT 1 FROM {ctx.failures_table} f WHERE f.table_name = {lit(parent)} "
-            f"AND f.consequence IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(parent, 'p')}"
+            f"AND f.severity IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(parent, 'p')}"
         )
         valid_parent = f"SELECT 1 FROM {ctx.table(parent)} p WHERE {match} AND NOT EXISTS ({rejected})"
         return f"{nonnull} AND NOT EXISTS ({valid_parent})"
@@ -457,7 +542,7 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         sql = c["sql"].format(
             rp_start=lit(ctx.rp_start), rp_end=lit(ctx.rp_end), org_id_provider=lit(ctx.org_id_provider)
         )
-        return "(" + _quote_columns(sql, ctx.columns.get(rule.table, [])) + ")"
+        return "(" + _quote_columns(sql, ctx.columns.get(rule.model, [])) + ")"
     raise CatalogueError(f"rule {rule.id}: unknown check type {kind!r}")
 
 
@@ -475,4 +560,4 @@ def parent_cause(rule: Rule, ctx: SqlContext) -> str:
 
 def failing_rows_sql(rule: Rule, ctx: SqlContext, select: str = "1") -> str:
     """``SELECT <select> FROM <table> t WHERE <rule fails>``."""
-    return f"SELECT {select} FROM {ctx.table(rule.table)} t WHERE {fail_predicate(rule, ctx)}"
+    return f"SELECT {select} FROM {ctx.table(rule.model)} t WHERE {fail_predicate(rule, ctx)}"

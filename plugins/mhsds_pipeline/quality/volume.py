@@ -224,7 +224,6 @@ def _row(table: str | None, status: str, description: str, **fields) -> CheckRes
         suite="volume",
         table_name=table,
         dimension="consistency",
-        consequence="warning",
         severity="warning",
         measure="rows",
         status=status,
@@ -314,14 +313,15 @@ def anomalies(checks: Iterable[CheckResult]) -> dict[str, float | None]:
 
 def gate_volume(settings, period: str, rules, n_months: int = DEFAULT_MONTHS) -> list[CheckResult]:
     """The quality gate's volume rows: ``rules`` is the rule engine's outcome (rows submitted
-    per dbt model). Never raises: whatever goes wrong is one ``error`` row of severity warning,
+    per IDB table). Never raises: whatever goes wrong is one ``error`` row of severity warning,
     because a volume check must never stop a month from being published."""
     from mhsds_pipeline.contracts import load_contracts
 
     try:
         idb = {m: c.idb_table for m, c in load_contracts(settings.dbt_project_dir).items()}
+        names = set(idb.values())
         current = {
-            idb[m]: (t.submitted_rows if t.present else None) for m, t in rules.tables.items() if m in idb
+            t: (o.submitted_rows if o.present else None) for t, o in rules.tables.items() if t in names
         }
         current.update({name: None for name in idb.values() if name not in current})
         thresholds = thresholds_from_env(idb.values())

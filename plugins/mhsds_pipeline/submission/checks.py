@@ -41,10 +41,6 @@ import pyarrow.parquet as pq
 from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import MHSDS_SPEC_VERSION, Settings
 from mhsds_pipeline.formats import (
-    PROVIDER_FORMAT,
-    SUBMITTER_FORMAT,
-    ods_code_problem,
-    parse_format,
     safe_detail,
 )
 from mhsds_pipeline.period import ReportingPeriod
@@ -280,7 +276,7 @@ def _check_table(settings, rp, source: Source, spec: TableSpec, fail, now: datet
         )
 
     _check_precision(spec, path, fail)
-    _check_formats(spec, path, fail)
+    _check_formats(settings, rp, spec, path, fail)
     if name == HEADER:
         _check_header(settings, rp, path, fail, now)
     listed = ((source.manifest.get("quality") or {}).get("quarantine") or {}).get(name)
@@ -318,125 +314,58 @@ def _check_precision(spec: TableSpec, path: Path, fail) -> None:
             )
 
 
-_CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
+def _check_formats(settings: Settings, rp: ReportingPeriod, spec: TableSpec, path: Path, fail) -> None:
+    """Every value fits its column's v6 format: the catalogue's format rules, on the file."""
+    for rule_id, count in _file_rules(settings, rp, spec.idb_table, path, ("format",)).items():
+        if count:
+            fail(
+                spec.idb_table,
+                "value_format",
+                f"{count} value(s) break rule {rule_id} ({_message(rule_id)}). The quality gate rejects such "
+                "records; re-run the gate and publication for the period.",
+            )
 
 
-def _format_rule_ids() -> dict[tuple[str, str], str]:
-    """(dbt model, column) -> the v6 format rule id in the catalogue."""
+def _file_rules(
+    settings: Settings, rp: ReportingPeriod, table: str, path: Path, types=None
+) -> dict[str, int]:
+    from mhsds_pipeline.quality.engine import check_file
+    from mhsds_pipeline.quality.gate import sql_context
     from mhsds_pipeline.quality.rules import load_catalogue
 
-    return {(r.table, r.column): r.id for r in load_catalogue().rules if r.type == "format"}
+    catalogue = load_catalogue()
+    if table not in catalogue.cascade_order:
+        return {}
+    return check_file(catalogue, sql_context(settings, rp), table, path, types)
 
 
-def _check_formats(spec: TableSpec, path: Path, fail) -> None:
-    """Every text value fits its contract's v6 format; never a control character or line break."""
-    cols = [c for c in spec.columns if c.data_type in ("varchar", "integer", "bigint")]
-    if not cols:
-        return
-    table = pq.read_table(path, columns=[c.name for c in cols])
-    if table.num_rows == 0:
-        return
-    rule_ids = None
-    for col in cols:
-        fmt = parse_format(col.text_format.split(" (")[0], col.data_type, _pattern_of(col))
-        arr = table.column(col.name)
-        if col.data_type != "varchar":
-            bad = pc.or_(pc.less(arr, 0), pc.greater(arr, 10**fmt.max_length - 1))
-            problems = {"out of range": bad}
-        else:
-            length = pc.utf8_length(arr)
-            problems = {
-                "wrong length": pc.or_(pc.less(length, fmt.min_length), pc.greater(length, fmt.max_length)),
-                "control character or line break": pc.match_substring_regex(arr, _CONTROL_RE2),
-            }
-            if fmt.kind == "n":
-                problems["not all digits"] = pc.invert(pc.match_substring_regex(arr, "^[0-9]+$"))
-            if fmt.pattern == "ods":
-                problems["not an ODS code"] = pc.invert(pc.match_substring_regex(arr, "^[A-Z0-9]+$"))
-        any_bad = None
-        kinds = []
-        for kind, mask in problems.items():
-            mask = pc.fill_null(mask, False)
-            if pc.any(mask).as_py():
-                kinds.append(kind)
-                any_bad = mask if any_bad is None else pc.or_(any_bad, mask)
-        if any_bad is None:
-            continue
-        rows = [i + 1 for i, b in enumerate(any_bad.to_pylist()) if b]
-        rule_ids = rule_ids if rule_ids is not None else _format_rule_ids()
-        rule = rule_ids.get((spec.model, col.name), "v6 format")
-        shown = ", ".join(map(str, rows[:_EXAMPLES])) + (" ..." if len(rows) > _EXAMPLES else "")
-        fail(
-            spec.idb_table,
-            "value_format",
-            f"{col.name}: {len(rows)} value(s) break the v6 format {fmt.text} ({', '.join(kinds)}; row {shown}). "
-            f"The quality gate rejects such records ({rule}); re-run the gate and publication for the period.",
-        )
+def _message(rule_id: str) -> str:
+    from mhsds_pipeline.quality.rules import load_catalogue
 
-
-def _pattern_of(col) -> str | None:
-    return "ods" if col.text_format.endswith("(ODS code)") else None
+    return load_catalogue().rule(rule_id).text
 
 
 def _check_header(settings: Settings, rp: ReportingPeriod, path: Path, fail, now: datetime) -> None:
-    rows = pq.read_table(path).to_pylist()
+    """The catalogue's header rules on the packaged header, plus what only upload time can tell."""
+    for rule_id, count in _file_rules(settings, rp, HEADER, path).items():
+        if count:
+            fail(HEADER, rule_id, f"{_message(rule_id)} SDCS rejects the file.")
+    rows = pq.read_table(path, columns=["OrgIDSubmit", "DateTimeDatSetCreate"]).to_pylist()
     if len(rows) != 1:
-        fail(
-            HEADER,
-            "header_rows",
-            f"{len(rows)} rows; exactly one is allowed (MHS00025: the file is rejected).",
-        )
         return
-    h = rows[0]
-    if h.get("DatSetVer") != MHSDS_SPEC_VERSION:
-        fail(
-            HEADER,
-            "header_dataset_version",
-            f"DatSetVer {h.get('DatSetVer')!r} is not {MHSDS_SPEC_VERSION!r}.",
-        )
-    start, end = h.get("ReportingPeriodStartDate"), h.get("ReportingPeriodEndDate")
-    if start != rp.start or end != rp.end:
-        fail(
-            HEADER,
-            "header_reporting_period",
-            f"reporting period {start}..{end} is not the period being packaged ({rp.start}..{rp.end}); "
-            "SDCS rejects a file whose period differs from the one chosen at upload.",
-        )
-    provider, submitter = h.get("OrgIDProvider"), h.get("OrgIDSubmit")
-    if problem := ods_code_problem(provider, PROVIDER_FORMAT):
-        fail(
-            HEADER,
-            "header_provider",
-            f"OrgIDProvider {safe_detail(provider)} is not an ODS organisation code ({problem}; "
-            f"format {PROVIDER_FORMAT.text}, capital letters and digits); SDCS rejects the file (MHS00029).",
-        )
-    elif provider != settings.org_id_provider:
-        fail(
-            HEADER,
-            "header_provider",
-            f"OrgIDProvider {safe_detail(provider)} is not the configured provider {settings.org_id_provider!r}.",
-        )
-    if problem := ods_code_problem(submitter, SUBMITTER_FORMAT):
-        fail(
-            HEADER,
-            "header_submitter",
-            f"OrgIDSubmit {safe_detail(submitter)} is not an ODS organisation code ({problem}; "
-            f"format {SUBMITTER_FORMAT.text}, capital letters and digits); SDCS rejects the file (MHS00032).",
-        )
-    elif submitter != settings.org_id_submit:
+    submitter, created = rows[0]["OrgIDSubmit"], rows[0]["DateTimeDatSetCreate"]
+    if submitter != settings.org_id_submit:
         fail(
             HEADER,
             "header_submitter",
             f"OrgIDSubmit {safe_detail(submitter)} is not the configured submitting organisation "
             f"{settings.org_id_submit!r} (MHSDS_ORG_ID_SUBMIT).",
         )
-    created = h.get("DateTimeDatSetCreate")
-    if created is None or created < rp.end_exclusive_ts or created > now:
+    if created is not None and created > now:
         fail(
             HEADER,
             "header_created",
-            f"DateTimeDatSetCreate {created} must be after the period ends ({rp.end_exclusive_ts}) and not "
-            f"after the upload ({now:%Y-%m-%d %H:%M}); SDCS rejects the file otherwise.",
+            f"DateTimeDatSetCreate {created} is after the upload ({now:%Y-%m-%d %H:%M}); SDCS rejects the file.",
         )
 
 

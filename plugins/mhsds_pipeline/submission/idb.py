@@ -69,8 +69,13 @@ CSV_DIALECT = {
 _CONTROL_RE2 = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
 _ESCAPE_RE2 = "^[=+\\-@\t\r']"
 
-#: The four tables every submission must carry with data (mhsds.md 0, [P1]).
-MANDATORY_TABLES = ("MHS000Header", "MHS001MPI", "MHS002GP", "MHS101Referral")
+
+def mandatory_tables() -> tuple[str, ...]:
+    """The tables every submission must carry with data: the rules catalogue's list."""
+    from mhsds_pipeline.quality.rules import load_catalogue
+
+    return load_catalogue().mandatory_tables
+
 
 #: Every v6 IDB table named in mhsds.md 2 (tables, in IDB order). Used to say plainly which
 #: tables a package does not populate. MHS013, MHS107 and MHS603 have no v6 rules (status
@@ -202,7 +207,7 @@ class TableSpec:
 
     @property
     def mandatory(self) -> bool:
-        return self.idb_table in MANDATORY_TABLES
+        return self.idb_table in mandatory_tables()
 
 
 def _base(data_type: str) -> str:
