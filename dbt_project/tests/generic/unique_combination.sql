@@ -1,4 +1,4 @@
-{#- The combination of columns is unique (MHSDS compound keys, e.g. MHS002, MHS102, MHS604). -#}
+{#- The combination of columns is unique (the grain of a finance mart or the key of a seed). -#}
 {% test unique_combination(model, columns) %}
 
 {%- set cols = [] -%}
