@@ -27,7 +27,7 @@ import pytest
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.quality.gate import QualityGateError
-from mhsds_pipeline.quality.rules import load_catalogue
+from mhsds_pipeline.quality.rules import SEVERITIES, load_catalogue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,20 +37,22 @@ LATEST = "2026-10"
 #: else on that row (None: resolved per row below; an empty tuple: a valid value, never flagged)
 DETECTED_BY: dict[str, str | tuple[str, ...] | None] = {
     "NHS_NUMBER_INVALID": "MHS00165",
-    "NHS_NUMBER_MISSING": "MHS00111",
+    # blank, while its status still says traced (01): v6 reports both the blank number and the
+    # status that should then be 07
+    "NHS_NUMBER_MISSING": ("MHS00111", "MHS00119"),
     "POSTCODE_DEFAULT": "LOCAL_MHS001_POSTCODE_DEFAULT",
-    "POSTCODE_INVALID": "LOCAL_MHS001_POSTCODE_PATTERN",
+    "POSTCODE_INVALID": "MHS00125",
     "ETHNICITY_NOT_KNOWN": "LOCAL_MHS001_ETHNIC_NOT_KNOWN",
-    "SNOMED_CHECK_DIGIT": "LOCAL_MHS202_PROCEDURE_SCTID",
-    "SNOMED_PARTITION": "LOCAL_MHS202_PROCEDURE_SCTID",
+    "SNOMED_CHECK_DIGIT": "MHS20230",
+    "SNOMED_PARTITION": "MHS20230",
     "SNOMED_NOT_IN_REFSET": "LOCAL_MHS202_PROCEDURE_REFSET",
     "CONTACT_OUTSIDE_PERIOD": "MHS20167",
     "ORPHAN_CONTACT": "MHS20142",
     "ORPHAN_REFERRAL": "MHS10101",
-    "DUPLICATE_CONTACT_ID": "LOCAL_MHS201_ID_DUP",
-    "DATE_ORDER_REFERRAL": "LOCAL_MHS101_DISCH_BEFORE_RECEIVED",
-    "DATE_ORDER_SPELL": "LOCAL_MHS501_DATE_ORDER",
-    "DATE_ORDER_WARD_STAY": "LOCAL_MHS502_DATE_ORDER",
+    "DUPLICATE_CONTACT_ID": "MHS20143",
+    "DATE_ORDER_REFERRAL": "MHS10128",
+    "DATE_ORDER_SPELL": "MHS50120",
+    "DATE_ORDER_WARD_STAY": "MHS50216",
     "ASSESSMENT_SCORE_OUT_OF_RANGE": None,  # table-dependent, resolved below
     # orphans (parent missing from the EPR or not in the period): SDCS group rejections
     "ORPHAN_SPELL": "MHS50102",
@@ -62,7 +64,7 @@ DETECTED_BY: dict[str, str | tuple[str, ...] | None] = {
     "OVERSIZE_CODE": "MHS10109",  # OrgIDComm, 120,000 characters
     # a line break or ESC inside the postcode breaks its v6 format (record rejection) and, as the
     # separator is no longer a space, the UK postcode pattern too (severity 1 warning): both report
-    "POSTCODE_CONTROL_CHARACTER": ("MHS00169", "LOCAL_MHS001_POSTCODE_PATTERN"),
+    "POSTCODE_CONTROL_CHARACTER": ("MHS00169", "MHS00125"),
     "DIAGNOSIS_FREE_TEXT": None,  # MHS60414 (primary) or MHS60514 (secondary), resolved below
     "FORMULA_LIKE_TEXT": (),  # a valid max an20 value: published, escaped in the CSV (test below)
     "MALFORMED_DATE": "MHS50116",  # PlannedDischDateHospProvSpell: incorrect data format
@@ -142,9 +144,9 @@ def _expected(base, period) -> set[tuple[str, str]]:
                 (key,),
             ).fetchone()
             if r["mhsds_table"] == "mhs607_coded_score_assessment_act":
-                rule, key = "LOCAL_MHS607_SCORE_RANGE", f"{act}|{tool}|{score}"
+                rule, key = "MHS60707", f"{act}|{tool}|{score}"
             else:
-                rule, key = "LOCAL_MHS606_SCORE_RANGE", f"{ref}|{tool}|{done[:19]}"
+                rule, key = "MHS60607", f"{ref}|{tool}|{done[:19]}"
         elif r["rule"] == "ORPHAN_ASSESSMENT":  # MHS606 key: referral, tool, completion time
             ref, tool, done = src.execute(
                 "SELECT referral_id, tool_snomed, completed_at FROM assessments WHERE assessment_id = ?",
@@ -234,11 +236,11 @@ def test_group_rejections_cascade_to_exactly_the_descendants(gated):
     _, settings, _, _ = gated
     failures = _failures(settings)
     catalogue = {r.id: r for r in load_catalogue().rules}
-    rejecting = {"record_rejected", "group_rejected"}
+    rejecting = {"record rejected", "group rejected"}
     direct = defaultdict(set)
     cascaded = defaultdict(set)
     for rule, table, key, cause in failures:
-        if catalogue[rule].consequence not in rejecting:
+        if catalogue[rule].severity not in rejecting:
             continue
         (cascaded if cause == "rejected_parent" else direct)[table].add(key)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -253,7 +255,8 @@ def test_group_rejections_cascade_to_exactly_the_descendants(gated):
         contracts = load_contracts(settings.dbt_project_dir)
         rejected = {t: set(keys) for t, keys in direct.items()}
         expect_cascade = defaultdict(set)
-        for child in load_catalogue().cascade_order:
+        order = load_catalogue()
+        for child in (order.model(t) for t in order.cascade_order):  # dq.rule_failures holds relations
             if child not in EDGES:
                 continue
             parent, ccol, pcol = EDGES[child]
@@ -284,22 +287,35 @@ def test_submission_excludes_quarantined_rows_and_dq_outputs_are_published(gated
     assert gate["status"] == "passed" and manifest["quality"]["status"] == "passed"
     assert gate["rejected_rows"] == manifest["quality"]["rejected_rows"]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        for table, n_rejected in gate["rejected_rows"].items():
-            idb = next(k for k, v in manifest["tables"].items() if v["dbt_model"] == table)
-            built = con.execute(f"SELECT COUNT(*) FROM analytics.{table}").fetchone()[0]
-            assert manifest["tables"][idb]["rows"] == built - n_rejected, table
+        for idb, n_rejected in gate["rejected_rows"].items():  # IDB table names, as everywhere
+            model = manifest["tables"][idb]["dbt_model"]
+            built = con.execute(f"SELECT COUNT(*) FROM analytics.{model}").fetchone()[0]
+            assert manifest["tables"][idb]["rows"] == built - n_rejected, idb
             quarantined = pq.read_table(out / "quarantine" / f"{idb}.parquet")
-            assert {"_rule_id", "_consequence", "_cause"} <= set(quarantined.column_names)
-            assert set(quarantined.column("_consequence").to_pylist()) <= {
-                "record_rejected",
-                "group_rejected",
-            }
+            assert {"_rule_id", "_severity", "_cause"} <= set(quarantined.column_names)
+            assert set(quarantined.column("_severity").to_pylist()) <= {"record rejected", "group rejected"}
     results = pq.read_table(out / "dq" / "dq_results.parquet").to_pylist()
     sources = {r["source"] for r in results}
-    assert {"dbt", "gx", "mhsds_rule", "dqmi", "file"} <= sources
-    # GX and the rule engine agree on every rule (a disagreement is reported as 'error').
-    assert not [r["check_id"] for r in results if r["source"] == "gx" and r["status"] == "error"]
-    assert {r["severity"] for r in results} <= {"critical", "warning", "info"}
+    assert {"dbt", "mhsds_rule", "local_rule", "dqmi", "file"} <= sources
+    rule_rows = [r for r in results if r["source"] in ("mhsds_rule", "local_rule")]
+    # One row per rule per table, both engines' counts on it, and they agree on every rule.
+    assert (
+        len({(r["check_id"], r["table_name"]) for r in rule_rows})
+        == len(rule_rows)
+        == len(load_catalogue().rules)
+    )
+    assert not [r["check_id"] for r in rule_rows if r["status"] == "error" or r["engines_agree"] is False]
+    assert all(
+        r["count_gx"] == r["count_rule_engine"] == r["numerator"]
+        for r in rule_rows
+        if r["status"] != "not_applicable"
+    )
+    assert {r["severity"] for r in results} <= set(SEVERITIES)
+    # IDB table names only (the warehouse relation names stay inside the warehouse).
+    assert not [r["table_name"] for r in results if r["table_name"] and r["table_name"].startswith("mhs")]
+    # Record-rejecting rules say so; nothing that rejects rows calls itself a warning.
+    by_id = {r.id: r for r in load_catalogue().rules}
+    assert all(r["severity"] == by_id[r["check_id"]].severity for r in rule_rows)
     dqmi = pq.read_table(out / "dq" / "dqmi.parquet")
     assert dqmi.num_rows >= 10
     assert (out / "dq" / "dqmi_report.html").exists()
@@ -323,7 +339,8 @@ def test_critical_failure_stops_promotion_and_keeps_last_good_outputs(gated):
     with pytest.raises(QualityGateError) as err:
         pipeline.quality(period, "gate_run_bad", wrong)
     message = str(err.value)
-    assert period in message and "LOCAL_MHS000_ORGIDPROVIDER" in message and "mhs000_header" in message
+    assert period in message and "MHS00030" in message and "MHS000Header" in message
+    assert err.value.verdict is not None and "MHS00030" in err.value.verdict.failed_rules
     assert "untouched" in message
     from mhsds_pipeline.publish import PublicationError
 
@@ -331,3 +348,59 @@ def test_critical_failure_stops_promotion_and_keeps_last_good_outputs(gated):
         pipeline.publish(period, "gate_run_bad", wrong)
     assert (settings.output_dir / period).resolve() == current
     assert (settings.output_dir / period / "manifest.json").read_text() == manifest
+
+
+def test_sdcs_reports_have_the_sdcs_layout_and_match_dq_results(gated):
+    """dq/sdcs/*.csv: the four SDCS summary-report files, their rows counting what dq_results
+    counts, the v6 message texts with values filled, and never an NHS number."""
+    import csv
+
+    from mhsds_pipeline.quality.sdcs import COLUMNS, FILES
+
+    _, settings, _, period = gated
+    out = settings.output_dir / period
+    results = pq.read_table(out / "dq" / "dq_results.parquet").to_pylist()
+    catalogue = load_catalogue()
+    files = {}
+    for name in FILES:
+        with (out / "dq" / "sdcs" / name).open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            assert next(reader) == COLUMNS
+            files[name] = [dict(zip(COLUMNS, row, strict=True)) for row in reader]
+    per_code = defaultdict(lambda: defaultdict(int))
+    for name in ("validations.csv", "data_quality.csv"):
+        for row in files[name]:
+            per_code[name][row["CODE"]] += 1
+    expected = defaultdict(dict)
+    for r in results:
+        if r["source"] not in ("mhsds_rule", "local_rule") or not r["numerator"]:
+            continue
+        rule = catalogue.rule(r["check_id"])
+        if rule.table_level:
+            continue
+        name = "validations.csv" if rule.severity.endswith("rejected") else (
+            "data_quality.csv" if "warning" in rule.severity else None
+        )  # fmt: skip
+        if name:
+            expected[name][rule.id] = r["numerator"]
+    assert expected["validations.csv"] and expected["data_quality.csv"], "the planted defects should show"
+    for name in ("validations.csv", "data_quality.csv"):
+        assert dict(per_code[name]) == expected[name], name
+    row = next(r for r in files["validations.csv"] if r["CODE"] == "MHS20167")
+    assert row["REPORT_TYPE"] == "Validation Failures"
+    assert row["DESCRIPTION"].startswith("Record rejected - [M201010]CareContDate is before the [M000050]")
+    assert "<" not in row["DESCRIPTION"]  # placeholders filled
+    assert row["DATA_ITEM1"] == "[M201903]CareContactID" and row["DATA_VALUE1"]
+    nhs_row = next(r for r in files["validations.csv"] if r["CODE"] == "MHS00165")
+    assert "[withheld]" in nhs_row["DESCRIPTION"]
+    aggregation = {r["CODE"]: int(r["NUMERATOR"]) for r in files["aggregation.csv"]}
+    assert (
+        aggregation["MHSARV101"]
+        == json.loads((out / "manifest.json").read_text())["tables"]["MHS101Referral"]["rows"]
+    )
+    assert {r["DESCRIPTION"] for r in files["diagnostics.csv"]} >= {
+        "Completed NHS Number",
+        "Valid Ethnic Category",
+    }
+    text = "".join((out / "dq" / "sdcs" / n).read_text() for n in FILES)
+    assert not re.search(r"\b999\d{7}\b", text)

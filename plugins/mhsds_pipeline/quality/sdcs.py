@@ -95,11 +95,17 @@ def _row(rule: Rule, items: list[tuple[str, str]], values: dict[str, object]) ->
 def _failing_rows(conn, rule: Rule, ctx: SqlContext, failures_table: str) -> list[list[str]]:
     items = _items(rule, ctx)
     cols = sorted({c for _, c in items if c and c not in WITHHELD})
-    select = ", ".join(f"t.{q(c)}" for c in cols) or "1"
+    shown = ", ".join(f"t.{q(c)}" for c in cols)
+    order = shown or "1"
+    # One report row per failing row: duplicate-key rows each failed, so failures and mart rows
+    # are paired by their number within the key rather than joined n x n.
     sql = (
-        f"SELECT DISTINCT f.row_key AS _row_key{', ' + select if cols else ''} FROM {ctx.table(rule.model)} t "
-        f"JOIN {failures_table} f ON f.rule_id = {lit(rule.id)} AND f.table_name = {lit(rule.model)} "
-        f"AND f.row_key = {ctx.key_expr(rule.model)} ORDER BY 1"
+        f"WITH f AS (SELECT row_key, ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY row_key) AS n "
+        f"FROM {failures_table} WHERE rule_id = {lit(rule.id)} AND table_name = {lit(rule.model)}), "
+        f"m AS (SELECT {ctx.key_expr(rule.model)} AS _row_key{', ' + shown if cols else ''}, "
+        f"ROW_NUMBER() OVER (PARTITION BY {ctx.key_expr(rule.model)} ORDER BY {order}) AS n "
+        f"FROM {ctx.table(rule.model)} t) "
+        f"SELECT m.* FROM f JOIN m ON m._row_key = f.row_key AND m.n = f.n ORDER BY m._row_key, m.n"
     )
     out = []
     for rec in conn.execute(sa.text(sql)).mappings():
