@@ -1,7 +1,8 @@
 """Extract one reporting period from the clinical source into the landing zone.
 
-Each EPR table is read with a period-scoped query (the scope is pushed down to the source;
-see docs/source_contract.md), streamed in bounded chunks with a server-side cursor and
+Each EPR table is read with a period-scoped query (the scope is pushed down to the source; the
+queries are defined with the source contract, in :mod:`mhsds_pipeline.source.scope`, and
+described in docs/source_contract.md), streamed in bounded chunks with a server-side cursor and
 written chunk by chunk as row groups of one Parquet file, so memory does not grow with the
 table. Files are written under a temporary name and renamed when complete, and rows are
 ordered by key so the same source gives the same bytes.
@@ -45,10 +46,8 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    and_,
     create_engine,
     event,
-    or_,
     select,
     type_coerce,
 )
@@ -60,6 +59,8 @@ from mhsds_pipeline.config import Settings, redact_url
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.privacy import pseudonymise
 from mhsds_pipeline.source import schema as epr
+from mhsds_pipeline.source.schema import EPR_KEYS  # also read as extract.EPR_KEYS (warehouse)
+from mhsds_pipeline.source.scope import WATERMARK_COLUMNS, scoped_queries
 from mhsds_pipeline.source_cells import (
     LINK_COLUMNS,
     CellError,
@@ -71,27 +72,6 @@ from mhsds_pipeline.source_cells import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Key columns per EPR table: the extract orders by them (then by every other column) so the
-#: landing files are deterministic even where the source holds duplicate keys.
-EPR_KEYS: dict[str, tuple[str, ...]] = {
-    "teams": ("team_id",),
-    "wards": ("ward_code",),
-    "patients": ("patient_id",),
-    "gp_registrations": ("patient_id", "practice_code", "registered_on"),
-    "referrals": ("referral_id",),
-    "referral_teams": ("referral_id", "team_id"),
-    "appointments": ("appointment_id",),
-    "interventions": ("intervention_id",),
-    "assessments": ("assessment_id",),
-    "admissions": ("admission_id",),
-    "ward_movements": ("ward_stay_id",),
-    "diagnoses": ("diagnosis_id",),
-}
-
-#: Columns that tell us how fresh the source is (for DateTimeDatSetCreate).
-_WATERMARK_COLUMNS = {"patients": "updated_at", "referrals": "updated_at", "appointments": "recorded_at"}
-
 
 #: The extract's record of a landing directory (typed as :class:`ExtractResult`).
 EXTRACT_MANIFEST = "_extract.json"
@@ -140,94 +120,6 @@ def arrow_type(sa_type) -> pa.DataType:
 def arrow_schema(table_name: str) -> pa.Schema:
     table = epr.metadata.tables[table_name]
     return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=True) for c in table.columns])
-
-
-def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
-    """One SELECT per EPR table, restricted to what belongs to the period (source contract)."""
-    start, end_excl = period.start_ts, period.end_exclusive_ts
-    rp_start, rp_end = period.start, period.end
-
-    r = epr.referrals
-    referral_in_scope = and_(
-        r.c.received_at < end_excl,
-        or_(r.c.discharged_at.is_(None), r.c.discharged_at >= start),
-        or_(r.c.rejected_on.is_(None), r.c.rejected_on >= rp_start),
-    )
-    scoped_referral_ids = select(r.c.referral_id).where(referral_in_scope)
-    scoped_patient_ids = select(r.c.patient_id).where(referral_in_scope)
-
-    a = epr.appointments
-    appointment_in_scope = or_(
-        and_(a.c.start_at >= start, a.c.start_at < end_excl),
-        and_(a.c.recorded_at >= start, a.c.recorded_at < end_excl),
-    )
-    scoped_appointment_ids = select(a.c.appointment_id).where(appointment_in_scope)
-    i = epr.interventions
-    scoped_intervention_ids = select(i.c.intervention_id).where(
-        i.c.appointment_id.in_(scoped_appointment_ids)
-    )
-
-    # Inpatient and referral-level rows belong to the period by their own dates, not through
-    # their referral: an orphan (referral or spell missing, or not open in the period) lands
-    # too, so the quality gate rejects it with its rule id instead of it vanishing unseen.
-    adm = epr.admissions
-    admission_in_scope = and_(
-        adm.c.admitted_at < end_excl,
-        or_(adm.c.discharged_at.is_(None), adm.c.discharged_at >= start),
-    )
-    g, rt, asm, wm, d = (
-        epr.gp_registrations,
-        epr.referral_teams,
-        epr.assessments,
-        epr.ward_movements,
-        epr.diagnoses,
-    )
-    where = {
-        "teams": None,
-        "wards": None,
-        "patients": epr.patients.c.patient_id.in_(scoped_patient_ids),
-        "gp_registrations": and_(
-            g.c.patient_id.in_(scoped_patient_ids),
-            or_(g.c.registered_on.is_(None), g.c.registered_on <= rp_end),
-            or_(g.c.deregistered_on.is_(None), g.c.deregistered_on >= rp_start),
-        ),
-        "referrals": referral_in_scope,
-        "referral_teams": and_(
-            rt.c.assigned_on <= rp_end,
-            or_(rt.c.closed_on.is_(None), rt.c.closed_on >= rp_start),
-        ),
-        "appointments": appointment_in_scope,
-        "interventions": i.c.appointment_id.in_(scoped_appointment_ids),
-        "assessments": or_(
-            asm.c.intervention_id.in_(scoped_intervention_ids),
-            and_(
-                asm.c.intervention_id.is_(None),
-                asm.c.completed_at >= start,
-                asm.c.completed_at < end_excl,
-            ),
-        ),
-        "admissions": admission_in_scope,
-        "ward_movements": and_(
-            wm.c.start_at < end_excl,
-            or_(wm.c.end_at.is_(None), wm.c.end_at >= start),
-        ),
-        # as at RP end: a diagnosis coded next month was not known in this one; one coded in
-        # the period belongs to it even when its referral does not (an orphan, rejected later)
-        "diagnoses": or_(
-            and_(d.c.referral_id.in_(scoped_referral_ids), d.c.diagnosed_at < end_excl),
-            and_(d.c.diagnosed_at >= start, d.c.diagnosed_at < end_excl),
-        ),
-    }
-    queries: dict[str, Select] = {}
-    for name in epr.TABLE_NAMES:
-        table = epr.metadata.tables[name]
-        keys = EPR_KEYS[name]
-        order = [table.c[k] for k in keys] + [c for c in table.columns if c.name not in keys]
-        stmt = select(*table.columns)
-        if where[name] is not None:
-            stmt = stmt.where(where[name])
-        queries[name] = stmt.order_by(*order)
-    return queries
 
 
 @dataclass
@@ -505,7 +397,7 @@ def source_watermark(conn: Connection, period: ReportingPeriod) -> datetime | No
     A cell that is not a timestamp is skipped (it is an unreadable cell of its row, reported
     by the extract when the row is in scope), never parsed into an error that echoes it."""
     latest: datetime | None = None
-    for table_name, column in _WATERMARK_COLUMNS.items():
+    for table_name, column in WATERMARK_COLUMNS.items():
         col = epr.metadata.tables[table_name].c[column]
         raw = type_coerce(col, String())
         stmt = select(raw).where(col.is_not(None), col < period.end_exclusive_ts).order_by(raw.desc())

@@ -10,7 +10,10 @@ keeps the run "up for retry" for minutes before the alert the on-call engineer n
 :func:`is_retryable` classifies an exception (following ``__cause__``/``__context__``);
 :func:`run_step` is what every DAG task calls: it runs a pipeline step and turns a
 deterministic failure into Airflow's ``AirflowFailException``, which fails the task at once
-whatever its ``retries``. Light module: imported by DAG files at parse time.
+whatever its ``retries``. Light module: imported by DAG files at parse time. The error types
+(:class:`RetryableError`, :class:`SourceUnavailableError`, :class:`WarehouseBusyError`) live in
+:mod:`mhsds_pipeline.errors`, below both this module and :mod:`mhsds_pipeline.locks`, and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -19,19 +22,18 @@ import errno
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from mhsds_pipeline.errors import RetryableError, SourceUnavailableError, WarehouseBusyError
+
+__all__ = [
+    "RetryableError",
+    "SourceUnavailableError",
+    "WarehouseBusyError",
+    "describe",
+    "is_retryable",
+    "run_step",
+]
+
 T = TypeVar("T")
-
-
-class RetryableError(Exception):
-    """A failure that may succeed on a later try (something outside the pipeline was busy)."""
-
-
-class SourceUnavailableError(RetryableError):
-    """The clinical source (or finance ledger) could not be reached."""
-
-
-class WarehouseBusyError(RetryableError):
-    """Another run holds the warehouse (see :mod:`mhsds_pipeline.locks`)."""
 
 
 #: Fragments of driver messages that mean "could not reach the server", not "bad query".

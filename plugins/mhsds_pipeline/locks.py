@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mhsds_pipeline.failures import WarehouseBusyError
+from mhsds_pipeline.errors import WarehouseBusyError
 
 log = logging.getLogger(__name__)
 

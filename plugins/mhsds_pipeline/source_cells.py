@@ -33,6 +33,7 @@ from functools import cache
 import pyarrow as pa
 
 from mhsds_pipeline.privacy import pseudonymise
+from mhsds_pipeline.source.mapping import SOURCES
 
 #: A problem class per unreadable cell: what a person reads instead of the value.
 PROBLEMS: dict[str, str] = {
@@ -171,7 +172,7 @@ def parse_value(value, arrow_type: pa.DataType) -> tuple[object, str | None]:
 
 # ------------------------------------------------------------------------------ what a cell feeds
 
-#: Parent links per EPR table: with the key columns (extract.EPR_KEYS) these are *structural*.
+#: Parent links per EPR table: with the key columns (source.schema.EPR_KEYS) these are *structural*.
 #: A row whose link cannot be read has no place in the MHSDS tree (no cascade, no trace).
 LINK_COLUMNS: dict[str, tuple[str, ...]] = {
     "referrals": ("patient_id",),
@@ -280,8 +281,6 @@ def rule_for(
 ) -> list[tuple[str, str | None, str]]:
     """``(mhsds_table, mhsds_column or None, rule_id)`` for each MHSDS table the cell reaches:
     the v6 format rule of the column it feeds, else the table's local source-cell rule."""
-    from mhsds_pipeline.quality.reconcile import SOURCES
-
     out = []
     feeds = MHSDS_COLUMNS.get((epr_table, epr_column), {})
     for mhsds_table in SOURCES.get(epr_table, ()):
@@ -297,8 +296,6 @@ def key_rule(epr_table: str, epr_column: str, format_rules: dict[tuple[str, str]
     for mhsds_table, keys in MART_KEYS.items():
         for mhsds_column, source_column, _ in keys:
             if source_column == epr_column and (mhsds_table, mhsds_column) in format_rules:
-                from mhsds_pipeline.quality.reconcile import SOURCES
-
                 if mhsds_table in SOURCES.get(epr_table, ()):
                     return format_rules[(mhsds_table, mhsds_column)]
     return KEY_RULE

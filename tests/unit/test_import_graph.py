@@ -34,30 +34,9 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2] / "plugins" / PACKAGE
 
 # Circles that can only be broken in modules owned by other ongoing work. Each entry is the exact
 # set of modules of one strongly connected component; the test fails if one disappears or changes
-# shape, so fixing a circle means deleting its entry here. Do not add to this list.
-KNOWN_CYCLES_TO_FIX: frozenset[frozenset[str]] = frozenset(
-    {
-        # source_cells.rule_for / key_rule import quality.reconcile.SOURCES (the EPR table ->
-        # MHSDS tables map) lazily, while reconcile -> extract -> source_cells and
-        # reconcile -> quality.engine -> warehouse -> source_cells / extract. Fix: define SOURCES
-        # in source_cells (or below it) and have quality/reconcile.py import it from there; that
-        # one edge closes the whole circle.
-        frozenset(
-            {
-                f"{PACKAGE}.extract",
-                f"{PACKAGE}.quality.engine",
-                f"{PACKAGE}.quality.reconcile",
-                f"{PACKAGE}.source_cells",
-                f"{PACKAGE}.warehouse",
-            }
-        ),
-        # failures.run_step imports locks.warehouse_lock (lazily); locks imports
-        # failures.WarehouseBusyError. run_step must stay importable from failures (the DAG files
-        # import it there), so the fix is in locks.py: take WarehouseBusyError (with
-        # RetryableError) from a lower module of error types that failures also imports.
-        frozenset({f"{PACKAGE}.failures", f"{PACKAGE}.locks"}),
-    }
-)
+# shape, so fixing a circle means deleting its entry here. Empty: the package has no circles, and
+# any new one fails the test. Do not add to this list.
+KNOWN_CYCLES_TO_FIX: frozenset[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True)

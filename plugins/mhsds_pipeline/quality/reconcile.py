@@ -14,7 +14,8 @@ cannot know what the provider extracted, so v6 has no rule for it; a provider's 
 completeness check, the local rule the MHSDS guidance asks for). The publisher checks the same
 equation again on the files it actually wrote and records it in ``manifest.json``.
 
-The mapping from EPR table to MHSDS tables is stated once here (:data:`SOURCES`); ``wards`` is
+The mapping from EPR table to MHSDS tables is stated once, in the source contract
+(:data:`mhsds_pipeline.source.mapping.SOURCES`, imported here as :data:`SOURCES`); ``wards`` is
 a lookup (its attributes are carried into MHS502 rows), reported with its count but outside the
 equation, and MHS000Header has no EPR source.
 """
@@ -29,25 +30,9 @@ import sqlalchemy as sa
 
 from mhsds_pipeline.quality.results import CheckResult
 from mhsds_pipeline.quality.rules import ROW_REJECTING, SqlContext, in_list, lit
+from mhsds_pipeline.source.mapping import LOOKUPS, SOURCES
 
 RULE_ID = "LOCAL_RECONCILIATION"
-
-#: EPR table -> the MHSDS tables (dbt models) its rows become, one MHSDS row per EPR row.
-SOURCES: dict[str, tuple[str, ...]] = {
-    "teams": ("mhs902_service_team_details",),
-    "patients": ("mhs001_mpi",),
-    "gp_registrations": ("mhs002_gp",),
-    "referrals": ("mhs101_referral",),
-    "referral_teams": ("mhs102_other_service_type",),
-    "appointments": ("mhs201_care_contact",),
-    "interventions": ("mhs202_care_activity",),
-    "admissions": ("mhs501_hosp_prov_spell",),
-    "ward_movements": ("mhs502_ward_stay",),
-    "diagnoses": ("mhs604_prim_diag", "mhs605_sec_diag"),
-    "assessments": ("mhs606_coded_score_assessment_refer", "mhs607_coded_score_assessment_act"),
-}
-#: EPR tables read only to enrich other rows (no MHSDS rows of their own).
-LOOKUPS: tuple[str, ...] = ("wards",)
 
 
 @dataclass

@@ -232,3 +232,22 @@ TABLE_NAMES: tuple[str, ...] = (
     "ward_movements",
     "diagnoses",
 )
+
+#: Key columns per EPR table (the row's identity; not enforced by the source). The extract orders
+#: each table by them (then by every other column, see :mod:`mhsds_pipeline.source.scope`) so the
+#: landing files are deterministic even where the source holds duplicate keys; a key cell that
+#: cannot be read stops the extract (the row cannot be quarantined or traced without it).
+EPR_KEYS: dict[str, tuple[str, ...]] = {
+    "teams": ("team_id",),
+    "wards": ("ward_code",),
+    "patients": ("patient_id",),
+    "gp_registrations": ("patient_id", "practice_code", "registered_on"),
+    "referrals": ("referral_id",),
+    "referral_teams": ("referral_id", "team_id"),
+    "appointments": ("appointment_id",),
+    "interventions": ("intervention_id",),
+    "assessments": ("assessment_id",),
+    "admissions": ("admission_id",),
+    "ward_movements": ("ward_stay_id",),
+    "diagnoses": ("diagnosis_id",),
+}

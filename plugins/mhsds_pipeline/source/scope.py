@@ -1,0 +1,135 @@
+"""Period scoping: which rows of each EPR table belong to a reporting period.
+
+Part of the source contract (:mod:`mhsds_pipeline.source`), beside the schema it filters. The
+rules are tabled in docs/source_contract.md ("Extract scope"); :func:`period_filters` states
+them as SQL conditions on the tables of :mod:`mhsds_pipeline.source.schema`, and
+:func:`scoped_queries` turns them into the one SELECT per table that the extract
+(:mod:`mhsds_pipeline.extract`) pushes down to the source, ordered by the table's
+:data:`~mhsds_pipeline.source.schema.EPR_KEYS` and then every other column so the same source
+gives the same rows in the same order. A trust whose EPR records a period differently edits the
+conditions here.
+
+In short: reference tables (``teams``, ``wards``) land whole; referrals open at some time in the
+period, with their patients and GP registrations; contacts started *or* recorded in it, with
+their interventions and those interventions' assessments; and rows that hang off a referral or
+spell (referral teams, spells, ward stays, referral-level assessments, diagnoses) by their own
+dates, whatever their parent, so an orphan lands and the quality gate rejects it with its rule
+rather than it vanishing unseen.
+
+The synthetic generator computes the same scope again, independently, in numpy
+(``mhsds_pipeline.synthetic.scope``) to write ``expected_keys.parquet``; the two must never share
+code (this module does not import it, nor it this one), so the tests can hold one against the other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+
+from mhsds_pipeline.source import schema as epr
+
+if TYPE_CHECKING:
+    from mhsds_pipeline.period import ReportingPeriod
+
+#: Columns that tell how fresh the source is (the latest of them before the period ends is the
+#: extract's watermark, which becomes DateTimeDatSetCreate).
+WATERMARK_COLUMNS: dict[str, str] = {
+    "patients": "updated_at",
+    "referrals": "updated_at",
+    "appointments": "recorded_at",
+}
+
+
+def period_filters(period: ReportingPeriod) -> dict[str, ColumnElement[bool] | None]:
+    """EPR table -> the condition its rows meet to belong to ``period`` (``None``: every row)."""
+    start, end_excl = period.start_ts, period.end_exclusive_ts
+    rp_start, rp_end = period.start, period.end
+
+    r = epr.referrals
+    referral_in_scope = and_(
+        r.c.received_at < end_excl,
+        or_(r.c.discharged_at.is_(None), r.c.discharged_at >= start),
+        or_(r.c.rejected_on.is_(None), r.c.rejected_on >= rp_start),
+    )
+    scoped_referral_ids = select(r.c.referral_id).where(referral_in_scope)
+    scoped_patient_ids = select(r.c.patient_id).where(referral_in_scope)
+
+    a = epr.appointments
+    appointment_in_scope = or_(
+        and_(a.c.start_at >= start, a.c.start_at < end_excl),
+        and_(a.c.recorded_at >= start, a.c.recorded_at < end_excl),
+    )
+    scoped_appointment_ids = select(a.c.appointment_id).where(appointment_in_scope)
+    i = epr.interventions
+    scoped_intervention_ids = select(i.c.intervention_id).where(
+        i.c.appointment_id.in_(scoped_appointment_ids)
+    )
+
+    # Inpatient and referral-level rows belong to the period by their own dates, not through
+    # their referral: an orphan (referral or spell missing, or not open in the period) lands
+    # too, so the quality gate rejects it with its rule id instead of it vanishing unseen.
+    adm = epr.admissions
+    admission_in_scope = and_(
+        adm.c.admitted_at < end_excl,
+        or_(adm.c.discharged_at.is_(None), adm.c.discharged_at >= start),
+    )
+    g, rt, asm, wm, d = (
+        epr.gp_registrations,
+        epr.referral_teams,
+        epr.assessments,
+        epr.ward_movements,
+        epr.diagnoses,
+    )
+    return {
+        "teams": None,
+        "wards": None,
+        "patients": epr.patients.c.patient_id.in_(scoped_patient_ids),
+        "gp_registrations": and_(
+            g.c.patient_id.in_(scoped_patient_ids),
+            or_(g.c.registered_on.is_(None), g.c.registered_on <= rp_end),
+            or_(g.c.deregistered_on.is_(None), g.c.deregistered_on >= rp_start),
+        ),
+        "referrals": referral_in_scope,
+        "referral_teams": and_(
+            rt.c.assigned_on <= rp_end,
+            or_(rt.c.closed_on.is_(None), rt.c.closed_on >= rp_start),
+        ),
+        "appointments": appointment_in_scope,
+        "interventions": i.c.appointment_id.in_(scoped_appointment_ids),
+        "assessments": or_(
+            asm.c.intervention_id.in_(scoped_intervention_ids),
+            and_(
+                asm.c.intervention_id.is_(None),
+                asm.c.completed_at >= start,
+                asm.c.completed_at < end_excl,
+            ),
+        ),
+        "admissions": admission_in_scope,
+        "ward_movements": and_(
+            wm.c.start_at < end_excl,
+            or_(wm.c.end_at.is_(None), wm.c.end_at >= start),
+        ),
+        # as at RP end: a diagnosis coded next month was not known in this one; one coded in
+        # the period belongs to it even when its referral does not (an orphan, rejected later)
+        "diagnoses": or_(
+            and_(d.c.referral_id.in_(scoped_referral_ids), d.c.diagnosed_at < end_excl),
+            and_(d.c.diagnosed_at >= start, d.c.diagnosed_at < end_excl),
+        ),
+    }
+
+
+def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
+    """One SELECT per EPR table (in :data:`~mhsds_pipeline.source.schema.TABLE_NAMES` order),
+    restricted to what belongs to the period and ordered by key, then by every other column."""
+    where = period_filters(period)
+    queries: dict[str, Select] = {}
+    for name in epr.TABLE_NAMES:
+        table = epr.metadata.tables[name]
+        keys = epr.EPR_KEYS[name]
+        order = [table.c[k] for k in keys] + [c for c in table.columns if c.name not in keys]
+        stmt = select(*table.columns)
+        if where[name] is not None:
+            stmt = stmt.where(where[name])
+        queries[name] = stmt.order_by(*order)
+    return queries
