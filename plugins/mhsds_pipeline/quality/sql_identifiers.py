@@ -41,6 +41,7 @@ __all__ = [
     "normalise_score_ranges",
     "normalise_value_set",
     "parse_integer_score",
+    "score_in_tool_range",
     "score_in_tool_range_expr",
     "sctid_valid_expr",
 ]
@@ -260,6 +261,21 @@ def parse_integer_score(value: object) -> int | None:
     if not 1 <= len(body) <= _SCORE_MAX_DIGITS or not body.isascii() or not body.isdigit():
         return None
     return int(integer_part)
+
+
+def score_in_tool_range(tool: object, score: object, ranges: Mapping[object, Sequence[object]]) -> bool:
+    """Python twin of :func:`score_in_tool_range_expr` for one (tool, score) pair.
+
+    A missing (``None``) or unknown tool passes: the value-set check reports it. For a known
+    tool the score must be a whole number (:func:`parse_integer_score`) within ``[min, max]``;
+    a missing score fails.
+    """
+    bounds = normalise_score_ranges(ranges)
+    tool_bounds = None if tool is None else bounds.get(as_text(tool))
+    if tool_bounds is None:
+        return True
+    value = None if score is None else parse_integer_score(score)
+    return value is not None and tool_bounds[0] <= value <= tool_bounds[1]
 
 
 def score_in_tool_range_expr(
