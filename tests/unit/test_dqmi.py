@@ -4,6 +4,7 @@ down to a hand-built warehouse (DuckDB, and PostgreSQL when reachable), outputs 
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import uuid
 from datetime import date, datetime
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 import yaml
 from conftest import postgres_available
 
+from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.identifiers import nhs_number_check_digit, sctid_is_valid
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.dqmi import (
@@ -40,6 +42,12 @@ REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "dbt_project" / "seeds" / "reference"
 MODELS_YML = REPO / "dbt_project" / "models" / "marts" / "mhsds" / "_mhsds__models.yml"
 PERIOD = ReportingPeriod(2026, 10)
+#: A warehouse relation name (dbt model, e.g. mhs101_referral): never in what a person reads.
+RELATION_NAME = re.compile(r"\bmhs\d{3}_")
+
+
+def _idb_of() -> dict[str, str]:
+    return {m: c.idb_table for m, c in load_contracts(REPO / "dbt_project").items()}
 
 
 # --- Worked examples (DQMI methodology Appendix 1, dqmi_snomed.md A1.3 / A1.5) ----------------
@@ -106,9 +114,12 @@ def _mart_columns() -> dict[str, set[str]]:
 def test_seed_items_point_at_real_mart_columns():
     config = load_dqmi_config(PERIOD, SEEDS)
     marts = _mart_columns()
+    idb = _idb_of()
     assert len(config.items) >= 20
+    assert dict(config.idb_tables) == idb  # the one mapping: the dbt contracts' meta.idb_table
     for item in config.items:
         assert item.column_name in marts[item.table_name], item.item_id
+        assert item.idb_table == idb[item.table_name], item.item_id
         if item.rule == "date_not_before":
             assert item.rule_arg in marts[item.table_name]
         assert item.valid_values or item.rule in {
@@ -120,6 +131,10 @@ def test_seed_items_point_at_real_mart_columns():
         }
     assert config.snomed is not None and config.snomed.valid_values == ("5", "6")
     assert config.snomed.rule_arg in marts and config.dataset_target == 70.0
+    assert (config.snomed.idb_table, config.snomed.rule_arg_idb_table) == (
+        "MHS201CareContact",
+        "MHS202CareActivity",
+    )
     assert config.version == "2025.09"
 
 
@@ -429,12 +444,18 @@ def test_expected_records_reduce_coverage(duck_url):
         duck_url,
         period=PERIOD,
         items=["postcode", "attendance_status"],
-        expected_records={"mhs001_mpi": 20},
+        expected_records={"MHS001MPI": 20},  # IDB name (a warehouse relation name also works)
         seed_dir=SEEDS,
     )
     cov = {r.item.item_id: r.coverage for r in result.items}
     assert cov == {"postcode": 0.5, "attendance_status": 1.0}
     assert result.dataset_score == pytest.approx((40.0 + 75.0) / 2 * 0.75)
+    assert "MHS001MPI" in result.coverage_basis and not RELATION_NAME.search(result.coverage_basis)
+    assert result.table_records == {"MHS001MPI": 10, "MHS201CareContact": 8}
+    by_relation = compute_dqmi(
+        duck_url, period=PERIOD, items=["postcode"], expected_records={"mhs001_mpi": 20}, seed_dir=SEEDS
+    )
+    assert by_relation.items[0].coverage == 0.5
 
 
 def test_missing_table_marks_items_error_not_crash(tmp_path):
@@ -456,6 +477,10 @@ def test_missing_table_marks_items_error_not_crash(tmp_path):
     assert result.dataset_score is None and result.snomed.status == "error"
     rows = to_check_results(result)
     assert {r.status for r in rows} == {"error", "not_applicable"}
+    # The reasons name tables by IDB name too: they reach the report and dq_results.
+    assert "MHS001MPI" in result.items[0].error
+    assert not RELATION_NAME.search(render_dqmi_html(result))
+    assert not any(RELATION_NAME.search(f"{r.table_name} {r.description}") for r in rows)
 
 
 # --- Outputs ----------------------------------------------------------------------------------
@@ -469,8 +494,14 @@ def test_write_dqmi_parquet_and_report(duck_result, tmp_path):
     row = {r["item_id"]: r for r in table.to_pylist()}["postcode"]
     assert (row["valid"], row["default"], row["total"], row["item_score"]) == (4, 2, 10, pytest.approx(40.0))
     assert row["met_threshold"] is False and row["threshold"] == 70.0
+    # Tables by IDB name (from the dbt contracts), never the warehouse relation.
+    assert row["table_name"] == "MHS001MPI"
+    tables = set(table.column("table_name").to_pylist())
+    assert tables == {_idb_of()[t] for t in TABLES if t not in ("mhs000_header", "mhs202_care_activity")}
+    assert {"MHS101Referral", "MHS201CareContact", "MHS902ServiceTeamDetails"} <= tables
     meta = table.schema.metadata[b"dqmi"].decode()
     assert '"dataset_score"' in meta and "snomed_ct_coverage" in meta
+    assert not RELATION_NAME.search(meta) and "[S" not in meta and "/work/" not in meta
 
     report = paths["html"].read_text()
     assert f"{duck_result.dataset_score:.1f}" in report
@@ -478,6 +509,20 @@ def test_write_dqmi_parquet_and_report(duck_result, tmp_path):
     for word in ("Valid", "Other", "Default", "Invalid", "Missing", "2025.09", "Appendix 1"):
         assert word in report
     assert "<script" not in report and "http" not in report.replace("https://", "")  # self-contained
+    for shown in (
+        "MHS001MPI.<wbr>Postcode",
+        "MHS101Referral.",
+        "MHS201CareContact.AttendStatus",
+        "MHS202CareActivity",
+    ):
+        assert shown in report, shown
+    assert not RELATION_NAME.search(report), RELATION_NAME.search(report)
+    # No developer text: source tags, local paths or file references, calls to make.
+    assert not re.search(r"\[S\d+", report)
+    for dev in ("/work/", ".md", ".csv", ".py", "write_dqmi", "disclosure_controlled=", "DERIVED"):
+        assert dev not in report, dev
+    assert "Data Quality Maturity Index (DQMI) methodology" in report  # the method, cited in words
+    assert "table-layout:fixed" in report  # the wide items table fits the page
 
     # No patient identifiers: none of the fixture's NHS numbers, postcodes or local ids appear.
     blob = paths["parquet"].read_bytes() + report.encode()
@@ -501,6 +546,11 @@ def test_check_results_rows(duck_result):
     assert {r.source for r in rows} == {"dqmi"} and {r.measure for r in rows} == {"valid"}
     by_id = {r.check_id: r for r in rows}
     pc = by_id["dqmi.postcode"]
+    assert pc.table_name == "MHS001MPI" and by_id["dqmi.attendance_status"].table_name == "MHS201CareContact"
+    assert by_id["dqmi.snomed_ct_coverage"].table_name == "MHS201CareContact"
+    idb_names = set(_idb_of().values())
+    assert {r.table_name for r in rows} - {None} <= idb_names
+    assert not any(RELATION_NAME.search(f"{r.table_name} {r.description}") for r in rows)
     assert (pc.numerator, pc.denominator, pc.rate, pc.threshold, pc.status) == (
         4,
         10,

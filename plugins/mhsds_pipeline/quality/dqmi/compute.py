@@ -4,6 +4,10 @@ The orchestration between the other modules: read the period the warehouse holds
 seed items active for it (:mod:`.items`), run one counting query per table and the SNOMED CT
 query (:mod:`.sql`), and score the counts (:mod:`.scoring`). Kept apart so that neither the
 SQL nor the scoring needs to know about the other.
+
+The SQL reads warehouse relations (each item's ``table_name``); the result names tables by their
+IDB names (each item's ``idb_table``, from the dbt contracts), so nothing downstream of this
+module shows a relation name.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from mhsds_pipeline.quality.dqmi.items import (
     DqmiItem,
     _snomed_finding_schemes,
     load_dqmi_config,
+    with_idb_names,
 )
 from mhsds_pipeline.quality.dqmi.scoring import (
     DqmiResult,
@@ -67,8 +72,9 @@ def compute_dqmi(
     warehouse's MHS000Header holds; a different period is an error, not a zero). ``items``:
     DqmiItem objects or item ids to restrict to (default: every seed row active for the period).
     ``expected_records``: optional ``{table: expected monthly records}`` (e.g. from national
-    volumes); a table listed there gets coverage ``min(1, records / expected)``, others the
-    submission coverage (1 if the header is present, else 0).
+    volumes), the table by its IDB name (``MHS101Referral``) or warehouse relation; a table
+    listed there gets coverage ``min(1, records / expected)``, others the submission coverage
+    (1 if the header is present, else 0). ``DqmiResult.table_records`` is keyed by IDB name.
 
     A missing table or column marks its items ``error`` (with the reason) instead of aborting,
     so one absent optional table does not hide the rest of the index.
@@ -82,11 +88,11 @@ def compute_dqmi(
             probe = _reflect_tables(conn, schema, [HEADER_TABLE])
             rp, provider, submitted = _read_header(conn, probe, rp)
             config = load_dqmi_config(rp, seed_dir)
-            selected = _select_items(config.items, items)
+            selected = _select_items(config.items, items, config.idb_tables)
             wanted = {i.table_name for i in selected} | {HEADER_TABLE, REFERRAL_TABLE, MPI_TABLE}
             if config.snomed is not None:
                 wanted |= {config.snomed.table_name, config.snomed.rule_arg or ""}
-            ctx = _Ctx(period=rp, tables=_reflect_tables(conn, schema, wanted))
+            ctx = _Ctx(period=rp, tables=_reflect_tables(conn, schema, wanted), idb=config.idb_tables)
             counts, errors, records = _count_items(conn, ctx, selected)
             snomed = _snomed(conn, ctx, config.snomed, seed_dir) if config.snomed is not None else None
     finally:
@@ -94,7 +100,8 @@ def compute_dqmi(
             bind.dispose()  # type: ignore[union-attr]
 
     base_coverage = 1.0 if submitted else 0.0
-    expected = dict(expected_records or {})
+    relation_of = {idb: rel for rel, idb in config.idb_tables.items()}
+    expected = {relation_of.get(t, t): n for t, n in (expected_records or {}).items()}
     results: list[ItemResult] = []
     for item in selected:
         if item.item_id in errors:
@@ -115,7 +122,7 @@ def compute_dqmi(
     if expected:
         basis = (
             "expected records per table (min(1, records / expected)) for "
-            + ", ".join(sorted(expected))
+            + ", ".join(sorted(config.idb_tables.get(t, t) for t in expected))
             + "; other tables: submission header present"
         )
     else:
@@ -132,7 +139,7 @@ def compute_dqmi(
         dataset_target=config.dataset_target,
         snomed=snomed,
         coverage_basis=basis,
-        table_records=records,
+        table_records={config.idb_tables.get(t, t): n for t, n in records.items()},
     )
     log.info(
         "DQMI %s: %d items scored, data set score %s, SNOMED CT coverage %s",
@@ -144,14 +151,16 @@ def compute_dqmi(
     return result
 
 
-def _select_items(active: Sequence[DqmiItem], items: Sequence[DqmiItem | str] | None) -> list[DqmiItem]:
+def _select_items(
+    active: Sequence[DqmiItem], items: Sequence[DqmiItem | str] | None, idb_tables: Mapping[str, str]
+) -> list[DqmiItem]:
     if items is None:
         return list(active)
     by_id = {i.item_id: i for i in active}
     out: list[DqmiItem] = []
     for it in items:
         if isinstance(it, DqmiItem):
-            out.append(it)
+            out.append(it if it.idb_table else with_idb_names(it, idb_tables))
         elif it in by_id:
             out.append(by_id[it])
         else:
@@ -194,8 +203,23 @@ def _snomed(conn: sa.Connection, ctx: _Ctx, spec: DqmiItem, seed_dir: Path | Non
         query = _snomed_query(spec, ctx, schemes)
     except LookupError as exc:
         log.warning("DQMI %s SNOMED CT coverage not computed: %s", ctx.period, exc)
-        return SnomedCoverage(0, 0, spec.target_score, spec.valid_values, spec.source, error=str(exc))
+        return SnomedCoverage(
+            0,
+            0,
+            spec.target_score,
+            spec.valid_values,
+            spec.source,
+            error=str(exc),
+            table_name=spec.idb_table,
+            activity_table=spec.rule_arg_idb_table,
+        )
     row = conn.execute(query).one()
     return SnomedCoverage(
-        int(row.attended or 0), int(row.with_snomed or 0), spec.target_score, spec.valid_values, spec.source
+        int(row.attended or 0),
+        int(row.with_snomed or 0),
+        spec.target_score,
+        spec.valid_values,
+        spec.source,
+        table_name=spec.idb_table,
+        activity_table=spec.rule_arg_idb_table,
     )

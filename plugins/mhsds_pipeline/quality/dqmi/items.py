@@ -6,16 +6,24 @@ active for a period into :class:`DqmiItem` objects and refuses a malformed row w
 fault, because a wrong rule silently mis-scores. It reads the seeds as CSV files, so dbt need not
 have loaded them, and knows nothing of the warehouse or of scoring: :mod:`.sql` and
 :mod:`.scoring` build on it.
+
+Table names: the seed's ``table_name`` is the warehouse relation (the dbt model, e.g.
+``mhs101_referral``), because that is what the counting SQL reads and what dbt checks beside the
+marts. Every output a person sees names the table by its IDB name (``MHS101Referral``), which
+each item carries as ``idb_table``, taken from the dbt contracts' ``meta.idb_table``
+(:func:`mhsds_pipeline.contracts.load_contracts`), the one place the two names are mapped.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
+from mhsds_pipeline.contracts import MARTS_YAML, load_contracts
 from mhsds_pipeline.period import ReportingPeriod
 
 SEED_FILE: Final[str] = "ref_dqmi_items.csv"
@@ -65,7 +73,11 @@ _PERIOD_RE: Final[re.Pattern[str]] = re.compile(r"^\d{4}-\d{2}$")
 
 @dataclass(frozen=True)
 class DqmiItem:
-    """One row of ``ref_dqmi_items.csv``: how to classify one column into VODIM and score it."""
+    """One row of ``ref_dqmi_items.csv``: how to classify one column into VODIM and score it.
+
+    ``table_name`` is the warehouse relation the SQL reads (``mhs101_referral``); ``idb_table``
+    is the IDB table name every output shows (``MHS101Referral``), from the dbt contracts.
+    """
 
     item_id: str
     data_item: str
@@ -85,6 +97,10 @@ class DqmiItem:
     last_period: str | None = None
     version: str = ""
     source: str = ""
+    #: IDB name of ``table_name`` (from the dbt contracts' ``meta.idb_table``), for display.
+    idb_table: str = ""
+    #: IDB name of ``rule_arg`` when it names a table (snomed_ct_coverage: the care activity table).
+    rule_arg_idb_table: str = ""
 
     def applies_to(self, period: ReportingPeriod) -> bool:
         p = str(period)
@@ -101,12 +117,53 @@ class DqmiConfig:
     snomed: DqmiItem | None
     dataset_target: float
     version: str
+    #: warehouse relation -> IDB table name, for every contracted mart (dbt ``meta.idb_table``).
+    idb_tables: Mapping[str, str] = field(default_factory=dict)
 
 
 def _default_seed_dir() -> Path:
     from mhsds_pipeline.config import load_settings
 
     return load_settings().dbt_project_dir / "seeds" / "reference"
+
+
+def _dbt_project_dir(seed_dir: Path | None) -> Path:
+    """The dbt project whose contracts name the tables: the one holding ``seed_dir`` if it is
+    ``<project>/seeds/reference``, else the configured project."""
+    if seed_dir is not None:
+        project = Path(seed_dir).resolve().parents[1]
+        if (project / MARTS_YAML).exists():
+            return project
+    from mhsds_pipeline.config import load_settings
+
+    return load_settings().dbt_project_dir
+
+
+def idb_table_names(dbt_project_dir: Path) -> dict[str, str]:
+    """``{warehouse relation: IDB table name}`` from the dbt contracts (``meta.idb_table``)."""
+    return {model: c.idb_table for model, c in load_contracts(Path(dbt_project_dir)).items()}
+
+
+def with_idb_names(item: DqmiItem, idb_tables: Mapping[str, str], where: str | None = None) -> DqmiItem:
+    """The item with ``idb_table`` (and ``rule_arg_idb_table`` for a table argument) filled in.
+
+    Raises ValueError when its table is not a contracted mart: an item on a table the contracts
+    do not name could only be shown under its warehouse relation name.
+    """
+    where = where or f"DQMI item {item.item_id!r}"
+    if item.table_name not in idb_tables:
+        raise ValueError(
+            f"{where}: table_name {item.table_name!r} is not a dbt mart with a contract "
+            f"(meta.idb_table); known: {sorted(idb_tables)}"
+        )
+    arg_table = ""
+    if item.rule == RULE_SNOMED:
+        if item.rule_arg not in idb_tables:
+            raise ValueError(
+                f"{where}: rule_arg {item.rule_arg!r} is not a dbt mart with a contract (meta.idb_table)"
+            )
+        arg_table = idb_tables[item.rule_arg]
+    return replace(item, idb_table=idb_tables[item.table_name], rule_arg_idb_table=arg_table)
 
 
 def _split(cell: str | None) -> tuple[str, ...]:
@@ -228,12 +285,19 @@ def _resolve_code_list(item: DqmiItem, seed_dir: Path) -> DqmiItem:
     return replace(item, valid_values=tuple(sorted(set(item.valid_values) | set(by_cat["valid"]))))
 
 
-def load_dqmi_config(period: ReportingPeriod | str | None = None, seed_dir: Path | None = None) -> DqmiConfig:
+def load_dqmi_config(
+    period: ReportingPeriod | str | None = None,
+    seed_dir: Path | None = None,
+    dbt_project_dir: Path | None = None,
+) -> DqmiConfig:
     """The DQMI rows of ``ref_dqmi_items.csv`` that apply to ``period`` (all rows if None).
 
-    Code-list items get their valid codes from the referenced seed. Raises ValueError with the
-    line and item at fault for anything malformed, because a wrong rule silently mis-scores.
+    Code-list items get their valid codes from the referenced seed. Each item's IDB table name
+    comes from the contracts of ``dbt_project_dir`` (default: the project holding ``seed_dir``,
+    else the configured one). Raises ValueError with the line and item at fault for anything
+    malformed, because a wrong rule silently mis-scores.
     """
+    idb_tables = idb_table_names(dbt_project_dir or _dbt_project_dir(seed_dir))
     seed_dir = Path(seed_dir) if seed_dir else _default_seed_dir()
     rp = ReportingPeriod.parse(period) if isinstance(period, str) else period
     rows = _read_csv(seed_dir / SEED_FILE)
@@ -248,6 +312,8 @@ def load_dqmi_config(period: ReportingPeriod | str | None = None, seed_dir: Path
         if item.item_id in seen:
             raise ValueError(f"{SEED_FILE}: item {item.item_id!r} has more than one row active for {rp}")
         seen.add(item.item_id)
+        if item.rule != RULE_DATASET:
+            item = with_idb_names(item, idb_tables, f"{SEED_FILE} line {line} ({item.item_id!r})")
         if item.rule == RULE_DATASET:
             dataset_target = item.target_score
         elif item.rule == RULE_SNOMED:
@@ -260,6 +326,7 @@ def load_dqmi_config(period: ReportingPeriod | str | None = None, seed_dir: Path
         snomed=snomed,
         dataset_target=70.0 if dataset_target is None else dataset_target,
         version="+".join(v for v in versions if v) or "unversioned",
+        idb_tables=idb_tables,
     )
 
 

@@ -3,7 +3,9 @@
 Writing and presentation only: the Parquet rows and key-value summary, the self-contained HTML
 report, optional disclosure control of the counts, and atomic, deterministic writes (same result,
 same bytes). Every number shown comes from a :class:`~.scoring.DqmiResult`; nothing is scored or
-counted here.
+counted here. Tables are named by their IDB names (``MHS001MPI``, each item's ``idb_table``),
+never by warehouse relation names, and the report shows readers no developer notes: the seed's
+provenance notes lose their source tags and file references (:func:`readable_source`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import html
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,12 +30,13 @@ from mhsds_pipeline.quality.dqmi.scoring import DqmiResult, _fmt
 # The package's single logger, under the name the one-module dqmi.py logged as.
 log = logging.getLogger(__package__)
 
-#: Where the method comes from, printed in the report and the Parquet metadata.
+#: Where the method comes from, printed in the report and the Parquet metadata. (Developer
+#: provenance: sources S4, S10-S13, S16, S17 of the project's DQMI digest, dqmi_snomed.md Part A.)
 METHOD_SOURCE: Final[str] = (
-    "NHS Digital DQMI methodology and Appendix 1 [S4]; NHS Digital MHSDS VODIM rules "
-    "(menh_dq 1.3.populate_tables.sql, validity_v5.sql, DQMI_extracts.py) [S10][S11][S16][S17]; "
-    "NHS England MHSDS DQ dashboard / Core Data Pack targets [S12][S13] - digested in "
-    "/work/shared/reference/dqmi_snomed.md Part A"
+    "NHS Digital, Data Quality Maturity Index (DQMI) methodology and its Appendix 1 (example of a "
+    "DQMI calculation); NHS Digital's Mental Health Services Data Set data quality rules (the VODIM "
+    "measures of the Mental Health Monthly Statistics code and its DQMI extracts); NHS England's "
+    "MHSDS Data Quality dashboard and Mental Health Core Data Pack targets"
 )
 
 
@@ -91,7 +95,7 @@ def _parquet_rows(result: DqmiResult, controlled: bool) -> list[dict]:
                 "item_id": r.item.item_id,
                 "data_item": r.item.data_item,
                 "data_item_uid": r.item.data_item_uid,
-                "table_name": r.item.table_name,
+                "table_name": r.item.idb_table,
                 "column_name": r.item.column_name,
                 "rule": r.item.rule,
                 "population": r.item.population,
@@ -205,8 +209,10 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;bord
 .sub{color:#4c6272;margin-top:0}.cards{display:flex;gap:1rem;flex-wrap:wrap}
 .card{border:1px solid #d8dde0;border-left:6px solid #005eb8;padding:.8rem 1rem;min-width:12rem}
 .card .v{font-size:2rem;font-weight:bold}.card.fail{border-left-color:#d5281b}.card.pass{border-left-color:#007f3b}
-table{border-collapse:collapse;width:100%;font-size:.85rem}th,td{border:1px solid #d8dde0;padding:.3rem .45rem;text-align:left}
-th{background:#f0f4f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;width:100%;font-size:.85rem;table-layout:fixed}
+th,td{border:1px solid #d8dde0;padding:.3rem .45rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f0f4f5;overflow-wrap:normal;hyphens:auto}td.n{text-align:right;font-variant-numeric:tabular-nums}
+table.items{font-size:.8rem}table.items th{font-size:.75rem}
 .passed{color:#007f3b;font-weight:bold}.failed{color:#d5281b;font-weight:bold}.error{color:#d5281b}
 .not_applicable{color:#4c6272}code{background:#f0f4f5;padding:0 .2rem}.small{font-size:.8rem;color:#4c6272}
 """
@@ -248,8 +254,9 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
     for r in result.items:
         c = r.counts
         cells = [
-            f"<td>{e(r.item.data_item)}<br><span class='small'>{e(r.item.item_id)} &middot; {e(r.item.data_item_uid)}</span></td>",
-            f"<td><code>{e(r.item.table_name)}.{e(r.item.column_name)}</code><br><span class='small'>"
+            f"<td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)} &middot; "
+            f"{e(r.item.data_item_uid)}</span></td>",
+            f"<td><code>{e(r.item.idb_table)}.<wbr>{e(r.item.column_name)}</code><br><span class='small'>"
             f"{e(POPULATIONS[r.item.population])}</span></td>",
         ]
         for n in (
@@ -279,32 +286,33 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
         f"<tr><th>{e(cat.title())}</th><td>{e(CATEGORY_MEANING[cat])}</td></tr>" for cat in CATEGORIES
     )
     rules = "".join(
-        f"<tr><td>{e(r.item.item_id)}</td><td>{e(r.item.rule)}</td><td>{e(_rule_text(r.item))}</td><td class='small'>"
-        f"{e(r.item.source)}</td></tr>"
+        f"<tr><td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)}</span></td>"
+        f"<td>{e(r.item.rule.replace('_', ' '))}</td><td>{e(_rule_text(r.item))}</td><td class='small'>"
+        f"{e(readable_source(r.item.source))}</td></tr>"
         for r in result.items
     )
     snomed_section = ""
     if s is not None:
         snomed_section = f"""
 <h2>SNOMED CT coverage</h2>
-<p>Distinct attended care contacts (<code>mhs201_care_contact.AttendStatus</code> in {e(", ".join(s.attended_codes))})
-with at least one care activity in <code>mhs202_care_activity</code> carrying a valid SNOMED CT concept identifier
+<p>Distinct attended care contacts (<code>{e(s.table_name)}.AttendStatus</code> in {e(", ".join(s.attended_codes))})
+with at least one care activity in <code>{e(s.activity_table)}</code> carrying a valid SNOMED CT concept identifier
 (the focus concept of <code>Procedure</code> or <code>Observation</code>, or a <code>Finding</code> in the SNOMED CT
 finding scheme; valid = 6-18 digits, concept partition, Verhoeff check digit). Target {_fmt(s.target, 0)}%
-(NHS England Core Data Pack CDP_Q04).</p>
+(NHS England Mental Health Core Data Pack measure CDP_Q04, SNOMED CT coverage).</p>
 <table><tr><th>Attended contacts</th><th>With SNOMED CT</th><th>Coverage</th><th>Status</th></tr>
 <tr><td class='n'>{_fmt_count(s.attended_contacts, dc)}</td><td class='n'>{_fmt_count(s.contacts_with_snomed, dc)}</td>
 <td class='n'>{"-" if s.coverage_pct is None else _fmt(s.coverage_pct) + "%"}</td>
-<td class='{e(s.status)}'>{e(s.status.replace("_", " "))}{"<br>" + e(s.error) if s.error else ""}</td></tr></table>
-<p class="small">Source: {e(s.source)}</p>"""
+<td class='{e(s.status)}'>{e(s.status.replace("_", " "))}{"<br>" + e(s.error) if s.error else ""}</td></tr></table>"""
 
     provider = f" &middot; provider {e(result.provider)}" if result.provider else ""
     dc_note = (
         "Counts are disclosure-controlled: under 5 shown as * and the rest rounded to the nearest 5 "
         "(scores are computed from the exact counts)."
         if dc
-        else "Counts are exact record counts of the provider's own submission, for internal data-quality use; "
-        "apply disclosure control (write_dqmi(..., disclosure_controlled=True)) before sharing outside the trust."
+        else "Counts are exact record counts of the provider's own submission, for internal data-quality use. "
+        "Do not share this copy outside the trust: share a disclosure-controlled copy instead (counts under 5 "
+        "suppressed, the rest rounded to the nearest 5)."
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -321,40 +329,48 @@ finding scheme; valid = 6-18 digits, concept partition, Verhoeff check digit). T
 <p>Each record of an item is classed Valid, Other, Default, Invalid or Missing (VODIM). Item score =
 (V + O + D &minus; defaults in excess) / records &times; 100, where defaults in excess = max(0, D &minus; default
 threshold &times; records). Items with no records are not scored.</p>
-<table>
-<tr><th>Data item</th><th>Column / records counted</th><th>Valid</th><th>Other</th><th>Default</th><th>Invalid</th>
+<table class="items">
+<colgroup><col style="width:16%"><col style="width:19%">{'<col style="width:4.5%">' * 6}<col style="width:6%">
+<col style="width:6%"><col style="width:5%"><col style="width:4.5%"><col style="width:5.5%"><col></colgroup>
+<tr><th>Data item</th><th>Table.column / records counted</th><th>Valid</th><th>Other</th><th>Default</th><th>Invalid</th>
 <th>Missing</th><th>Records</th><th>Default threshold</th><th>Defaults in excess</th><th>Item score</th>
 <th>Target</th><th>Coverage</th><th>Status</th></tr>
 {"".join(item_rows)}
 </table>
 
 <h2>What the VODIM categories mean</h2>
-<table>{categories}</table>
+<table><colgroup><col style="width:12%"><col></colgroup>{categories}</table>
 {snomed_section}
 <h2>Method</h2>
 <ul>
 <li><b>Item score</b> = (valid and complete &minus; defaults in excess) / records &times; 100, valid and complete =
-V + O + D (DQMI methodology Appendix 1; NHS Digital DQMI_extracts).</li>
+V + O + D (DQMI methodology, Appendix 1; NHS Digital's DQMI extracts).</li>
 <li><b>Coverage</b> = submitted / expected. Basis used: {e(result.coverage_basis)}.</li>
 <li><b>Data set score</b> = mean item score &times; mean coverage over the {len(result.scored_items)} items with data
 (equal weights). Target {_fmt(result.dataset_target, 0)} (NHS England MHSDS DQ dashboard, CDP_Q05).</li>
 <li><b>Default thresholds</b>: the published per-item thresholds were not found in public sources; items with
-default codes use 0% (every default counts against the score), the conservative choice, until the versioned seed
-<code>ref_dqmi_items.csv</code> is updated.</li>
+default codes use 0% (every default counts against the score), the conservative choice, until the published
+thresholds are found and the item definitions are updated.</li>
 <li><b>Not reproduced</b>: ODS open/closed status of organisation and GP practice codes and ONS postcode activity
 (format checks stand in); integrity items (times recorded on the hour); items on tables this pipeline does not
 build (MHS005, MHS006, MHS008, MHS105, MHS401, MHS503, MHS504, MHS603); specialised MH service codes;
 the national DQMI's own coverage table (expected submitters over the previous 7 months).</li>
-<li><b>Sources</b>: {e(METHOD_SOURCE)}.</li>
+<li><b>Sources</b>: this method follows {e(METHOD_SOURCE)}.</li>
 </ul>
 <h2>Item rules</h2>
-<table><tr><th>Item</th><th>Rule</th><th>Valid / other / default</th><th>Source</th></tr>{rules}</table>
+<table><colgroup><col style="width:16%"><col style="width:11%"><col style="width:38%"><col></colgroup>
+<tr><th>Data item</th><th>Rule</th><th>Valid / other / default</th><th>Basis</th></tr>{rules}</table>
 
 <h2>Privacy</h2>
 <p>This report holds counts and scores only: no NHS numbers, local patient identifiers, record keys, dates of
 birth or postcodes. {e(dc_note)}</p>
 </body></html>
 """
+
+
+def _breakable(identifier: str) -> str:
+    """An escaped snake_case id that may wrap after its underscores rather than mid-word."""
+    return html.escape(identifier).replace("_", "_<wbr>")
 
 
 def _rule_text(item: DqmiItem) -> str:
@@ -364,9 +380,8 @@ def _rule_text(item: DqmiItem) -> str:
 
     parts: list[str] = []
     if item.rule in ("code_list", "code_list_first_char"):
-        origin = f"{item.code_list}.csv" if item.code_list else "listed"
         first = " (first character)" if item.rule == "code_list_first_char" else ""
-        parts.append(f"valid{first}: {show(item.valid_values)} [{origin}]")
+        parts.append(f"valid{first}: {show(item.valid_values)}")
     elif item.rule == "code_shape":
         parts.append(f"valid shapes (A letter, 9 digit): {show(item.valid_values)}")
     elif item.rule == "ods_code":
@@ -384,3 +399,29 @@ def _rule_text(item: DqmiItem) -> str:
     if item.default_values:
         parts.append(f"default: {show(item.default_values)}")
     return "; ".join(parts)
+
+
+# Developer provenance in the seed's ``source`` column, not for readers: source tags ("[S10]"),
+# references to the project's reference digests ("dqmi_snomed.md A2.3", "(mhsds.md 5.4)").
+_SOURCE_TAG = re.compile(r"\s*\[S\d+[a-z]?\]")
+_DIGEST_REF = re.compile(
+    r"\s*\(\s*[\w.-]+\.md\s+[A-Z]?\d+(?:\.\d+)*\s*\)|,?\s*\b[\w.-]+\.md(?:\s+[A-Z]?\d+(?:\.\d+)*)?"
+)
+
+
+def readable_source(source: str) -> str:
+    """The seed's provenance note as a reader sees it: without source tags or file references.
+
+    ``dqmi_snomed.md A2.3 [S16] (default ZZ99%); DERIVED: postcode pattern (mhsds.md 5.4) ...``
+    becomes ``NHS Digital MHSDS VODIM rule (default ZZ99%); local rule: postcode pattern ...``:
+    a note that opens with a reference to the digest's rule tables cites the published rules.
+    """
+    published = re.match(r"\s*[\w.-]+\.md\b", source) is not None
+    text = _DIGEST_REF.sub("", _SOURCE_TAG.sub("", source))
+    text = text.replace("DERIVED:", "local rule:").replace("NOT FOUND: 0", "not found (0% used)")
+    text = re.sub(r"\(\s*\)", "", text)
+    text = re.sub(r"\s+([;,)])", r"\1", re.sub(r"\s{2,}", " ", text)).strip(" ;,")
+    if published:
+        lead = "NHS Digital MHSDS VODIM rule"
+        text = f"{lead} {text}" if text.startswith(("(", "measure")) else f"{lead}; {text}" if text else lead
+    return text[:1].upper() + text[1:]

@@ -174,6 +174,9 @@ class SnomedCoverage:
     attended_codes: tuple[str, ...]
     source: str = ""
     error: str | None = None
+    #: IDB names of the care contact table (AttendStatus) and the care activity table it counts.
+    table_name: str = ""
+    activity_table: str = ""
 
     @property
     def coverage_pct(self) -> float | None:
@@ -242,6 +245,7 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
 
     measure ``valid``: numerator = records the score counts as valid (V + O + allowed defaults),
     denominator = records, rate = the exact item score / 100, threshold = target / 100.
+    ``table_name`` is the IDB table name (``MHS001MPI``), as in every other dq_results row.
     """
     rows: list[CheckResult] = []
     for r in result.items:
@@ -264,7 +268,7 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
                 status=r.status,
                 measure="valid",
                 suite="dqmi",
-                table_name=item.table_name,
+                table_name=item.idb_table,
                 column_name=item.column_name,
                 dimension="validity",
                 numerator=r.scored_records,
@@ -306,7 +310,7 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
                 status=s.status,
                 measure="valid",
                 suite="dqmi",
-                table_name="mhs201_care_contact",
+                table_name=s.table_name,
                 column_name="AttendStatus",
                 dimension="snomed_ct",
                 numerator=None if s.error else s.contacts_with_snomed,

@@ -10,8 +10,8 @@ types from ``information_schema`` and the period the MHS000Header holds. It buil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
 
@@ -88,20 +88,30 @@ def _years_before(d: date, years: int) -> date:
 
 @dataclass
 class _Ctx:
-    """What the SQL builders need: the period and the warehouse tables as SQLAlchemy objects."""
+    """What the SQL builders need: the period and the warehouse tables as SQLAlchemy objects.
+
+    ``idb`` (warehouse relation -> IDB table name) is for messages only: a reason an item was
+    not computed reaches the report and dq_results, which name tables by their IDB names.
+    """
 
     period: ReportingPeriod
     tables: dict[str, sa.TableClause]
+    idb: Mapping[str, str] = field(default_factory=dict)
+
+    def shown(self, table: str) -> str:
+        return self.idb.get(table, table)
 
 
 def _column(ctx: _Ctx, table: str, column: str) -> ColumnElement:
     tbl = ctx.tables.get(table)
     if tbl is None:
         raise LookupError(
-            f"table {table!r} is not in the warehouse schema; did dbt build run for {ctx.period}?"
+            f"table {ctx.shown(table)} is not in the warehouse schema; did dbt build run for {ctx.period}?"
         )
     if column not in tbl.c:
-        raise LookupError(f"column {table}.{column} is not in the warehouse; check the mart contract")
+        raise LookupError(
+            f"column {ctx.shown(table)}.{column} is not in the warehouse; check the mart contract"
+        )
     return tbl.c[column]
 
 
@@ -255,10 +265,12 @@ def _snomed_query(spec: DqmiItem, ctx: _Ctx, snomed_finding_schemes: Sequence[st
     act_table = spec.rule_arg or ""
     act = ctx.tables.get(act_table)
     if act is None:
-        raise LookupError(f"table {act_table!r} is not in the warehouse; did dbt build run for {ctx.period}?")
+        raise LookupError(
+            f"table {ctx.shown(act_table)} is not in the warehouse; did dbt build run for {ctx.period}?"
+        )
     if "CareContactID" not in act.c:
         raise LookupError(
-            f"column {act_table}.CareContactID is not in the warehouse; check the mart contract"
+            f"column {ctx.shown(act_table)}.CareContactID is not in the warehouse; check the mart contract"
         )
     codes: list[ColumnElement[str]] = []
     if "Procedure" in act.c:
@@ -272,7 +284,8 @@ def _snomed_query(spec: DqmiItem, ctx: _Ctx, snomed_finding_schemes: Sequence[st
         )
     if not codes:
         raise LookupError(
-            f"{act_table} has none of Procedure, Observation, Finding: SNOMED CT coverage cannot be measured"
+            f"{ctx.shown(act_table)} has none of Procedure, Observation, Finding: "
+            "SNOMED CT coverage cannot be measured"
         )
     acts = (
         sa.select(act.c.CareContactID.label("contact_id"), *codes).select_from(act).subquery("activity_codes")
