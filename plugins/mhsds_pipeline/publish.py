@@ -260,7 +260,9 @@ def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> No
         r: n for r, n in check_file(catalogue, sql_context(settings, period), HEADER_TABLE, path).items() if n
     }
     if failed:
-        detail = "; ".join(f"{r}: {catalogue.rule(r).text}" for r in sorted(failed))
+        header = pq.read_table(path).to_pylist()
+        row = header[0] if len(header) == 1 else {}  # header items only: no patient identifier
+        detail = "; ".join(f"{r}: {catalogue.rule(r).filled(row)}" for r in sorted(failed))
         raise PublicationError(
             f"{period} {HEADER_TABLE}: the file would be rejected at upload ({detail}). Nothing was promoted."
         )

@@ -28,6 +28,7 @@ from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.extract import ExtractResult
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.gate import work_dir
+from mhsds_pipeline.quality.verdict import GateVerdict
 
 pytestmark = pytest.mark.unit
 
@@ -138,8 +139,8 @@ def _passed_gate(settings, run_id: str, data_docs_files: int = 0) -> Path:
     (quality / "dq").mkdir(parents=True)
     # No EPR source rows to reconcile in these fakes (reconciliation faults: test_reconciliation_faults)
     recon = {"period": PERIOD, "sources": {}}
-    (quality / "dq" / "gate.json").write_text(
-        json.dumps({"status": "passed", "critical": [], "reconciliation": recon})
+    GateVerdict(PERIOD, run_id, "passed", "test", checks=0, warnings=0, reconciliation=recon).write(
+        quality / "dq"
     )
     (quality / "dq" / "dq_results.parquet").write_bytes(b"dq rows")
     for i in range(data_docs_files):
@@ -203,7 +204,10 @@ def _header_for_another_period(monkeypatch):
         return table
 
     monkeypatch.setattr(pub, "read_mart", read_mart)
-    return pub.PublicationError, r"MHS000Header: reporting period .* does not match"
+    return (
+        pub.PublicationError,
+        r"MHS000Header: .*MHS00016: Record rejected - .*ReportingPeriodStartDate does not match .*ReportingPeriodStartDate=2026-09-01",
+    )
 
 
 STAGING_FAULTS = {

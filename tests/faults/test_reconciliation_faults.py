@@ -171,7 +171,7 @@ def test_orphans_are_extracted_and_quarantined_with_their_rule_id(good):
         assert direct == planted, (
             f"{idb} {rule_id}: quarantined {sorted(direct)} vs planted {sorted(planted)}"
         )
-        assert {q["_consequence"] for q in quarantined if q["_rule_id"] == rule_id} == {"group_rejected"}
+        assert {q["_severity"] for q in quarantined if q["_rule_id"] == rule_id} == {"group rejected"}
         published = {
             "|".join(_text(v) for v in row.values())
             for row in pq.read_table(out / "mhsds" / f"{idb}.parquet", columns=cols).to_pylist()
@@ -202,11 +202,13 @@ def test_manifest_reconciles_every_epr_table(good):
     assert block["lookups"] == {"wards": landing["row_counts"]["wards"]}
     for epr_table in ("admissions", "ward_movements", "diagnoses", "referral_teams", "assessments"):
         assert block["sources"][epr_table]["quarantined"] >= 3, epr_table  # the planted orphans
-    # one critical dq_results row per EPR table, all passed
+    # one blocking dq_results row per EPR table, all passed
     results = pq.read_table(out / "dq" / "dq_results.parquet").to_pylist()
     recon = {r["table_name"]: r for r in results if r["check_id"] == RULE_ID}
     assert set(recon) == set(SOURCES)
-    assert {(r["severity"], r["status"]) for r in recon.values()} == {("critical", "passed")}
+    assert {(r["severity"], r["blocks"], r["status"]) for r in recon.values()} == {
+        ("file rejected", True, "passed")
+    }
 
 
 # -- rows that vanish -----------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_rows_lost_before_the_gate_fail_it_critical_and_keep_last_good(good, scr
     assert "2 row(s) lost between extract and publish" in message
     gate = json.loads((scratch.data_dir / "dq" / PERIOD / "recon_lost" / "dq" / "gate.json").read_text())
     assert gate["status"] == "failed"
-    lost = [c for c in gate["critical"] if c["check_id"] == RULE_ID]
+    lost = [c for c in gate["blocking"] if c["check_id"] == RULE_ID]
     assert [(c["table"], c["count"]) for c in lost] == [("ward_movements", 2)]
     entry = gate["reconciliation"]["sources"]["ward_movements"]
     assert entry["extracted"] == entry["published"] + entry["quarantined"] + 2
@@ -293,7 +295,9 @@ def test_without_an_extract_record_nothing_can_be_reconciled(good, tmp_path):
     finally:
         engine.dispose()
     assert recon is None
-    assert [(c.check_id, c.severity, c.status) for c in checks] == [(RULE_ID, "critical", "error")]
+    assert [(c.check_id, c.severity, c.blocks, c.status) for c in checks] == [
+        (RULE_ID, "file rejected", True, "error")
+    ]
     assert PERIOD in checks[0].description and "re-run the extract" in checks[0].description
 
 
@@ -307,7 +311,7 @@ def test_quarantine_rows_are_counted_once_per_rejected_row():
             "CareContDate": ["d", "d", "d", "d", "e"],
             # C1 submitted twice (duplicate id) and both copies broke two rules; C2 one rule
             "_rule_id": ["DUP", "DUP", "REF", "REF", "REF"],
-            "_consequence": ["group_rejected"] * 5,
+            "_severity": ["group rejected"] * 5,
         }
     )
     assert distinct_quarantined_rows(table) == 3

@@ -194,5 +194,5 @@ def test_bad_organisation_is_a_configuration_error_before_extraction(tmp_path, m
 
 def test_header_rule_checks_the_ods_format_too():
     by_id = {r.id: r for r in load_catalogue().rules}
-    assert by_id["MHS00029"].column == "OrgIDProvider" and by_id["MHS00029"].consequence == "file_rejected"
+    assert by_id["MHS00029"].column == "OrgIDProvider" and by_id["MHS00029"].severity == "file rejected"
     assert by_id["MHS00032"].column == "OrgIDSubmit" and by_id["MHS00032"].check["pattern"] == "ods"

@@ -23,7 +23,7 @@ import pytest
 
 from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.finance.fixtures import write_published_month
-from mhsds_pipeline.quality import dqmi, engine, gate, gx_suites, reconcile
+from mhsds_pipeline.quality import dqmi, engine, gate, gx_suites, reconcile, sdcs
 from mhsds_pipeline.quality.engine import RulesOutcome, TableOutcome
 from mhsds_pipeline.quality.results import CheckResult
 
@@ -67,17 +67,28 @@ def _stub_warehouse_steps(monkeypatch, settings, submitted: dict[str, int]) -> N
     rows submitted (nothing quarantined), every rule passed."""
     model = {c.idb_table: m for m, c in load_contracts(settings.dbt_project_dir).items()}
     tables = {
-        m: TableOutcome(m, present=True, rows=submitted.get(idb, 1), submitted_rows=submitted.get(idb, 1))
-        for idb, m in model.items()
-    }
-    passed = CheckResult(check_id="MHS00165", source="mhsds_rule", severity="warning", status="passed")
+        idb: TableOutcome(idb, present=True, rows=submitted.get(idb, 1), submitted_rows=submitted.get(idb, 1))
+        for idb in model
+    }  # the rule engine's outcome is keyed by IDB table
+    passed = CheckResult(
+        check_id="MHS00165",
+        source="mhsds_rule",
+        severity="record rejected",
+        status="passed",
+        count_rule_engine=0,
+    )
     outcome = RulesOutcome("test", tables, failures={}, samples={}, checks=[passed])
     monkeypatch.setattr(engine, "run_rules", lambda *a, **k: outcome)
     monkeypatch.setattr(reconcile, "gate_reconciliation", lambda *a, **k: (None, []))
     monkeypatch.setattr(dqmi, "compute_dqmi", lambda *a, **k: SimpleNamespace(dataset_score=97.5))
     monkeypatch.setattr(dqmi, "write_dqmi", lambda *a, **k: None)
     monkeypatch.setattr(dqmi, "to_check_results", lambda *a, **k: [])
-    monkeypatch.setattr(gx_suites, "validate_marts", lambda *a, **k: SimpleNamespace(checks=[], seconds=0.0))
+    monkeypatch.setattr(
+        gx_suites,
+        "validate_marts",
+        lambda *a, **k: gx_suites.GxOutcome([], True, 0.0, None, counts={"MHS00165": 0}),
+    )
+    monkeypatch.setattr(sdcs, "write_sdcs_reports", lambda *a, **k: [])
 
 
 def _run_gate(settings, caplog) -> tuple[dict, list[dict], dict, str]:
@@ -118,7 +129,7 @@ def test_half_the_contacts_is_one_warning_and_the_gate_passes(published, monkeyp
 
     # never blocks: the gate passes, counts the warning and names the anomaly
     assert verdict["status"] == gate_json["status"] == "passed"
-    assert gate_json["critical"] == []
+    assert gate_json["blocking"] == []
     assert verdict["warnings"] == gate_json["warnings"] == 1
     assert gate_json["volume_anomalies"] == {"MHS201CareContact": -0.5}
     assert "1 of 14 tables outside the usual volume; MHS201CareContact -50%" in log_text
@@ -153,7 +164,7 @@ def test_a_broken_threshold_is_an_error_row_not_a_blocked_month(published, monke
     (error,) = [r for r in rows if r["source"] == "volume"]
     assert (error["status"], error["severity"]) == ("error", "warning")
     assert "MHSDS_VOLUME_THRESHOLD" in error["description"]
-    assert verdict["status"] == "passed" and gate_json["critical"] == []
+    assert verdict["status"] == "passed" and gate_json["blocking"] == []
 
 
 def test_the_first_months_are_not_compared(tmp_settings, monkeypatch, caplog):

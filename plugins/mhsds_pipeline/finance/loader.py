@@ -184,7 +184,7 @@ def build_finance_marts(settings: Settings, period: str) -> dict:
         counts[n.status] = counts.get(n.status, 0) + 1
     if not ok or not nodes:
         failed = [
-            f"{n.unique_id} [{n.rule_id}] ({n.status}: {n.message})"
+            f"{n.unique_id} [{n.check_id}] ({n.status}: {n.message})"
             for n in nodes
             if n.status in ("error", "fail")
         ]

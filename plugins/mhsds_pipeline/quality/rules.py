@@ -114,6 +114,15 @@ class Rule:
     def description(self) -> str:
         return self.message
 
+    def filled(self, values: dict[str, object]) -> str:
+        """The message with its ``<Item>`` placeholders filled from ``values`` (a row); items
+        not given keep their placeholder. Callers withhold identifiers (see quality.sdcs)."""
+        return re.sub(
+            r"<(\w+)>",
+            lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0),
+            self.message,
+        )
+
     @property
     def text(self) -> str:
         """The message without its ``[Mnnnnnn]Item=<Item>`` value parts (for errors and logs)."""
@@ -453,7 +462,15 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
     col = rule.column
     kind = rule.type
     if kind == "not_null":
-        return f"t.{q(col)} IS NULL"
+        if rule.table == HEADER_TABLE:  # built by dbt, not read from the EPR
+            return f"t.{q(col)} IS NULL"
+        # A cell the extract could not read also lands as NULL, but it was not blank at source:
+        # its own rule (the column's format rule or LOCAL_*_SOURCE_CELL) rejects the row instead.
+        unreadable = (
+            f"SELECT 1 FROM {ctx.cell_errors_table} e WHERE e.table_name = {lit(rule.model)} "
+            f"AND (e.column_name = {lit(col)} OR e.column_name IS NULL) AND e.row_key = {ctx.key_expr(rule.model)}"
+        )
+        return f"t.{q(col)} IS NULL AND NOT EXISTS ({unreadable})"
     if kind in ("code_list", "code_list_default"):
         if kind == "code_list":
             codes = seed_codes(c["seed"], c.get("seed_column", "code"))
