@@ -163,3 +163,63 @@ def test_singular_tests_are_not_used() -> None:
 def test_every_generic_test_is_used(generic: Path) -> None:
     used = {name for _, name, _ in _all_tests()}
     assert generic.stem in used, f"{generic.name} is used by no YAML: delete it"
+
+
+# ------------------------------------------------------------------------------ Python code
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins" / "mhsds_pipeline"
+RULE_ID = re.compile(r"^(MHS\d{5}|LOCAL_[A-Z0-9_]+)$")
+
+
+def _string_constants(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(line, value, is the argument of a ``.rule(...)`` lookup) for rule-id-like literals."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    lookups = {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "rule"
+        for arg in node.args
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and RULE_ID.match(node.value):
+            yield node.lineno, node.value, id(node) in lookups
+
+
+def test_python_code_defines_no_catalogue_rule():
+    """Production code never restates a catalogue rule: it may look one up by its id
+    (``catalogue.rule("MHS00133")``), nothing else. The pipeline's own file-level checks
+    (reconciliation, mandatory tables, volume, unreadable keys) have LOCAL_ ids defined once,
+    in the module that runs them, and never reuse a catalogue id."""
+    from mhsds_pipeline.quality.rules import load_catalogue
+
+    catalogue_ids = {r.id for r in load_catalogue().rules}
+    restated, own = [], Counter()
+    for path in sorted(PLUGINS.rglob("*.py")):
+        for line, value, is_lookup in _string_constants(path):
+            if is_lookup:
+                assert value in catalogue_ids, f"{path.name}:{line} looks up unknown rule {value}"
+                continue
+            if value in catalogue_ids or MHSDS_CODE.fullmatch(value):
+                restated.append(f"{path.relative_to(PLUGINS)}:{line} {value}")
+            else:
+                own[value] += 1
+    assert restated == [], f"catalogue rules restated in Python: {restated}"
+    assert [v for v, n in own.items() if n > 1] == [], "a pipeline check id defined twice"
+
+
+def test_each_catalogue_rule_is_defined_once_in_the_repository():
+    """Grepping a rule id finds one definition: its catalogue entry (format codes: its cell of
+    ``format_rules``). The rendered GX suites are generated from the catalogue, not definitions."""
+    from mhsds_pipeline.quality.rules import CATALOGUE, load_catalogue
+
+    text = CATALOGUE.read_text()
+    sources = [p for p in (*PLUGINS.rglob("*.py"), *_project_files()) if p.is_file()]
+    for rule in load_catalogue().rules:
+        entry = re.findall(rf"(?:id: |: ){rule.id}\b", text)
+        assert len(entry) == 1, f"{rule.id}: {len(entry)} catalogue entries"
+        elsewhere = [
+            p.name for p in sources if re.search(rf"(?:id:|rule_id:|check_id:)\s*{rule.id}\b", p.read_text())
+        ]
+        assert elsewhere == [], f"{rule.id} is also defined in {elsewhere}"
