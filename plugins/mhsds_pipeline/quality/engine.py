@@ -293,6 +293,7 @@ def check_file(catalogue: Catalogue, ctx: SqlContext, table: str, path, types=No
         dialect="duckdb",
         columns=ctx.columns,
         keys=ctx.keys,
+        seeds_dir=ctx.seeds_dir,
     )
     con = duckdb.connect(":memory:")
     try:

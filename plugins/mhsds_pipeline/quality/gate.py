@@ -60,6 +60,7 @@ def sql_context(settings: Settings, period: ReportingPeriod) -> SqlContext:
         dialect="postgresql" if settings.warehouse_target == "postgres" else "duckdb",
         columns={m: c.column_names for m, c in contracts.items()},
         keys={m: list(c.key) for m, c in contracts.items()},
+        seeds_dir=settings.dbt_project_dir / "seeds" / "reference",
     )
 
 

@@ -98,10 +98,12 @@ def expectation_for(rule: Rule, ctx: SqlContext):
         return gxe.ExpectColumnValuesToNotBeNull(column=col, **common)
     if kind == "code_list":
         return gxe.ExpectColumnValuesToBeInSet(
-            column=col, value_set=seed_codes(c["seed"], c.get("seed_column", "code")), **common
+            column=col,
+            value_set=seed_codes(c["seed"], c.get("seed_column", "code"), seeds_dir=ctx.seeds_dir),
+            **common,
         )
     if kind == "code_list_default":
-        codes = seed_codes(c["seed"], c.get("seed_column", "code"), categories=("default",))
+        codes = seed_codes(c["seed"], c.get("seed_column", "code"), ("default",), ctx.seeds_dir)
         return gxe.ExpectColumnValuesToNotBeInSet(column=col, value_set=codes, **common)
     if kind == "nhs_number":
         return mx.ExpectColumnValuesToBeValidNhsNumber(column=col, **common)
@@ -112,7 +114,7 @@ def expectation_for(rule: Rule, ctx: SqlContext):
     if kind == "value_set" and not c.get("require_valid_sctid", True):
         return mx.ExpectColumnValuesToBeInSnomedValueSet(
             column=col,
-            value_set=seed_codes(c["seed"], c.get("seed_column", "code")),
+            value_set=seed_codes(c["seed"], c.get("seed_column", "code"), seeds_dir=ctx.seeds_dir),
             value_set_name=c["seed"],
             **common,
         )
@@ -120,7 +122,7 @@ def expectation_for(rule: Rule, ctx: SqlContext):
         return mx.ExpectColumnPairValuesScoreWithinToolRange(
             column_A=c["tool_column"],
             column_B=col,
-            ranges={k: list(v) for k, v in tool_ranges(c["seed"]).items()},
+            ranges={k: list(v) for k, v in tool_ranges(c["seed"], ctx.seeds_dir).items()},
             **common,
         )
     if kind == "unique" and len(c["columns"]) == 1:

@@ -304,20 +304,24 @@ def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
 
 
 @cache
-def seed_rows(seed: str) -> tuple[dict[str, str], ...]:
-    with (SEEDS / f"{seed}.csv").open(newline="") as fh:
+def seed_rows(seed: str, seeds_dir: Path = SEEDS) -> tuple[dict[str, str], ...]:
+    """A reference seed's rows (code lists, refsets, tool ranges): the seeds dbt loads, found
+    through the settings' dbt project (``SqlContext.seeds_dir``) so a trust's copy is the one read."""
+    with (Path(seeds_dir) / f"{seed}.csv").open(newline="") as fh:
         return tuple(csv.DictReader(fh))
 
 
-def seed_codes(seed: str, column: str = "code", categories: tuple[str, ...] | None = None) -> list[str]:
-    rows = seed_rows(seed)
+def seed_codes(
+    seed: str, column: str = "code", categories: tuple[str, ...] | None = None, seeds_dir: Path = SEEDS
+) -> list[str]:
+    rows = seed_rows(seed, seeds_dir)
     if categories is not None:
         rows = tuple(r for r in rows if r.get("vodim_category") in categories)
     return sorted({r[column] for r in rows})
 
 
-def tool_ranges(seed: str = "ref_assessment_tools") -> dict[str, tuple[int, int]]:
-    return {r["concept_id"]: (int(r["min_score"]), int(r["max_score"])) for r in seed_rows(seed)}
+def tool_ranges(seed: str = "ref_assessment_tools", seeds_dir: Path = SEEDS) -> dict[str, tuple[int, int]]:
+    return {r["concept_id"]: (int(r["min_score"]), int(r["max_score"])) for r in seed_rows(seed, seeds_dir)}
 
 
 # ------------------------------------------------------------------------------------ SQL
@@ -355,6 +359,7 @@ class SqlContext:
     #: the extract's unreadable cells, resolved to MHSDS rows and rules (warehouse.load_raw)
     cell_errors_table: str = 'raw_epr."_cell_errors"'
     columns: dict[str, list[str]] = field(default_factory=dict)  # table -> column names
+    seeds_dir: Path = SEEDS  # reference seeds (code lists): the settings' dbt project
     keys: dict[str, list[str]] = field(default_factory=dict)  # table -> key columns
 
     def table(self, name: str) -> str:
@@ -473,9 +478,9 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         return f"t.{q(col)} IS NULL AND NOT EXISTS ({unreadable})"
     if kind in ("code_list", "code_list_default"):
         if kind == "code_list":
-            codes = seed_codes(c["seed"], c.get("seed_column", "code"))
+            codes = seed_codes(c["seed"], c.get("seed_column", "code"), seeds_dir=ctx.seeds_dir)
             return f"t.{q(col)} IS NOT NULL AND {_text(col)} NOT IN {in_list(codes)}"
-        codes = seed_codes(c["seed"], c.get("seed_column", "code"), categories=("default",))
+        codes = seed_codes(c["seed"], c.get("seed_column", "code"), ("default",), ctx.seeds_dir)
         return f"{_text(col)} IN {in_list(codes)}"
     if kind == "pattern":
         return f"t.{q(col)} IS NOT NULL AND {_regex_fails(_text(col), c['regex'], ctx)}"
@@ -489,7 +494,7 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         )
         return f"t.{q(col)} IS NOT NULL AND NOT ({valid})"
     if kind == "value_set":
-        codes = seed_codes(c["seed"], c.get("seed_column", "code"))
+        codes = seed_codes(c["seed"], c.get("seed_column", "code"), seeds_dir=ctx.seeds_dir)
         cond = f"t.{q(col)} IS NOT NULL AND {_text(col)} NOT IN {in_list(codes)}"
         if c.get("require_valid_sctid", True):
             valid = _compile(sqlx.sctid_valid_expr(sa.literal_column(f"t.{q(col)}"), ("00", "10")), ctx)
@@ -497,7 +502,7 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         return cond
     if kind == "score_range":
         tool = q(c["tool_column"])
-        ranges = tool_ranges(c["seed"])
+        ranges = tool_ranges(c["seed"], ctx.seeds_dir)
         valid = _compile(
             sqlx.score_in_tool_range_expr(
                 sa.literal_column(f"t.{tool}"), sa.literal_column(f"t.{q(col)}"), ranges

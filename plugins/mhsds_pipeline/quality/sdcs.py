@@ -117,7 +117,9 @@ def _count(conn, sql: str) -> int:
     return int(conn.execute(sa.text(sql)).scalar_one() or 0)
 
 
-def _diagnostics(conn, catalogue: Catalogue, present: set[str], submit_view) -> list[list[str]]:
+def _diagnostics(
+    conn, catalogue: Catalogue, ctx: SqlContext, present: set[str], submit_view
+) -> list[list[str]]:
     """The publicly defined diagnostics, over the rows that would be submitted."""
     rows = []
     if "MHS001MPI" in present:
@@ -127,7 +129,7 @@ def _diagnostics(conn, catalogue: Catalogue, present: set[str], submit_view) -> 
         ethnic = catalogue.rule("MHS00133").check["seed"]
         valid = _count(
             conn,
-            f'SELECT COUNT(*) FROM {mpi} WHERE CAST("EthnicCategory" AS VARCHAR) IN {in_list(seed_codes(ethnic))}',
+            f'SELECT COUNT(*) FROM {mpi} WHERE CAST("EthnicCategory" AS VARCHAR) IN {in_list(seed_codes(ethnic, seeds_dir=ctx.seeds_dir))}',
         )
         rows.append(["Diagnostic", "Completed NHS Number", "", str(nhs), str(total)])
         rows.append(["Diagnostic", "Valid Ethnic Category", "", str(valid), str(total)])
@@ -198,7 +200,7 @@ def write_sdcs_reports(
                 continue
             target = validations if kind == VALIDATION else quality
             target.extend(_failing_rows(conn, rule, ctx, FAILURES))
-        diagnostics = _diagnostics(conn, catalogue, present, submit_view)
+        diagnostics = _diagnostics(conn, catalogue, ctx, present, submit_view)
     return [
         _write(out_dir / "aggregation.csv", aggregation),
         _write(out_dir / "diagnostics.csv", diagnostics),
