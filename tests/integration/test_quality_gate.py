@@ -389,7 +389,8 @@ def test_sdcs_reports_have_the_sdcs_layout_and_match_dq_results(gated):
     row = next(r for r in files["validations.csv"] if r["CODE"] == "MHS20167")
     assert row["REPORT_TYPE"] == "Validation Failures"
     assert row["DESCRIPTION"].startswith("Record rejected - [M201010]CareContDate is before the [M000050]")
-    assert "<" not in row["DESCRIPTION"]  # placeholders filled
+    assert "<" not in row["DESCRIPTION"]  # placeholders filled, the header's period too
+    assert f"[M000050]ReportingPeriodStartDate={period}-01" in row["DESCRIPTION"]
     assert row["DATA_ITEM1"] == "[M201903]CareContactID" and row["DATA_VALUE1"]
     nhs_row = next(r for r in files["validations.csv"] if r["CODE"] == "MHS00165")
     assert "[withheld]" in nhs_row["DESCRIPTION"]

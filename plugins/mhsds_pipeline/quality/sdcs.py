@@ -70,9 +70,20 @@ def _text(value: object) -> str:
     return str(spreadsheet_safe(str(value)))
 
 
+def _header_values(ctx: SqlContext) -> dict[str, str]:
+    """Header items a row's message may name (e.g. ``[M000050]ReportingPeriodStartDate``): the
+    period and provider being submitted."""
+    return {
+        "ReportingPeriodStartDate": ctx.rp_start.isoformat(),
+        "ReportingPeriodEndDate": ctx.rp_end.isoformat(),
+        "OrgIDProvider": ctx.org_id_provider,
+    }
+
+
 def _items(rule: Rule, ctx: SqlContext) -> list[tuple[str, str]]:
-    """(item label, column) pairs the message shows, limited to columns the table has."""
-    columns = set(ctx.columns.get(rule.model, []))
+    """(item label, column) pairs the message shows: the table's own columns and the header's
+    period and provider; items of another table (a parent's dates) are left blank."""
+    columns = set(ctx.columns.get(rule.model, [])) | set(_header_values(ctx))
     out = []
     for item_id, column in rule.value_items:
         out.append((f"[{item_id}]{column}", column if column in columns else ""))
@@ -94,7 +105,8 @@ def _row(rule: Rule, items: list[tuple[str, str]], values: dict[str, object]) ->
 
 def _failing_rows(conn, rule: Rule, ctx: SqlContext, failures_table: str) -> list[list[str]]:
     items = _items(rule, ctx)
-    cols = sorted({c for _, c in items if c and c not in WITHHELD})
+    own = set(ctx.columns.get(rule.model, []))
+    cols = sorted({c for _, c in items if c in own and c not in WITHHELD})
     shown = ", ".join(f"t.{q(c)}" for c in cols)
     order = shown or "1"
     # One report row per failing row: duplicate-key rows each failed, so failures and mart rows
@@ -107,9 +119,11 @@ def _failing_rows(conn, rule: Rule, ctx: SqlContext, failures_table: str) -> lis
         f"FROM {ctx.table(rule.model)} t) "
         f"SELECT m.* FROM f JOIN m ON m._row_key = f.row_key AND m.n = f.n ORDER BY m._row_key, m.n"
     )
+    own = set(ctx.columns.get(rule.model, []))
+    header = {k: v for k, v in _header_values(ctx).items() if k not in own}
     out = []
     for rec in conn.execute(sa.text(sql)).mappings():
-        out.append(_row(rule, items, {c: rec[c] for c in cols}))
+        out.append(_row(rule, items, {**header, **{c: rec[c] for c in cols}}))
     return out
 
 
