@@ -17,6 +17,7 @@ import pytest
 from mhsds_pipeline import publish as pub
 from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.quality.verdict import BlockingCheck, GateVerdict
 from mhsds_pipeline.submission import SubmissionError, add_parser, audit, cmd_package, package
 from mhsds_pipeline.submission.diff import diff_table
 from mhsds_pipeline.submission.idb import (
@@ -236,8 +237,9 @@ def test_manifest_records_provenance_hashes_and_dq_status(env):
     settings, _, publish = env
     vdir = version_dir(settings)
     (vdir / "dq").mkdir()
-    gate = {"status": "passed", "critical": [], "warnings": 7, "rejected_rows": {"MHS201CareContact": 2}}
-    (vdir / "dq" / "gate.json").write_text(json.dumps(gate))
+    GateVerdict(str(P), "run", "passed", "v", 10, 7, rejected_rows={"MHS201CareContact": 2}).write(
+        vdir / "dq"
+    )
     pkg = build_package(settings, P, "pkg-run-1")
     m = read_manifest(pkg)
     assert m["org_id_provider"] == settings.org_id_provider
@@ -505,10 +507,19 @@ def test_failed_quality_gate_is_refused(env):
     settings, _, _ = env
     vdir = version_dir(settings)
     (vdir / "dq").mkdir()
-    gate = {"status": "failed", "critical": [{"rule_id": "MHS00025"}], "warnings": 0, "rejected_rows": {}}
-    (vdir / "dq" / "gate.json").write_text(json.dumps(gate))
+    blocking = (BlockingCheck("MHS00025", "mhsds_rule", "MHS000Header", 2, "failed", "two headers"),)
+    GateVerdict(str(P), "run", "failed", "v", 10, 0, blocking=blocking).write(vdir / "dq")
     err = _refused(settings, "dq_gate", None)
-    assert "MHS00025" in str(err)
+    assert "MHS00025" in str(err) and "1 blocking check" in str(err)
+
+
+def test_a_gate_file_that_is_not_a_verdict_is_refused(env):
+    settings, _, _ = env
+    vdir = version_dir(settings)
+    (vdir / "dq").mkdir()
+    (vdir / "dq" / "gate.json").write_text(json.dumps({"status": "passed", "critical": []}))
+    err = _refused(settings, "dq_gate", None)
+    assert "not a quality gate verdict" in str(err)
 
 
 def test_period_without_outputs_is_refused(env):

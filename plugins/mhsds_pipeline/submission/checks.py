@@ -48,7 +48,6 @@ from mhsds_pipeline.submission.idb import TableSpec
 from mhsds_pipeline.submission.manifest import CheckFailure, SubmissionError
 
 HEADER = "MHS000Header"
-GATE_PATH = Path("dq") / "gate.json"
 DQ_RESULTS_PATH = Path("dq") / "dq_results.parquet"
 QUARANTINE_DIR = "quarantine"
 _EXAMPLES = 5
@@ -83,7 +82,10 @@ class Source:
 
 
 def _read_gate(version_dir: Path) -> tuple[dict, str | None]:
-    gate_path = version_dir / GATE_PATH
+    """The published quality verdict (``dq/gate.json``) as the package manifest's ``dq`` block."""
+    from mhsds_pipeline.quality.verdict import GATE_FILE, GateVerdict, VerdictError
+
+    gate_path = version_dir / GATE_FILE
     results = version_dir / DQ_RESULTS_PATH
     dq: dict = {
         "gate_status": "not_available",
@@ -92,31 +94,20 @@ def _read_gate(version_dir: Path) -> tuple[dict, str | None]:
     }
     if not gate_path.is_file():
         return dq, None
-    raw = gate_path.read_bytes()
-    dq["gate_sha256"] = hashlib.sha256(raw).hexdigest()
+    dq["gate_sha256"] = sha256_file(gate_path)
     try:
-        gate = json.loads(raw)
-        critical = gate.get("critical") or []
-        dq.update(
-            gate_status=str(gate["status"]),
-            critical=len(critical),
-            critical_checks=[_label(c) for c in critical[:20]],
-            warnings=gate.get("warnings"),
-            rejected_rows=gate.get("rejected_rows") or {},
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        verdict = GateVerdict.read(gate_path)
+    except VerdictError as exc:
         dq["gate_status"] = "unreadable"
-        return dq, f"{type(exc).__name__}: {exc}"
+        return dq, str(exc)
+    dq.update(
+        gate_status=verdict.status,
+        blocking=len(verdict.blocking),
+        blocking_checks=verdict.failed_rules[:20],
+        warnings=verdict.warnings,
+        rejected_rows=dict(verdict.rejected_rows),
+    )
     return dq, None
-
-
-def _label(item) -> str:
-    """A short name for a critical gate item (rule/check id, never its drill-down rows)."""
-    if isinstance(item, dict):
-        for k in ("rule_id", "check_id", "id", "name"):
-            if item.get(k):
-                return str(item[k])
-    return str(item)[:80]
 
 
 def open_source(settings: Settings, rp: ReportingPeriod) -> Source:
@@ -216,12 +207,12 @@ def _check_gate(source: Source, fail) -> None:
             f"dq/gate.json is unreadable ({source.gate_error}); re-run the quality gate for the period.",
         )
     elif source.dq.get("gate_status") not in ("passed", "not_available"):
-        rules = ", ".join(source.dq.get("critical_checks") or []) or "see dq/gate.json"
+        rules = ", ".join(source.dq.get("blocking_checks") or []) or "see dq/gate.json"
         fail(
             None,
             "dq_gate",
-            f"the quality gate status is {source.dq.get('gate_status')!r} with {source.dq.get('critical', 0)} "
-            f"critical check(s) ({rules}). Fix the data (or the rule) and re-run the pipeline; only a "
+            f"the quality gate status is {source.dq.get('gate_status')!r} with {source.dq.get('blocking', 0)} "
+            f"blocking check(s) ({rules}). Fix the data (or the rule) and re-run the pipeline; only a "
             "passed gate is submitted.",
         )
 
