@@ -8,8 +8,8 @@ system and publishes it as Parquet under `output/<YYYY-MM>/`.
 landing zone -> `load_raw` into the warehouse (`raw_epr`) -> `validate_raw` (GX `raw__*` suites)
 -> `dbt_build` the staging, intermediate and MHSDS marts with their contracts and tests ->
 `quality_gate`: the MHSDS v6 rules by SQL pushdown (record/group rejections quarantined, group
-rejections cascading), GX `marts__*` suites and Data Docs, DQMI; a critical failure (file-level
-rejection) stops the run here -> `publish`: the submission tables (rejected rows excluded),
+rejections cascading), GX `marts__<IDB table>` suites and Data Docs, DQMI, the SDCS-shaped reports; a failure
+of severity "file rejected" stops the run here -> `publish`: the submission tables (rejected rows excluded),
 quarantine, DQ outputs and `manifest.json` written to a staging directory and promoted atomically;
 emits the `mhsds_published` Asset (starts `mhsds_mhis`) -> `package_submission`: the SDCS
 package. A failed run leaves the last good outputs of the period untouched; re-running a period
@@ -98,7 +98,7 @@ def mhsds_monthly():
 
     @task(**WAREHOUSE)
     def quality_gate(period: str, built: dict, run_id=None) -> dict:
-        """MHSDS rules (quarantine), GX marts suites and Data Docs, DQMI; blocks on critical."""
+        """MHSDS rules (quarantine), GX marts suites and Data Docs, DQMI; blocks on "file rejected"."""
         from mhsds_pipeline.pipeline import quality
 
         return run_step(quality, period, run_id, warehouse_holder=run_id)

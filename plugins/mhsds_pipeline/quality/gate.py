@@ -174,7 +174,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     raw_path = out / "raw_checks.json"
     raw = [CheckResult(**c) for c in json.loads(raw_path.read_text())] if raw_path.exists() else []
     checks = raw + dbt_checks(settings, period_text) + rule_checks + recon_checks
-    checks += _idb_names(settings, dqmi_mod.to_check_results(dqmi_result))
+    checks += dqmi_mod.to_check_results(dqmi_result)
     checks += gate_volume(settings, period_text, rules)  # warnings only: never blocks
     pq.write_table(to_table(period_text, run_id, checks), dq_dir / "dq_results.parquet")
 
@@ -219,12 +219,3 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
             verdict,
         )
     return verdict.summary()
-
-
-def _idb_names(settings: Settings, checks: list[CheckResult]) -> list[CheckResult]:
-    """Checks that name a warehouse relation (DQMI's item seed) renamed to the IDB table."""
-    idb = {m: c.idb_table for m, c in load_contracts(settings.dbt_project_dir).items()}
-    for check in checks:
-        if check.table_name in idb:
-            check.table_name = idb[check.table_name]
-    return checks
