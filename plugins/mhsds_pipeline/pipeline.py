@@ -82,12 +82,12 @@ def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
     from mhsds_pipeline.locks import publication_lock
     from mhsds_pipeline.publish import discard, promote, stage_mhsds, staging_dir
     from mhsds_pipeline.quality.gate import work_dir
+    from mhsds_pipeline.transform import BuildResults
 
     settings = settings or load_settings()
     rp = ReportingPeriod.parse(period)
     extracted = read_extract_result(settings.landing_dir(period))
-    dbt_info_path = settings.data_dir / "dbt" / period / "dbt_results.json"
-    dbt_info = json.loads(dbt_info_path.read_text()) if dbt_info_path.exists() else {}
+    built = BuildResults.read(settings, period)
     extra = {
         "source": {
             "url": extracted.source,
@@ -95,7 +95,7 @@ def publish(period: str, run_id: str, settings: Settings | None = None) -> dict:
             "extract_row_counts": extracted.row_counts,
             "extract_sha256": {name: t.sha256 for name, t in extracted.tables.items()},
         },
-        "dbt": {"counts": dbt_info.get("counts", {})},
+        "dbt": {"counts": built.counts if built else {}},
     }
     t0 = time.perf_counter()
     try:  # stage_mhsds and promote clean up after themselves; this also covers the unexpected

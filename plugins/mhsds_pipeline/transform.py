@@ -32,6 +32,35 @@ class NodeResult:
     column: str | None  # the column a test is attached to
 
 
+@dataclass(frozen=True)
+class BuildResults:
+    """``dbt_results.json``: what ``dbt build`` did for a period, written and read here only."""
+
+    period: str
+    success: bool
+    seconds: float
+    counts: dict[str, int]
+    nodes: tuple[NodeResult, ...]
+
+    @staticmethod
+    def path(settings: Settings, period: str) -> Path:
+        return settings.data_dir / "dbt" / str(period) / "dbt_results.json"
+
+    def write(self, path: Path) -> None:
+        doc = {**self.__dict__, "nodes": [n.__dict__ for n in self.nodes]}
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True))
+
+    @classmethod
+    def read(cls, settings: Settings, period: str) -> BuildResults | None:
+        """The period's last build, or None when dbt has not run for it."""
+        path = cls.path(settings, period)
+        if not path.exists():
+            return None
+        doc = json.loads(path.read_text())
+        nodes = tuple(NodeResult(**n) for n in doc.get("nodes", []))
+        return cls(doc["period"], bool(doc["success"]), float(doc["seconds"]), dict(doc["counts"]), nodes)
+
+
 def dataset_created_at(period: ReportingPeriod, source_watermark: str | None) -> str:
     """DateTimeDatSetCreate: must be >= RP end (MHSDS file rule). Taken from the source so that
     re-running a period on the same source gives the same bytes."""
@@ -103,16 +132,11 @@ def build(settings: Settings, period: ReportingPeriod, source_watermark: str | N
     work_dir = settings.data_dir / "dbt" / str(period)
     t0 = time.perf_counter()
     ok, nodes = run_dbt(settings, ["build"], dbt_vars(settings, period, source_watermark), work_dir)
-    summary = {
-        "period": str(period),
-        "success": ok,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "counts": {},
-        "nodes": [n.__dict__ for n in nodes],
-    }
+    counts: dict[str, int] = {}
     for n in nodes:
-        summary["counts"][n.status] = summary["counts"].get(n.status, 0) + 1
-    (work_dir / "dbt_results.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        counts[n.status] = counts.get(n.status, 0) + 1
+    results = BuildResults(str(period), ok, round(time.perf_counter() - t0, 3), counts, tuple(nodes))
+    results.write(work_dir / "dbt_results.json")
     if not ok:
         failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
         raise TransformError(
@@ -121,5 +145,5 @@ def build(settings: Settings, period: ReportingPeriod, source_watermark: str | N
             + f". Logs: {work_dir / 'logs'}"
         )
     warned = [n for n in nodes if n.status == "warn"]
-    log.info("dbt build for %s: %s (%d warnings)", period, summary["counts"], len(warned))
-    return summary
+    log.info("dbt build for %s: %s (%d warnings)", period, counts, len(warned))
+    return {"period": str(period), "success": ok, "seconds": results.seconds, "counts": counts}

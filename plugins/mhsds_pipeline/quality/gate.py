@@ -97,31 +97,32 @@ def dbt_checks(settings: Settings, period: str) -> list[CheckResult]:
     test (``meta.idb_table`` of its contract). A failing test already stopped ``dbt build``; one
     that only warns is reported as a warning.
     """
-    path = settings.data_dir / "dbt" / period / "dbt_results.json"
-    if not path.exists():
+    from mhsds_pipeline.transform import BuildResults
+
+    built = BuildResults.read(settings, period)
+    if built is None:
         return []
     idb = {m: c.idb_table for m, c in load_contracts(settings.dbt_project_dir).items()}
     checks = []
-    for node in json.loads(path.read_text()).get("nodes", []):
-        if not str(node.get("resource_type", "")).endswith("test"):
+    for node in built.nodes:
+        if not node.resource_type.endswith("test"):
             continue
-        name = node["unique_id"].split(".")[2]
+        name = node.unique_id.split(".")[2]
         status = {"pass": "passed", "warn": "failed", "fail": "failed", "error": "error"}.get(
-            node["status"], "not_applicable"
+            node.status, "not_applicable"
         )
-        model = node.get("model")
         checks.append(
             CheckResult(
-                check_id=node.get("check_id") or name,
+                check_id=node.check_id or name,
                 source="dbt",
                 suite=name,
-                table_name=idb.get(model, model),
-                column_name=node.get("column"),
+                table_name=idb.get(node.model, node.model),
+                column_name=node.column,
                 dimension="integrity",
-                severity="file rejected" if node["status"] in ("fail", "error") else "warning",
+                severity="file rejected" if node.status in ("fail", "error") else "warning",
                 status=status,
-                numerator=node.get("failures"),
-                description=f"dbt test {name}: {node.get('message') or node['status']}",
+                numerator=node.failures,
+                description=f"dbt test {name}: {node.message or node.status}",
             )
         )
     return checks
