@@ -49,7 +49,12 @@ log = logging.getLogger(__name__)
 
 
 class PublicationError(RuntimeError):
-    """A file-level problem that stops promotion (the previous outputs stay in place)."""
+    """A file-level problem that stops promotion (the previous outputs stay in place).
+    ``failed_rules``: the catalogue rules that failed, when a rule is the reason (alerts)."""
+
+    def __init__(self, message: str, failed_rules: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.failed_rules = list(failed_rules)
 
 
 def _safe(run_id: str) -> str:
@@ -264,7 +269,8 @@ def check_header(stage: Path, settings: Settings, period: ReportingPeriod) -> No
         row = header[0] if len(header) == 1 else {}  # header items only: no patient identifier
         detail = "; ".join(f"{r}: {catalogue.rule(r).filled(row)}" for r in sorted(failed))
         raise PublicationError(
-            f"{period} {HEADER_TABLE}: the file would be rejected at upload ({detail}). Nothing was promoted."
+            f"{period} {HEADER_TABLE}: the file would be rejected at upload ({detail}). Nothing was promoted.",
+            tuple(sorted(failed)),
         )
 
 
@@ -297,7 +303,8 @@ def stage_mhsds(
         if not gate.passed:
             raise PublicationError(
                 f"{period}: the quality gate failed ({len(gate.blocking)} blocking: "
-                f"{', '.join(gate.failed_rules)}); not publishing."
+                f"{', '.join(gate.failed_rules)}); not publishing.",
+                tuple(gate.failed_rules),
             )
     stage = staging_dir(settings, period, run_id)
     try:

@@ -17,7 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class TransformError(RuntimeError):
-    """dbt build failed: a model did not build or a blocking (error-severity) test failed."""
+    """dbt build failed: a model did not build or a blocking (error-severity) test failed.
+    ``failed_rules``: the failed dbt tests' check ids (alerts name them)."""
+
+    def __init__(self, message: str, failed_rules: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.failed_rules = list(failed_rules)
 
 
 @dataclass
@@ -142,7 +147,8 @@ def build(settings: Settings, period: ReportingPeriod, source_watermark: str | N
         raise TransformError(
             f"dbt build failed for reporting period {period}: "
             + "; ".join(failed or ["see dbt logs"])
-            + f". Logs: {work_dir / 'logs'}"
+            + f". Logs: {work_dir / 'logs'}",
+            tuple(n.check_id or n.unique_id for n in nodes if n.status in ("error", "fail")),
         )
     warned = [n for n in nodes if n.status == "warn"]
     log.info("dbt build for %s: %s (%d warnings)", period, counts, len(warned))
