@@ -55,41 +55,106 @@ Not detected (residual risks; mitigate outside this module):
 
 Appends are serialised with an exclusive ``flock`` (POSIX; on Windows the loader appends without a
 lock) and verify the whole chain first: nothing is appended to a broken log.
+
+The implementation is split by responsibility; this module appends events and re-exports the
+rest, so ``from mhsds_pipeline.submission import audit`` and ``audit.<name>`` keep working:
+
+* :mod:`~mhsds_pipeline.submission.audit_key`: the HMAC key (sources, fingerprint, MAC);
+* :mod:`~mhsds_pipeline.submission.audit_chain`: the scheme over bytes (canonical form, scan
+  of the chain, anchors, the head checkpoint);
+* :mod:`~mhsds_pipeline.submission.audit_verify`: the whole-log report and the current head;
+* here: who acted, the exclusive lock, the key to append with, :func:`append` and :func:`read`.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
-import hmac
 import json
-import logging
 import os
-import secrets
 import socket
-import stat
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from mhsds_pipeline.submission.audit_chain import _UNKNOWN as _UNKNOWN
+from mhsds_pipeline.submission.audit_chain import (
+    AUDIT_LOG_NAME,
+    GENESIS,
+    HEAD_NAME,
+    SCHEME,
+    Anchor,
+    AuditLogError,
+    Problem,
+    _head_problems,
+    _line_mac,
+    _read_head,
+    _scan,
+    _write_head,
+    audit_log_path,
+    canonical,
+    head_path,
+)
+from mhsds_pipeline.submission.audit_chain import _check_anchor as _check_anchor
+from mhsds_pipeline.submission.audit_chain import _head_mac as _head_mac
+from mhsds_pipeline.submission.audit_chain import _problem_order as _problem_order
+from mhsds_pipeline.submission.audit_chain import _Scan as _Scan
+from mhsds_pipeline.submission.audit_key import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    KEY_FILE_NAME,
+    MIN_KEY_CHARS,
+    AuditError,
+    AuditKey,
+    AuditKeyError,
+    default_key_path,
+    load_key,
+)
+from mhsds_pipeline.submission.audit_key import _create_key_file as _create_key_file
+from mhsds_pipeline.submission.audit_key import _key_from_text as _key_from_text
+from mhsds_pipeline.submission.audit_key import _read_key_file as _read_key_file
+from mhsds_pipeline.submission.audit_key import log as log
+from mhsds_pipeline.submission.audit_verify import VerifyReport, check_log, head, verify
+from mhsds_pipeline.submission.audit_verify import _last_line as _last_line
 
 try:  # POSIX only; the Windows loader runs without locking
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-log = logging.getLogger(__name__)
+# The public API. Private helpers imported ``as`` themselves above lived here before the split and
+# are re-exported for existing callers and tests.
+__all__ = [
+    "AUDIT_LOG_NAME",
+    "GENESIS",
+    "HEAD_NAME",
+    "KEY_ENV",
+    "KEY_FILE_ENV",
+    "KEY_FILE_NAME",
+    "MIN_KEY_CHARS",
+    "SCHEME",
+    "Anchor",
+    "AuditError",
+    "AuditKey",
+    "AuditKeyError",
+    "AuditLogError",
+    "Problem",
+    "VerifyReport",
+    "append",
+    "audit_log_path",
+    "canonical",
+    "check_log",
+    "default_key_path",
+    "head",
+    "head_path",
+    "key_for_append",
+    "load_key",
+    "locked",
+    "read",
+    "verify",
+    "who",
+]
 
-AUDIT_LOG_NAME = "audit_log.jsonl"
-HEAD_NAME = "audit_head.json"
-SCHEME = "hmac-sha256/1"
-GENESIS = "0" * 64
-KEY_ENV = "MHSDS_AUDIT_KEY"
-KEY_FILE_ENV = "MHSDS_AUDIT_KEY_FILE"
-KEY_FILE_NAME = "audit_hmac.key"
-MIN_KEY_CHARS = 32
 _AIRFLOW_VARS = {
     "dag_id": "AIRFLOW_CTX_DAG_ID",
     "dag_run_id": "AIRFLOW_CTX_DAG_RUN_ID",
@@ -100,154 +165,8 @@ _AIRFLOW_VARS = {
 }
 
 
-def audit_log_path(settings) -> Path:
-    return settings.output_dir / "submissions" / AUDIT_LOG_NAME
-
-
-def head_path(log_path: Path) -> Path:
-    return Path(log_path).with_name(HEAD_NAME)
-
-
 # ---------------------------------------------------------------------------------------------
-# Errors
-
-
-class AuditError(RuntimeError):
-    """The audit log cannot be trusted or written; nothing was appended."""
-
-
-class AuditKeyError(AuditError):
-    """No usable key. ``missing`` is True when none is configured at all."""
-
-    def __init__(self, message: str, *, missing: bool = False):
-        super().__init__(message)
-        self.missing = missing
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the log or its packages. ``repairable`` problems (a package without
-    its entry, ``current`` behind the latest package) are what a crash leaves; packaging the
-    period repairs them. Every other problem means the log was tampered with or damaged."""
-
-    kind: str
-    message: str
-    seq: int | None = None
-    line: int | None = None
-    repairable: bool = False
-
-    def __str__(self) -> str:
-        where = []
-        if self.seq is not None:
-            where.append(f"seq {self.seq}")
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        return f"{', '.join(where) or 'log'}: [{self.kind}] {self.message}"
-
-
-class AuditLogError(AuditError):
-    """The log failed verification; ``problems`` says where and what."""
-
-    def __init__(self, path: Path, problems: list[Problem]):
-        self.path = Path(path)
-        self.problems = sorted(problems, key=_problem_order)
-        first = self.problems[0] if self.problems else "unknown problem"
-        lines = "\n".join(f"  - {p}" for p in self.problems[:20])
-        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(
-            f"MHSDS submission audit log {self.path} failed verification at {first}. "
-            f"Nothing was appended or packaged. Restore the log and {HEAD_NAME} from backup, or "
-            f"investigate with `mhsds audit verify` (docs/submission.md, 'Audit log').\n{lines}{more}"
-        )
-
-
-def _problem_order(p: Problem) -> tuple:
-    inf = float("inf")
-    return (p.seq if p.seq is not None else inf, p.line if p.line is not None else inf)
-
-
-# ---------------------------------------------------------------------------------------------
-# Key
-
-
-@dataclass(frozen=True)
-class AuditKey:
-    """The HMAC key and where it came from. ``repr`` and ``str`` never show the secret."""
-
-    secret: bytes = field(repr=False)
-    source: str
-
-    @property
-    def key_id(self) -> str:
-        """A fingerprint that names the key in each line, so a wrong key is told from an edit."""
-        return hashlib.sha256(b"mhsds-audit-key-id\0" + self.secret).hexdigest()[:16]
-
-    def mac(self, domain: bytes, body: bytes) -> str:
-        return hmac.new(self.secret, domain + b"\0" + body, hashlib.sha256).hexdigest()
-
-
-def default_key_path(data_dir: Path | None = None) -> Path:
-    if data_dir is None:
-        from mhsds_pipeline.config import load_settings
-
-        data_dir = load_settings().data_dir
-    return Path(data_dir) / "secrets" / KEY_FILE_NAME
-
-
-def _key_from_text(text: str, source: str) -> AuditKey:
-    text = text.strip()
-    if len(text) < MIN_KEY_CHARS:
-        raise AuditKeyError(
-            f"the audit key from {source} is shorter than {MIN_KEY_CHARS} characters; "
-            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
-        )
-    return AuditKey(text.encode("utf-8"), source)
-
-
-def _read_key_file(path: Path, source: str) -> AuditKey:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AuditKeyError(f"cannot read the audit key file {path}: {exc.strerror}") from None
-    if os.name == "posix" and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("audit key file %s is readable by group or others; chmod 600 it", path)
-    return _key_from_text(text, source)
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
-        return
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    log.warning("generated a new audit log key at %s (embedded set-up; keep it, never commit it)", path)
-
-
-def load_key(data_dir: Path | None = None, *, create: bool = False) -> AuditKey:
-    """The audit key: ``MHSDS_AUDIT_KEY``, else the file ``MHSDS_AUDIT_KEY_FILE`` names, else
-    ``<data_dir>/secrets/audit_hmac.key`` (generated when ``create`` and absent).
-
-    Raises :class:`AuditKeyError` (``missing=True`` when nothing is configured)."""
-    value = os.environ.get(KEY_ENV)
-    if value:
-        return _key_from_text(value, f"environment variable {KEY_ENV}")
-    named = os.environ.get(KEY_FILE_ENV)
-    if named:
-        return _read_key_file(Path(named), f"{KEY_FILE_ENV} file {named}")
-    path = default_key_path(data_dir)
-    if not path.exists() and create:
-        _create_key_file(path)
-    if path.exists():
-        return _read_key_file(path, f"key file {path}")
-    raise AuditKeyError(
-        f"no audit log key: set {KEY_ENV} or {KEY_FILE_ENV} (production: from the secrets store), "
-        f"or restore {path} (embedded set-up)",
-        missing=True,
-    )
+# Key to append with
 
 
 def key_for_append(log_path: Path, data_dir: Path | None = None) -> AuditKey:
@@ -283,304 +202,6 @@ def _has_been_keyed(log_path: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Lines
-
-
-def canonical(obj) -> bytes:
-    """The one byte form a record is written and MACed in."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
-
-
-def _line_mac(key: AuditKey, record: dict) -> str:
-    return key.mac(b"line", canonical({k: v for k, v in record.items() if k != "mac"}))
-
-
-def _head_mac(key: AuditKey, doc: dict) -> str:
-    return key.mac(b"head", canonical({k: v for k, v in doc.items() if k != "head_mac"}))
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """A head recorded outside the log: the log must still hold line ``seq`` with ``mac``."""
-
-    label: str
-    seq: int
-    mac: str
-    key_id: str | None = None
-
-    def as_dict(self) -> dict:
-        return {
-            "log": AUDIT_LOG_NAME,
-            "scheme": SCHEME,
-            "seq": self.seq,
-            "mac": self.mac,
-            "key_id": self.key_id,
-        }
-
-
-@dataclass
-class _Scan:
-    lines: int = 0
-    legacy: int = 0
-    keyed: int = 0
-    last_seq: int = 0
-    head_mac: str = GENESIS  # mac of the last keyed line
-    head_seq: int = 0
-    macs: dict[int, str] = field(default_factory=dict)
-    entries: list[dict] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    next_prev: str = GENESIS  # what a new keyed line's prev_mac must be
-
-
-_UNKNOWN = object()
-
-
-def _scan(data: bytes, key: AuditKey) -> _Scan:
-    """Check every line of the log's bytes: legacy plain chain, then the keyed MAC chain."""
-    s = _Scan()
-    pieces = data.split(b"\n")
-    tail = pieces.pop()  # b"" when the file ends with a newline, as every append leaves it
-    if tail:
-        pieces.append(tail)
-    prev_seq: object = 0
-    prev_raw: bytes | None = None  # previous legacy line (for prev_sha256)
-    prev_mac: object = None  # None until the first keyed line
-    offset = 0
-    for n, raw in enumerate(pieces, start=1):
-        start, offset = offset, offset + len(raw) + 1
-        s.lines = n
-
-        def bad(kind: str, message: str, seq=None, *, n=n) -> None:
-            s.problems.append(Problem(kind, message, seq=seq, line=n))
-
-        if n == len(pieces) and tail:
-            bad("torn", "the last line is incomplete (no newline): a torn write or a cut-off tail")
-        if not raw.strip():
-            bad("blank", "blank line where a record should be (edited)")
-            prev_seq, prev_mac = _UNKNOWN, (_UNKNOWN if prev_mac is not None else None)
-            continue
-        try:
-            rec = json.loads(raw)
-            if not isinstance(rec, dict):
-                raise ValueError
-        except ValueError:
-            bad("json", "not a JSON record (edited or damaged)")
-            prev_seq, prev_mac = _UNKNOWN, (_UNKNOWN if prev_mac is not None else None)
-            prev_raw = raw
-            continue
-        s.entries.append(rec)
-        seq = rec.get("seq")
-        if prev_seq is not _UNKNOWN and seq != prev_seq + 1:
-            bad("seq", f"seq {seq} follows seq {prev_seq}: a line was deleted, inserted or moved", seq)
-        keyed = "mac" in rec or "scheme" in rec
-        if not keyed:
-            s.legacy += 1
-            if prev_mac is not None:
-                bad("downgrade", "unkeyed line after keyed lines (inserted, or a keyed line stripped)", seq)
-            else:
-                expected = hashlib.sha256(prev_raw).hexdigest() if prev_raw is not None else GENESIS
-                if rec.get("prev_sha256") != expected:
-                    bad("legacy_chain", "legacy prev_sha256 does not match the line before it", seq)
-            prev_raw, prev_seq = raw, seq if isinstance(seq, int) else _UNKNOWN
-            continue
-
-        s.keyed += 1
-        expected_prev = prev_mac
-        if prev_mac is None:  # the first keyed line seals everything before it
-            expected_prev = hashlib.sha256(data[:start]).hexdigest() if start else GENESIS
-        if rec.get("scheme") != SCHEME:
-            bad("scheme", f"unknown integrity scheme {str(rec.get('scheme'))[:40]!r}", seq)
-        elif rec.get("key_id") != key.key_id:
-            bad(
-                "key",
-                f"signed with key id {str(rec.get('key_id'))[:16]}, but the configured key is "
-                f"{key.key_id} ({key.source}): the wrong key, or the line re-signed with another",
-                seq,
-            )
-        elif not hmac.compare_digest(str(rec.get("mac")), _line_mac(key, rec)):
-            bad("mac", "MAC does not match: the line was edited or re-chained after it was written", seq)
-        elif raw != canonical(rec):
-            bad("edited", "the line's bytes differ from the form that was signed (edited)", seq)
-        if expected_prev is not _UNKNOWN and rec.get("prev_mac") != expected_prev:
-            what = "the line before it" if prev_mac is not None else "the legacy lines before it"
-            bad("chain", f"prev_mac does not match {what}: deleted, inserted, replaced or edited", seq)
-        mac = str(rec.get("mac"))
-        if isinstance(seq, int):
-            s.macs[seq] = mac
-            s.head_seq = seq
-        s.head_mac = mac
-        prev_mac, prev_seq = mac, seq if isinstance(seq, int) else _UNKNOWN
-    seqs = [e.get("seq") for e in s.entries if isinstance(e.get("seq"), int)]
-    s.last_seq = max(seqs, default=0)
-    s.next_prev = s.head_mac if s.keyed else (hashlib.sha256(data).hexdigest() if data else GENESIS)
-    return s
-
-
-def _check_anchor(s: _Scan, anchor: Anchor) -> Problem | None:
-    if anchor.seq <= 0:
-        return None
-    if anchor.seq not in s.macs:
-        if anchor.seq > s.last_seq:
-            return Problem(
-                "truncated",
-                f"{anchor.label} records seq {anchor.seq}, but the log ends at seq {s.last_seq}: "
-                "lines were cut off the end",
-                seq=s.last_seq + 1,
-            )
-        return Problem(
-            "anchor", f"{anchor.label} records keyed seq {anchor.seq}; the log has no such line", anchor.seq
-        )
-    if not hmac.compare_digest(s.macs[anchor.seq], anchor.mac):
-        return Problem(
-            "anchor",
-            f"seq {anchor.seq} is not the line {anchor.label} records: the log was rewritten or re-chained",
-            seq=anchor.seq,
-        )
-    return None
-
-
-def _read_head(log_path: Path) -> dict | None:
-    try:
-        doc = json.loads(head_path(log_path).read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _head_problems(log_path: Path, s: _Scan, key: AuditKey) -> list[Problem]:
-    doc = _read_head(log_path)
-    if doc is None:
-        if s.keyed:
-            return [Problem("head", f"{HEAD_NAME} is missing while the log has keyed lines (deleted?)")]
-        return []
-    if doc.get("key_id") != key.key_id:
-        return [
-            Problem(
-                "key", f"{HEAD_NAME} is signed with key id {str(doc.get('key_id'))[:16]}, not {key.key_id}"
-            )
-        ]
-    if not hmac.compare_digest(str(doc.get("head_mac")), _head_mac(key, doc)):
-        return [Problem("head", f"{HEAD_NAME} does not verify (edited or damaged)")]
-    problem = _check_anchor(s, Anchor(HEAD_NAME, int(doc.get("seq") or 0), str(doc.get("mac"))))
-    return [problem] if problem else []
-
-
-def _write_head(log_path: Path, key: AuditKey, seq: int, mac: str) -> None:
-    doc = {
-        "log": AUDIT_LOG_NAME,
-        "scheme": SCHEME,
-        "seq": seq,
-        "mac": mac,
-        "key_id": key.key_id,
-        "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
-    doc["head_mac"] = _head_mac(key, doc)
-    target = head_path(log_path)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with tmp.open("wb") as fh:
-        fh.write(canonical(doc) + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-
-
-# ---------------------------------------------------------------------------------------------
-# Verify
-
-
-@dataclass
-class VerifyReport:
-    """What :func:`check_log` (and ``package.verify_submissions``) found. No patient data."""
-
-    path: Path
-    key_id: str
-    key_source: str
-    lines: int = 0
-    legacy: int = 0
-    keyed: int = 0
-    head_seq: int = 0
-    head_mac: str = GENESIS
-    anchors: int = 0
-    packages: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    entries: list[dict] = field(default_factory=list, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def broken(self) -> list[Problem]:
-        """Tampering or damage: packaging refuses while any of these stand."""
-        return [p for p in self.problems if not p.repairable]
-
-    def add(self, problems: Iterable[Problem]) -> None:
-        """Add findings from outside the log (the packages), keeping the first-bad-seq order."""
-        self.problems = sorted([*self.problems, *problems], key=_problem_order)
-
-    @property
-    def first(self) -> Problem | None:
-        return min(self.problems, key=_problem_order) if self.problems else None
-
-    def summary(self) -> str:
-        """One line, safe to print and log."""
-        legacy = f", {self.legacy} legacy unkeyed" if self.legacy else ""
-        text = (
-            f"{self.lines} lines ({self.keyed} keyed{legacy}), head seq {self.head_seq} "
-            f"mac {self.head_mac[:12]}, {self.anchors} anchor(s) and {self.packages} package(s) checked, "
-            f"key {self.key_id} from {self.key_source}"
-        )
-        if self.ok:
-            return f"audit log intact: {text}"
-        state = "broken" if self.broken else "needs repair"
-        return f"audit log {state} at {self.first} ({len(self.problems)} problem(s)); {text}"
-
-
-def check_log(path: Path, key: AuditKey, anchors: Iterable[Anchor] = ()) -> VerifyReport:
-    """Verify the whole chain, the head checkpoint and every given anchor."""
-    path = Path(path)
-    data = path.read_bytes() if path.exists() else b""
-    s = _scan(data, key)
-    problems = s.problems + _head_problems(path, s, key)
-    anchors = list(anchors)
-    problems += [p for a in anchors if (p := _check_anchor(s, a))]
-    return VerifyReport(
-        path=path,
-        key_id=key.key_id,
-        key_source=key.source,
-        lines=s.lines,
-        legacy=s.legacy,
-        keyed=s.keyed,
-        head_seq=s.head_seq,
-        head_mac=s.head_mac,
-        anchors=len(anchors),
-        problems=sorted(problems, key=_problem_order),
-        entries=s.entries,
-    )
-
-
-def verify(path: Path, key: AuditKey | None = None) -> list[str]:
-    """Problems with the log's chain and head checkpoint (empty: intact). Package anchors are
-    checked by ``package.verify_submissions`` / ``mhsds audit verify``."""
-    return [str(p) for p in check_log(path, key or load_key()).problems]
-
-
-def head(path: Path) -> Anchor:
-    """The log's current head (last keyed line), to anchor in a package manifest. Call it after
-    verifying: it reads the head, it does not check it."""
-    path = Path(path)
-    if path.exists():
-        with path.open("rb") as fh:
-            last = _last_line(fh)
-        rec = json.loads(last) if last else None
-        if isinstance(rec, dict) and "mac" in rec:
-            return Anchor("head", int(rec["seq"]), str(rec["mac"]), rec.get("key_id"))
-    return Anchor("head", 0, GENESIS)
-
-
-# ---------------------------------------------------------------------------------------------
 # Append
 
 
@@ -606,24 +227,6 @@ def who() -> dict:
         user = f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
     airflow = {k: os.environ[v] for k, v in _AIRFLOW_VARS.items() if os.environ.get(v)}
     return {"user": user, "host": socket.gethostname(), "pid": os.getpid(), "airflow": airflow or None}
-
-
-def _last_line(fh) -> bytes | None:
-    """The last non-empty line of an open binary file, read backwards from the end."""
-    fh.seek(0, os.SEEK_END)
-    end = fh.tell()
-    if end == 0:
-        return None
-    buf, pos = b"", end
-    while pos > 0:
-        step = min(65536, pos)
-        pos -= step
-        fh.seek(pos)
-        buf = fh.read(step) + buf
-        stripped = buf.rstrip(b"\n")
-        if b"\n" in stripped:
-            return stripped.rsplit(b"\n", 1)[1]
-    return buf.rstrip(b"\n") or None
 
 
 def append(
