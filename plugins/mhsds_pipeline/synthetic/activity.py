@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic import codes, trust
 from mhsds_pipeline.synthetic.frames import (
     DAY,
     MINUTE,
@@ -89,7 +89,7 @@ class ActivityModel:
         self.active = ref["_activity"].copy()
         # Referrals received before the window had their first contact before it.
         self.seen = ref["received_at"] < self.window.start
-        svc = codes.SERVICES
+        svc = trust.SERVICES
         self.rate = np.array([s.contacts_per_day for s in svc])
         self.community = np.array([s.community for s in svc])
         self.line = np.array([s.code == "CRISIS_LINE" for s in svc])

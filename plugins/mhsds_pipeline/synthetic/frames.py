@@ -4,7 +4,7 @@ The generator keeps every table as a ``Frame``: a dict of EPR column name -> num
 an internal representation that is cheap to compute with:
 
 * identifiers are integers (formatted as ``P0000001``... only when written, see ``ID_FORMATS``);
-* ``team_id`` / ``ward_code`` are indexes into ``codes.TEAMS`` / ``codes.WARDS``;
+* ``team_id`` / ``ward_code`` are indexes into ``trust.TEAMS`` / ``trust.WARDS``;
 * code columns are numpy unicode arrays where ``""`` means NULL (no real value is empty);
 * timestamps are ``datetime64[s]`` and dates ``datetime64[D]``, ``NaT`` meaning NULL;
 * integers use ``-1`` for NULL (``duration_minutes``, ``assessments.intervention_id``).

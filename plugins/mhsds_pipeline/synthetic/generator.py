@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.engine import make_url
 
-from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic import trust
 from mhsds_pipeline.synthetic.activity import ActivityModel
 from mhsds_pipeline.synthetic.defects import (
     EPR_KEY,
@@ -62,7 +62,7 @@ GROUND_TRUTH_COLUMNS = ("defect_id", "rule", "epr_table", "epr_key", "mhsds_tabl
 EXPECTED_KEYS_SCHEMA = pa.schema(
     [pa.field("period", pa.string()), pa.field("mhsds_table", pa.string()), pa.field("epr_key", pa.string())]
 )
-_TEAM_IDS = np.array([t.team_id for t in codes.TEAMS])
+_TEAM_IDS = np.array([t.team_id for t in trust.TEAMS])
 
 
 @dataclass
@@ -99,11 +99,11 @@ def _redact(url: str) -> str:
 
 
 def _teams() -> Frame:
-    n = len(codes.TEAMS)
-    svc = [codes.SERVICES[t.service] for t in codes.TEAMS]
+    n = len(trust.TEAMS)
+    svc = [trust.SERVICES[t.service] for t in trust.TEAMS]
     return {
         "team_id": np.arange(n, dtype=np.int32),
-        "team_name": np.array([t.name for t in codes.TEAMS]),
+        "team_name": np.array([t.name for t in trust.TEAMS]),
         "service_line": np.array([s.service_line for s in svc]),
         "team_type_code": np.array([s.team_type for s in svc]),
         "age_group": np.array([s.age_group for s in svc]),
@@ -113,7 +113,7 @@ def _teams() -> Frame:
 
 
 def _wards() -> Frame:
-    w = codes.WARDS
+    w = trust.WARDS
     return {
         "ward_code": np.arange(len(w), dtype=np.int32),
         "ward_name": np.array([x.name for x in w]),
@@ -197,7 +197,7 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
         acts.get("as_ref", np.int64), as_iv, acts.get("as_completed", "datetime64[s]"), iv_id, iv_mask, ref
     )
     all_months = np.uint64((1 << window.months) - 1) if window.months < 64 else np.uint64(2**64 - 1)
-    team_mask = np.full(len(codes.TEAMS), all_months, dtype=np.uint64)
+    team_mask = np.full(len(trust.TEAMS), all_months, dtype=np.uint64)
     primary = dx["rank"] == "P"
     activity = as_iv >= 0
 

@@ -26,12 +26,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateTable
 
 from mhsds_pipeline.source import schema
-from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic import trust
 from mhsds_pipeline.synthetic.frames import ID_FORMATS, Frame, format_ids
 
 BATCH_ROWS = 100_000
-_TEAM_IDS = np.array([t.team_id for t in codes.TEAMS])
-_WARD_CODES = np.array([w.ward_code for w in codes.WARDS])
+_TEAM_IDS = np.array([t.team_id for t in trust.TEAMS])
+_WARD_CODES = np.array([w.ward_code for w in trust.WARDS])
 
 
 def _to_list(values: np.ndarray, null: np.ndarray | None) -> list:

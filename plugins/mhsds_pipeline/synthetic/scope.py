@@ -1,8 +1,9 @@
 """The extract scope of docs/source_contract.md, computed in numpy from the generator's model.
 
 This is deliberately a second, independent implementation of the scope rules (the first is the
-SQL pushed down by ``mhsds_pipeline.extract``): ``expected_keys.parquet`` is what the extract,
-the dbt marts and the tests are checked against, so it must not share code with them.
+SQL defined in ``mhsds_pipeline.source.scope``, which the extract pushes down to the source):
+``expected_keys.parquet`` is what the extract, the dbt marts and the tests are checked against,
+so it must not share code with them (neither module imports the other).
 
 Each row gets a ``uint64`` bit mask: bit ``k`` set means the row is extracted for window month
 ``k`` (month 0 = the first). Hence at most 64 months per generation.

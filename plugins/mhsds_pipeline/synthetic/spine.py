@@ -6,7 +6,8 @@ been open for years), each with a lognormal time to discharge. Only referrals st
 the start of the window are kept: older ones could never be extracted. People are derived from
 referrals: a share of new referrals belongs to someone already known to the trust in the same
 age class (crisis line -> crisis team -> CMHT -> ward), which gives ~0.85 patients per
-referral in a month. Inpatient services get a spell per referral, split into 1-3 ward stays.
+referral in a month. Inpatient services get a spell per referral, split into 1-3 ward stays;
+those, the other teams involved and the diagnoses are built in ``referral_rows.py``.
 
 Everything is vectorised numpy, driven by one ``numpy.random.Generator`` per component so that
 the same seed, scale and window always give the same rows.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mhsds_pipeline.synthetic import codes
+from mhsds_pipeline.synthetic import codes, trust
 from mhsds_pipeline.synthetic.frames import (
     DAY,
     NAT_D,
@@ -31,6 +32,7 @@ from mhsds_pipeline.synthetic.frames import (
     to_date,
     uniform_seconds,
 )
+from mhsds_pipeline.synthetic.referral_rows import build_diagnoses, build_other_teams, build_spells
 
 #: Longest history simulated before the window (months): referrals open longer than this are
 #: treated as received this long ago.
@@ -143,7 +145,7 @@ def _office_hours(rng: np.random.Generator, ts: np.ndarray) -> np.ndarray:
 
 
 def _arrivals(rng: np.random.Generator, si: int, scale: float, window: Window) -> Frame:
-    svc = codes.SERVICES[si]
+    svc = trust.SERVICES[si]
     longest = np.exp(np.log(svc.duration_median_days) + 3.5 * svc.duration_sigma)
     history = int(min(MAX_HISTORY_MONTHS, np.ceil(longest / 30.4) + 1))
     months = np.arange(window.first - history, window.last + 1)
@@ -184,10 +186,10 @@ def _arrivals(rng: np.random.Generator, si: int, scale: float, window: Window) -
 def _link_patients(rng: np.random.Generator, received: np.ndarray, service: np.ndarray) -> np.ndarray:
     """Index of the referral whose person each referral belongs to (its own index for new people)."""
     n = len(received)
-    svc_class = np.array([s.patient_class for s in codes.SERVICES])[service]
-    link_prob = np.minimum(0.95, LINK_SCALE * np.array([s.link_prob for s in codes.SERVICES])[service])
+    svc_class = np.array([s.patient_class for s in trust.SERVICES])[service]
+    link_prob = np.minimum(0.95, LINK_SCALE * np.array([s.link_prob for s in trust.SERVICES])[service])
     parent = np.arange(n)
-    for cls in (codes.CLASS_CYP, codes.CLASS_ADULT, codes.CLASS_OLDER):
+    for cls in (trust.CLASS_CYP, trust.CLASS_ADULT, trust.CLASS_OLDER):
         rows = np.flatnonzero(svc_class == cls)
         t = received[rows]
         lo = np.searchsorted(t, t - LINK_LOOKBACK, side="left")
@@ -212,7 +214,7 @@ def _link_patients(rng: np.random.Generator, received: np.ndarray, service: np.n
 def _per_service(rng: np.random.Generator, service: np.ndarray, attr: str) -> np.ndarray:
     """Draw a code per row from each row's service's (code, weight) list ``attr``."""
     out = np.empty(len(service), dtype="U2")
-    for si, svc in enumerate(codes.SERVICES):
+    for si, svc in enumerate(trust.SERVICES):
         rows = np.flatnonzero(service == si)
         if len(rows):
             out[rows] = choice(rng, getattr(svc, attr), len(rows))
@@ -222,8 +224,8 @@ def _per_service(rng: np.random.Generator, service: np.ndarray, attr: str) -> np
 def _postcodes(rng: np.random.Generator, locality: np.ndarray) -> np.ndarray:
     n = len(locality)
     out = np.empty(n, dtype="U8")
-    letters = np.array(list(codes.POSTCODE_UNIT_LETTERS))
-    for li, districts in enumerate(codes.POSTCODE_DISTRICTS):
+    letters = np.array(list(trust.POSTCODE_UNIT_LETTERS))
+    for li, districts in enumerate(trust.POSTCODE_DISTRICTS):
         rows = np.flatnonzero(locality == li)
         d = np.array(districts)[rng.integers(0, len(districts), len(rows))]
         sector = rng.integers(0, 10, len(rows)).astype("U1")
@@ -242,7 +244,7 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
         return np.random.default_rng([seed, 1, component])
 
     now = window.now
-    parts = [_arrivals(rng(100 + si), si, scale, window) for si in range(len(codes.SERVICES))]
+    parts = [_arrivals(rng(100 + si), si, scale, window) for si in range(len(trust.SERVICES))]
     arr = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.lexsort((arr["_service"], arr["received_at"]))
     arr = {k: v[order] for k, v in arr.items()}
@@ -262,7 +264,7 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
         raise ValueError(f"{n:,} referrals exceed the id space; lower the scale or the months")
     service = arr["_service"]
     received = arr["received_at"]
-    services = codes.SERVICES
+    services = trust.SERVICES
 
     # --- people ---------------------------------------------------------------------------
     r = rng(11)
@@ -283,7 +285,7 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
     identity = np.where(stated == "2", "2", "1")
     odd = r.random(n_pat)
     identity = np.where(odd < 0.006, "3", np.where(odd < 0.008, "4", np.where(odd < 0.018, "Z", identity)))
-    locality = r.choice(len(codes.LOCALITIES), size=n_pat, p=codes.LOCALITY_WEIGHTS)
+    locality = r.choice(len(trust.LOCALITIES), size=n_pat, p=trust.LOCALITY_WEIGHTS)
     ethnicity = choice(r, codes.ETHNICITY, n_pat).astype("U2")  # room for the planted 99
     language = choice(r, codes.LANGUAGES, n_pat)
     adult = age_years >= 16
@@ -315,7 +317,7 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
 
     # --- GP registrations -------------------------------------------------------------------
     r = rng(3)
-    pools = [np.array(p) for p in codes.PRACTICES]
+    pools = [np.array(p) for p in trust.PRACTICES]
     practice = np.empty(n_pat, dtype="U6")
     prev_practice = np.empty(n_pat, dtype="U6")
     for li, pool in enumerate(pools):
@@ -347,7 +349,7 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
 
     # --- referrals ----------------------------------------------------------------------------
     r = rng(4)
-    team_map = codes.team_for_locality()
+    team_map = trust.team_for_locality()
     team = team_map[service, pat_locality[ref_pid]]
     discharged = arr["discharged_at"]
     rejected_on = arr["rejected_on"]
@@ -355,8 +357,8 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
     closed = ~np.isnat(discharged)
     commissioner = np.where(
         r.random(n) < 0.97,
-        codes.COMMISSIONER_HOME,
-        np.array(codes.COMMISSIONERS_OUT_OF_AREA)[r.integers(0, 4, n)],
+        trust.COMMISSIONER_HOME,
+        np.array(trust.COMMISSIONERS_OUT_OF_AREA)[r.integers(0, 4, n)],
     )
     last_event = np.where(
         closed, discharged, np.where(is_rejected, rejected_on.astype("datetime64[s]"), received)
@@ -385,13 +387,13 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
     }
 
     # --- inpatient spells and ward stays ------------------------------------------------------
-    admissions, wards = _spells(rng(5), referrals, arr["_admitted"], dob_by_pid, window)
+    admissions, wards = build_spells(rng(5), referrals, arr["_admitted"], dob_by_pid, now)
 
     # --- other teams involved (MHS102) --------------------------------------------------------
-    referral_teams = _other_teams(rng(6), referrals, pat_locality, team_map, window)
+    referral_teams = build_other_teams(rng(6), referrals, pat_locality, team_map, now)
 
     # --- diagnoses ----------------------------------------------------------------------------
-    diagnoses = _diagnoses(rng(7), referrals, window)
+    diagnoses = build_diagnoses(rng(7), referrals, now)
 
     return Spine(
         window=window,
@@ -410,198 +412,3 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
             "ward_stay_id": len(wards["ward_stay_id"]) + 1,
         },
     )
-
-
-_PARTNERS = {
-    "ADULT_CMHT": ("IPS", "CRISIS", "ADULT_PCMH"),
-    "ADULT_PCMH": ("ADULT_CMHT",),
-    "ADULT_ED": ("ADULT_CMHT",),
-    "EIP": ("IPS", "CRISIS"),
-    "CAMHS_CORE": ("CAMHS_NEURO", "CAMHS_ED", "CAMHS_MHST"),
-    "CAMHS_NEURO": ("CAMHS_CORE",),
-    "CAMHS_MHST": ("CAMHS_CORE",),
-    "CAMHS_ED": ("CAMHS_CORE",),
-    "OLDER_CMHT": ("MEMORY",),
-    "MEMORY": ("OLDER_CMHT",),
-    "PERINATAL": ("ADULT_CMHT", "CRISIS"),
-    "CRISIS": ("ADULT_CMHT",),
-    "IPS": ("ADULT_CMHT",),
-}
-
-
-def _other_teams(
-    rng: np.random.Generator, ref: Frame, pat_locality: np.ndarray, team_map: np.ndarray, window: Window
-) -> Frame:
-    now = window.now
-    service = ref["_service"]
-    end = np.where(np.isnat(ref["discharged_at"]), now, ref["discharged_at"])
-    span = end - ref["received_at"]
-    eligible = ref["_activity"] & (span >= np.timedelta64(2, "D"))
-    picks = rng.random(len(service))
-    partner = np.full(len(service), -1)
-    for code, partners in _PARTNERS.items():
-        si = codes.SERVICE_INDEX[code]
-        rows = np.flatnonzero(service == si)
-        options = np.array([codes.SERVICE_INDEX[p] for p in partners])
-        partner[rows] = options[rng.integers(0, len(options), len(rows))]
-    # Another team joins after an exponential delay; joins that would fall after the referral
-    # closed (or after the snapshot) never happened.
-    delay = days(rng.exponential(45, len(service)))
-    joins = ref["received_at"] + delay
-    rows = np.flatnonzero(eligible & (partner >= 0) & (picks < 0.16) & (joins < end))
-    n = len(rows)
-    assigned = joins[rows]
-    assigned_on = to_date(assigned)
-    closed_on = assigned_on + rng.integers(14, 200, n).astype("timedelta64[D]")
-    disch = ref["discharged_at"][rows]
-    closed_on = np.where(~np.isnat(disch), np.minimum(closed_on, to_date(disch)), closed_on)
-    closed_on = np.where(closed_on >= to_date(now), NAT_D, closed_on)
-    rejected = rng.random(n) < 0.05
-    rejected_on = np.where(rejected, assigned_on + rng.integers(0, 10, n).astype("timedelta64[D]"), NAT_D)
-    rejected_on = np.where(rejected_on >= to_date(now), NAT_D, rejected_on)
-    rejected = ~np.isnat(rejected_on)
-    # A rejected team referral is also closed then (else it would stay in scope for ever).
-    closed_on = np.where(rejected, rejected_on, closed_on)
-    team = team_map[partner[rows], pat_locality[ref["patient_id"][rows]]]
-    return {
-        "referral_id": ref["referral_id"][rows],
-        "team_id": team.astype(np.int32),
-        "assigned_on": assigned_on,
-        "closed_on": closed_on,
-        "closure_reason": np.where(np.isnat(closed_on), "", choice(rng, codes.REFERRAL_CLOSURE_REASONS, n)),
-        "rejected_on": rejected_on,
-        "reject_reason": np.where(rejected, choice(rng, codes.REFERRAL_REJECT_REASONS, n), ""),
-    }
-
-
-def _diagnoses(rng: np.random.Generator, ref: Frame, window: Window) -> Frame:
-    now = window.now
-    n = len(ref["referral_id"])
-    end = np.where(np.isnat(ref["discharged_at"]), now, ref["discharged_at"])
-    span_days = (end - ref["received_at"]) / DAY
-    has = ref["_activity"] & (rng.random(n) < 0.6)
-    rows = np.flatnonzero(has)
-    m = len(rows)
-    service = ref["_service"][rows]
-    # Diagnosed after ~10 days on average, always while the referral is open.
-    delay = np.minimum(rng.exponential(10, m), rng.random(m) * span_days[rows])
-    when = ref["received_at"][rows] + days(delay)
-    when = np.minimum(when, end[rows] - np.timedelta64(1, "s"))
-    scheme = np.where(rng.random(m) < 0.15, "06", "02")
-    pick = rng.random(m)
-    pick2 = rng.random(m)
-    code = np.empty(m, dtype="U18")
-    code2 = np.empty(m, dtype="U18")
-    for si, svc in enumerate(codes.SERVICES):
-        for sch, options in (("02", svc.icd10), ("06", svc.snomed_dx)):
-            sel = np.flatnonzero((service == si) & (scheme == sch))
-            opts = np.array(options)
-            a = (pick[sel] * len(opts)).astype(np.int64)
-            code[sel] = opts[a]
-            b = (a + 1 + (pick2[sel] * (len(opts) - 1)).astype(np.int64)) % len(opts)
-            code2[sel] = opts[b]
-    second = (rng.random(m) < 0.2) & (code2 != code)
-    when2 = when + days(rng.random(m) * np.clip((end[rows] - when) / DAY, 0, 90))
-    when2 = np.minimum(when2, end[rows] - np.timedelta64(1, "s"))
-    when2 = np.maximum(when2, when)
-    ref_id = np.concatenate([ref["referral_id"][rows], ref["referral_id"][rows][second]])
-    out: Frame = {
-        "referral_id": ref_id,
-        "scheme": np.concatenate([scheme, scheme[second]]),
-        "code": np.concatenate([code, code2[second]]),
-        "rank": np.concatenate([np.full(m, "P"), np.full(second.sum(), "S")]),
-        "diagnosed_at": np.concatenate([when, when2[second]]),
-    }
-    order = np.lexsort((out["rank"], ref_id))
-    out = {k: v[order] for k, v in out.items()}
-    out = {"diagnosis_id": np.arange(1, len(order) + 1, dtype=np.int64), **out}
-    return out
-
-
-def _spells(
-    rng: np.random.Generator, ref: Frame, admitted_all: np.ndarray, dob_by_pid: np.ndarray, window: Window
-) -> tuple[Frame, Frame]:
-    now = window.now
-    rows = np.flatnonzero(~np.isnat(admitted_all))
-    n = len(rows)
-    admitted = admitted_all[rows]
-    discharged = ref["discharged_at"][rows]
-    service = ref["_service"][rows]
-    group = np.array([codes.WARD_GROUPS.index(codes.SERVICES[s].ward_group) for s in service])
-    planned = np.where(
-        rng.random(n) < 0.5, to_date(admitted) + rng.integers(7, 60, n).astype("timedelta64[D]"), NAT_D
-    )
-    dis = ~np.isnat(discharged)
-    admissions: Frame = {
-        "admission_id": np.arange(1, n + 1, dtype=np.int64),
-        "referral_id": ref["referral_id"][rows],
-        "decided_to_admit_at": ref["received_at"][rows],
-        "admitted_at": admitted,
-        "admission_source": choice(rng, codes.ADMISSION_SOURCE, n),
-        "admission_method": choice(rng, codes.ADMISSION_METHOD, n),
-        "planned_discharge_on": planned,
-        "discharged_at": discharged,
-        "discharge_method": np.where(dis, choice(rng, codes.DISCHARGE_METHOD, n), ""),
-        "discharge_destination": np.where(dis, choice(rng, codes.DISCHARGE_DESTINATION, n), ""),
-    }
-    # Ward stays: 1-3 per spell, the spell cut at random points; a stay not ended by `now` is open.
-    ward_group = np.array([codes.WARD_GROUPS.index(w.group) for w in codes.WARDS])
-    beds = np.array([w.beds for w in codes.WARDS], dtype=float)
-    k = rng.choice([1, 2, 3], size=n, p=[0.72, 0.2, 0.08])
-    single_ward = np.array([np.sum(ward_group == g) for g in range(len(codes.WARD_GROUPS))]) == 1
-    k = np.where(single_ward[group] & (group != codes.WARD_GROUPS.index("PICU")), 1, k)
-    # Length used for cutting: the real stay, or for open spells the time so far.
-    length_s = np.where(
-        np.isnat(discharged), (now - admitted).astype(np.int64), (discharged - admitted).astype(np.int64)
-    )
-    seg_spell = np.repeat(np.arange(n), k)
-    seg_pos = np.arange(len(seg_spell)) - np.repeat(np.cumsum(k) - k, k)
-    cut = rng.random(len(seg_spell))
-    cut[seg_pos == 0] = 0.0
-    order = np.lexsort((cut, seg_spell))
-    cut = cut[order]
-    start = admitted[seg_spell] + (cut * length_s[seg_spell]).astype(np.int64).astype("timedelta64[s]")
-    last = np.r_[seg_spell[1:] != seg_spell[:-1], True]
-    end = np.empty(len(start), dtype="datetime64[s]")
-    end[:-1] = start[1:]
-    end[last] = discharged[seg_spell[last]]
-    # Wards: first by beds within the group; transfers move to another ward of the pool.
-    pools = []
-    for g, name in enumerate(codes.WARD_GROUPS):
-        pool = np.flatnonzero(ward_group == g)
-        if name in ("ACUTE", "PICU"):
-            pool = np.flatnonzero(
-                (ward_group == codes.WARD_GROUPS.index("ACUTE"))
-                | (ward_group == codes.WARD_GROUPS.index("PICU"))
-            )
-        pools.append(pool)
-    ward = np.empty(len(start), dtype=np.int64)
-    first = seg_pos == 0
-    for g in range(len(codes.WARD_GROUPS)):
-        home = np.flatnonzero(ward_group == g)
-        sel = np.flatnonzero(first & (group[seg_spell] == g))
-        ward[sel] = home[rng.choice(len(home), size=len(sel), p=beds[home] / beds[home].sum())]
-    for pos in (1, 2):
-        sel = np.flatnonzero(seg_pos == pos)
-        for g in range(len(codes.WARD_GROUPS)):
-            s = sel[group[seg_spell[sel]] == g]
-            pool = pools[g]
-            prev = ward[s - 1]
-            prev_at = np.searchsorted(pool, prev)
-            prev_at = np.where(pool[np.minimum(prev_at, len(pool) - 1)] == prev, prev_at, 0)
-            ward[s] = pool[(prev_at + rng.integers(1, max(len(pool), 2), len(s))) % len(pool)]
-    ward_class = np.array([w.patient_class for w in codes.WARDS])[ward]
-    age_at_start = (
-        (to_date(start) - dob_by_pid[ref["patient_id"][rows][seg_spell]]) / np.timedelta64(1, "D") / 365.25
-    )
-    ward_class = np.where((ward_class == "301") & (age_at_start < 13), "300", ward_class)
-    keep = start < now
-    wards: Frame = {
-        "ward_stay_id": np.arange(1, keep.sum() + 1, dtype=np.int64),
-        "admission_id": admissions["admission_id"][seg_spell[keep]],
-        "ward_code": ward[keep].astype(np.int32),
-        "start_at": start[keep],
-        "end_at": end[keep],
-        "patient_class": ward_class[keep],
-    }
-    return admissions, wards
