@@ -10,12 +10,12 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from _helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
 
 from mhsds_pipeline.submission import add_parser, audit
 from mhsds_pipeline.submission.package import (
@@ -28,7 +28,6 @@ from mhsds_pipeline.submission.package import (
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 pkgmod = importlib.import_module("mhsds_pipeline.submission.package")  # the module, not the function
 
 
@@ -103,20 +102,6 @@ def edit(line: bytes, **changes) -> bytes:
     return audit.canonical(rec)
 
 
-def snapshot(settings) -> dict[str, object]:
-    """Every file's bytes and every link's target under output/ (the package, current, the log)."""
-    found = {}
-    for root, dirs, files in os.walk(settings.output_dir):
-        for name in dirs + files:
-            p = Path(root) / name
-            rel = str(p.relative_to(settings.output_dir))
-            if p.is_symlink():
-                found[rel] = ("link", os.readlink(p))
-            elif p.is_file():
-                found[rel] = ("file", p.read_bytes())
-    return found
-
-
 def report_of(settings) -> audit.VerifyReport:
     return verify_submissions(settings)
 
@@ -139,6 +124,7 @@ def cli(env, monkeypatch, capsys):
         out, err = capsys.readouterr()
         assert NHS_NUMBER not in out + err and "Servic-0" not in out + err  # no identifiers or keys
         assert KEY not in out + err
+        assert_no_nhs_number(out, err)
         return code, out, err
 
     return run
@@ -265,10 +251,11 @@ def test_missing_key_refuses_and_no_new_key_is_made(env, monkeypatch, cli):
     key_file = audit.default_key_path(settings.data_dir)
     assert key_file.is_file()
     key_file.unlink()
-    before = snapshot(settings)
+    before = tree_snapshot(settings.output_dir)
     with pytest.raises(audit.AuditKeyError, match="no longer configured"):
         package_period(settings, P, "pkg2")
-    assert not key_file.exists() and snapshot(settings) == before
+    assert not key_file.exists()
+    assert_tree_unchanged(settings.output_dir, before)
     code, _, err = cli("audit", "verify")
     assert code == 2 and "no audit log key" in err
 
@@ -283,15 +270,15 @@ def test_packaging_refuses_a_broken_log_and_touches_nothing(built, cli):
     write_lines(log_path, lines)
     correct_one_referral(marts)  # new content: without the refusal this would be v003
     publish()
-    before = snapshot(settings)
+    before = tree_snapshot(settings.output_dir)
     with pytest.raises(audit.AuditLogError, match="seq 1, line 1") as info:
         package_period(settings, P, "pkg4")
     assert info.value.problems[0].kind == "mac"
-    assert snapshot(settings) == before  # log, head, v001, v002, current: byte-identical
+    assert_tree_unchanged(settings.output_dir, before)  # log, head, v001, v002, current: byte-identical
     assert [p.name for p in list_versions(submissions(settings))] == ["v001", "v002"]
     code, _, err = cli("package", "--period", str(P))
     assert code == 1 and "Nothing was appended or packaged" in err
-    assert snapshot(settings) == before
+    assert_tree_unchanged(settings.output_dir, before)
 
 
 def test_edited_package_manifest_is_detected(built):
@@ -365,9 +352,9 @@ def test_crash_after_promotion_is_repaired_once(env, monkeypatch, cli, crash_poi
     assert cli("audit", "verify")[0] == 0
 
     # idempotent: another run writes no second entry and changes no package byte
-    packages = {k: v for k, v in snapshot(settings).items() if "/v00" in k}
+    packages = {k: v for k, v in tree_snapshot(settings.output_dir).items() if "/v00" in k}
     again = package_period(settings, P, "pkg4")
     assert again.status == "unchanged" and again.repaired == []
     assert [e["event"] for e in audit.read(log_path)].count("package_created") == 2
-    assert {k: v for k, v in snapshot(settings).items() if "/v00" in k} == packages
+    assert {k: v for k, v in tree_snapshot(settings.output_dir).items() if "/v00" in k} == packages
     assert verify_submissions(settings).ok and v001.path.is_dir()

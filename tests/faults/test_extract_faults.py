@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import uuid
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from _helpers import assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.exc import OperationalError
 
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.unit
 
 PERIOD = "2026-10"
 OCT = ReportingPeriod.parse(PERIOD)
-NHS_NUMBER = re.compile(r"(?<!\d)999\d{7}(?!\d)")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
@@ -52,28 +51,14 @@ def _pg_reachable() -> bool:
 needs_postgres = pytest.mark.skipif(not _pg_reachable(), reason="PostgreSQL not reachable on 127.0.0.1:5432")
 
 
-def assert_clean(message: str) -> None:
-    assert not NHS_NUMBER.search(message), f"NHS number in error text: {message}"
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (following the period symlinks), by relative path."""
-    out: dict[str, bytes] = {}
-    for folder, _dirs, files in os.walk(root, followlinks=True):
-        for name in files:
-            path = Path(folder) / name
-            out[str(path.relative_to(root))] = path.read_bytes()
-    return out
-
-
-def publish_last_good(settings: Settings) -> dict[str, bytes]:
+def publish_last_good(settings: Settings) -> dict:
     """A published version of the period (through the real promote) and its bytes."""
     stage = pub.staging_dir(settings, OCT, "last_good")
     (stage / "mhsds").mkdir(parents=True)
     (stage / "mhsds" / "MHS000Header.parquet").write_bytes(b"last good header bytes")
     (stage / "manifest.json").write_text(json.dumps({"run_id": "last_good"}))
     pub.promote(settings, OCT, stage)
-    return tree_bytes(settings.output_dir)
+    return tree_snapshot(settings.output_dir)
 
 
 @pytest.fixture(scope="module")
@@ -101,15 +86,11 @@ def source(tmp_settings, epr_template) -> Settings:
 
 
 def test_missing_configured_sqlite_source_fails_and_nothing_is_invented(
-    tmp_settings, tmp_path, monkeypatch, capsys
+    tmp_settings, tmp_path, monkeypatch, capsys, point_env_at
 ):
-    settings = tmp_settings
+    settings = point_env_at(tmp_settings)
     before = publish_last_good(settings)
     missing = settings.sqlite_source_path
-    monkeypatch.setenv("MHSDS_SOURCE_URL", settings.source_url)
-    monkeypatch.setenv("MHSDS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("MHSDS_OUTPUT_DIR", str(settings.output_dir))
-    monkeypatch.setenv("MHSDS_WAREHOUSE_PATH", str(settings.warehouse_path))
     monkeypatch.setattr(generator, "generate", _must_not_run("the synthetic EPR generator"))
 
     try:
@@ -120,12 +101,12 @@ def test_missing_configured_sqlite_source_fails_and_nothing_is_invented(
 
     assert rc != 0
     assert settings.source_url in text and "does not exist" in text and "MHSDS_SOURCE_URL" in text
-    assert_clean(text)
+    assert_no_nhs_number(text)
     assert not missing.exists()  # not created by connecting, not generated
     assert not settings.epr_dir.exists()
     assert not list(tmp_path.rglob("ground_truth.csv"))
     assert not settings.landing_dir(PERIOD).exists()
-    assert tree_bytes(settings.output_dir) == before
+    assert_tree_unchanged(settings.output_dir, before)
 
 
 def _must_not_run(what: str) -> Callable[..., None]:
@@ -149,7 +130,7 @@ def test_make_run_builds_only_the_builtin_demo_default(tmp_settings, monkeypatch
 def test_in_memory_sqlite_source_is_refused(tmp_settings):
     with pytest.raises(ex.ExtractError, match="in-memory") as err:
         ex.extract_period(replace(tmp_settings, source_url="sqlite://"), OCT)
-    assert_clean(str(err.value))
+    assert_no_nhs_number(str(err.value))
 
 
 @pytest.mark.postgres
@@ -166,9 +147,9 @@ def test_missing_configured_postgres_database_names_the_url_without_password(tmp
     text = str(err.value)
     assert f"postgresql+psycopg2://postgres:***@{PG_HOST}:{PG_PORT}/{name}" in text
     assert "does not exist" in text and "not-the-password" not in text
-    assert_clean(text)
+    assert_no_nhs_number(text)
     assert not settings.landing_dir(PERIOD).exists()
-    assert tree_bytes(settings.output_dir) == before
+    assert_tree_unchanged(settings.output_dir, before)
     with psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres") as conn:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,))
@@ -248,7 +229,7 @@ def test_corrupted_landing_zone_is_refused_before_the_warehouse_changes(loaded, 
     text = str(err.value)
     assert re.search(names_it, text), text
     assert PERIOD in text and "re-run the extract" in text and "Nothing was loaded" in text
-    assert_clean(text)
+    assert_no_nhs_number(text)
     assert settings.warehouse_path.read_bytes() == warehouse_before  # last good raw_epr untouched
 
     # the cure the message names: a fresh extract rewrites the landing zone, which then loads

@@ -15,22 +15,19 @@ naming no table, column or row and echoing the value (or, for 1.5, silently trun
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
-import os
 import shutil
 import sqlite3
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _helpers import REPO, assert_tree_unchanged, scratch_settings, tree_snapshot
 
 from mhsds_pipeline import pipeline
-from mhsds_pipeline.config import load_settings
 from mhsds_pipeline.extract import UnreadableCellError
 from mhsds_pipeline.privacy import pseudonymise
 from mhsds_pipeline.source_cells import parse_value
@@ -38,7 +35,6 @@ from mhsds_pipeline.synthetic.generator import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 PERIOD = "2026-10"
 NHS_LIKE = "9990000026"  # 999 test range, Modulus 11 valid: an identifier in the wrong column
 IN_SCOPE_REFERRAL = (
@@ -50,37 +46,10 @@ OCT_CONTACT = "start_at >= '2026-10-01' AND start_at < '2026-11-01'"
 RAW_VALUES = ("not a date", NHS_LIKE, "2026-10-32", "forty five", "last tuesday", "2026-02-30")
 
 
-def _settings(base: Path):
-    return replace(
-        load_settings(),
-        home=REPO,
-        source_url=f"sqlite:///{base / 'epr.sqlite'}",
-        data_dir=base / "data",
-        output_dir=base / "output",
-        warehouse_target="duckdb",
-        warehouse_path=base / "data" / "warehouse.duckdb",
-        dbt_project_dir=REPO / "dbt_project",
-    )
-
-
 def _one(con: sqlite3.Connection, sql: str) -> str:
     row = con.execute(sql).fetchone()
     assert row is not None, sql
     return row[0]
-
-
-def _tree(root: Path) -> dict[str, str]:
-    """Every file's sha256 and every symlink's target under root (the published state)."""
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = str(path.relative_to(root))
-            if path.is_symlink():
-                out[rel] = "-> " + os.readlink(path)
-            elif path.is_file():
-                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 class _Capture(logging.Handler):
@@ -96,7 +65,7 @@ class _Capture(logging.Handler):
 def run(tmp_path_factory):
     """One month with malformed cells planted in a scale-0.02 synthetic EPR, run end to end."""
     base = tmp_path_factory.mktemp("malformed")
-    settings = _settings(base)
+    settings = scratch_settings(base)
     generate(settings.source_url, scale=0.02, months=1, end_period=PERIOD, out_dir=base / "truth")
     con = sqlite3.connect(base / "epr.sqlite")
     assert not con.execute("SELECT 1 FROM patients WHERE nhs_number = ?", [NHS_LIKE]).fetchone()
@@ -339,7 +308,7 @@ def test_no_raw_value_in_dq_outputs_landing_or_quarantine(run):
 
 def test_unreadable_key_column_stops_with_an_actionable_error_and_keeps_outputs(run, caplog):
     settings = run["settings"]
-    before = _tree(settings.output_dir)
+    before = tree_snapshot(settings.output_dir)
     source = Path(settings.source_url.removeprefix("sqlite:///"))
     backup = source.with_suffix(".bak")
     shutil.copy(source, backup)
@@ -368,11 +337,11 @@ def test_unreadable_key_column_stops_with_an_actionable_error_and_keeps_outputs(
     for value in (*RAW_VALUES, pid):
         assert value not in message
         assert value not in caplog.text
-    assert _tree(settings.output_dir) == before
+    assert_tree_unchanged(settings.output_dir, before)
 
 
 def test_binary_key_is_refused_naming_the_v6_rule(run, tmp_path):
-    settings = _settings(tmp_path)
+    settings = scratch_settings(tmp_path)
     shutil.copy(Path(run["settings"].source_url.removeprefix("sqlite:///")), tmp_path / "epr.sqlite")
     con = sqlite3.connect(tmp_path / "epr.sqlite")
     contact = _one(

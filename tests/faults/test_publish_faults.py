@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from _helpers import assert_no_leftovers, assert_one_clean_line, assert_tree_unchanged, tree_snapshot
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline import publish as pub
@@ -34,7 +35,6 @@ pytestmark = pytest.mark.unit
 
 PERIOD = "2026-10"
 OCT = ReportingPeriod.parse(PERIOD)
-NHS_NUMBER = re.compile(r"(?<!\d)999\d{7}(?!\d)")
 
 YAML = """
 version: 2
@@ -63,31 +63,9 @@ models:
 """
 
 
-def assert_one_clean_line(message: str) -> None:
-    assert "\n" not in message and len(message) < 600, message
-    assert not NHS_NUMBER.search(message), f"NHS number in error text: {message}"
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under ``root``, following the period symlink, by relative path."""
-    out: dict[str, bytes] = {}
-    for folder, _dirs, files in os.walk(root, followlinks=True):
-        for name in files:
-            path = Path(folder) / name
-            out[str(path.relative_to(root))] = path.read_bytes()
-    return out
-
-
 def versions_of(settings) -> list[str]:
     folder = settings.output_dir / ".versions" / PERIOD
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def assert_no_leftovers(settings, run_id: str) -> None:
-    assert not pub.staging_dir(settings, OCT, run_id).exists()
-    assert not (settings.output_dir / ".staging" / PERIOD).exists()
-    assert not [v for v in versions_of(settings) if v.endswith(f"__{run_id}")], "orphan version left"
-    assert not list(settings.output_dir.glob(f".{PERIOD}.link-*")), "temporary symlink left"
 
 
 @pytest.fixture
@@ -129,9 +107,9 @@ def settings(tmp_settings, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def last_good(settings) -> dict[str, bytes]:
+def last_good(settings) -> dict:
     pub.promote(settings, OCT, pub.stage_mhsds(settings, OCT, "good"))
-    return tree_bytes(settings.output_dir)
+    return tree_snapshot(settings.output_dir)
 
 
 def _passed_gate(settings, run_id: str, data_docs_files: int = 0) -> Path:
@@ -226,8 +204,8 @@ def test_failure_in_stage_mhsds_removes_the_staging_directory(settings, last_goo
     monkeypatch.undo()
     assert re.search(names_it, str(err.value)), str(err.value)
     assert_one_clean_line(str(err.value))
-    assert_no_leftovers(settings, "bad")
-    assert tree_bytes(settings.output_dir) == last_good
+    assert_no_leftovers(settings, PERIOD, "bad")
+    assert_tree_unchanged(settings.output_dir, last_good)
 
 
 def test_disk_full_copying_quality_outputs_is_one_line_and_detail_is_logged(
@@ -259,8 +237,8 @@ def test_disk_full_copying_quality_outputs_is_one_line_and_detail_is_logged(
     assert "current outputs of 2026-10 are unchanged" in text
     detail = "\n".join(r.getMessage() + str(r.exc_info[1] if r.exc_info else "") for r in caplog.records)
     assert len(detail) > 20_000 and "suite_0299" in detail  # the full list is in the log
-    assert_no_leftovers(settings, "bad")
-    assert tree_bytes(settings.output_dir) == last_good
+    assert_no_leftovers(settings, PERIOD, "bad")
+    assert_tree_unchanged(settings.output_dir, last_good)
 
 
 # -- failures while promoting ------------------------------------------------------------------
@@ -280,11 +258,11 @@ def test_disk_full_during_promotion_removes_staging_and_orphan_version(settings,
     text = str(err.value)
     assert_one_clean_line(text)
     assert text.startswith("2026-10: publishing run bad failed while promoting: disk full (ENOSPC) at ")
-    assert_no_leftovers(settings, "bad")
+    assert_no_leftovers(settings, PERIOD, "bad")
     assert [v.split("__", 1)[1] for v in versions_of(settings)] == ["good"]
     current = settings.output_dir / PERIOD
     assert current.is_symlink() and json.loads((current / "manifest.json").read_text())["run_id"] == "good"
-    assert tree_bytes(settings.output_dir) == last_good
+    assert_tree_unchanged(settings.output_dir, last_good)
 
 
 def test_failed_switch_puts_a_legacy_directory_back(settings, monkeypatch):
@@ -294,7 +272,7 @@ def test_failed_switch_puts_a_legacy_directory_back(settings, monkeypatch):
     (legacy / "mhsds").mkdir(parents=True)
     (legacy / "mhsds" / "MHS000Header.parquet").write_bytes(b"legacy bytes")
     (legacy / "manifest.json").write_text('{"run_id": "legacy"}')
-    before = tree_bytes(settings.output_dir)
+    before = tree_snapshot(settings.output_dir)
     stage = pub.stage_mhsds(settings, OCT, "bad")
     real_replace = os.replace
 
@@ -310,8 +288,8 @@ def test_failed_switch_puts_a_legacy_directory_back(settings, monkeypatch):
 
     assert_one_clean_line(str(err.value))
     assert legacy.is_dir() and not legacy.is_symlink()
-    assert_no_leftovers(settings, "bad")
-    assert tree_bytes(settings.output_dir) == before
+    assert_no_leftovers(settings, PERIOD, "bad")
+    assert_tree_unchanged(settings.output_dir, before)
 
 
 def test_publish_step_cleans_up_when_promotion_fails(settings, last_good, monkeypatch):
@@ -332,5 +310,5 @@ def test_publish_step_cleans_up_when_promotion_fails(settings, last_good, monkey
     monkeypatch.undo()
 
     assert_one_clean_line(str(err.value))
-    assert_no_leftovers(settings, run_id)
-    assert tree_bytes(settings.output_dir) == last_good
+    assert_no_leftovers(settings, PERIOD, run_id)
+    assert_tree_unchanged(settings.output_dir, last_good)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -31,6 +30,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _helpers import (
+    assert_no_leftovers,
+    assert_no_nhs_number,
+    assert_tree_unchanged,
+    scratch_settings,
+    tree_snapshot,
+)
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.publish import PublicationError
@@ -47,7 +53,6 @@ from mhsds_pipeline.quality.reconcile import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PERIOD = "2026-10"
-NHS_NUMBER = re.compile(r"(?<!\d)999\d{7}(?!\d)")
 
 #: planted orphan rule -> (IDB table, national rule id, how to read its MHSDS key from the source)
 ORPHANS = {
@@ -70,42 +75,14 @@ def _text(v) -> str:
     return "" if v is None else (str(v)[:19] if hasattr(v, "hour") else str(v))
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for folder, _dirs, files in os.walk(root, followlinks=True):
-        for name in files:
-            path = Path(folder) / name
-            out[str(path.relative_to(root))] = path.read_bytes()
-    return out
-
-
-def _clean_message(text: str) -> None:
-    assert not NHS_NUMBER.search(text), f"NHS number in error text: {text}"
-
-
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     """A small month with planted orphans, published once (the last good outputs)."""
-    from mhsds_pipeline.config import load_settings
     from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("recon")
-    generate(
-        f"sqlite:///{base / 'epr.sqlite'}",
-        scale=0.03,
-        seed=23,
-        end_period=PERIOD,
-        months=1,
-        out_dir=base / "epr",
-    )
-    settings = replace(
-        load_settings(),
-        source_url=f"sqlite:///{base / 'epr.sqlite'}",
-        data_dir=base / "data",
-        output_dir=base / "output",
-        warehouse_target="duckdb",
-        warehouse_path=base / "data" / "warehouse.duckdb",
-    )
+    settings = scratch_settings(base)
+    generate(settings.source_url, scale=0.03, seed=23, end_period=PERIOD, months=1, out_dir=base / "epr")
     ex = pipeline.extract(PERIOD, settings)
     pipeline.load_raw(PERIOD, settings)
     pipeline.validate_raw(PERIOD, "recon_good", settings)
@@ -229,19 +206,25 @@ def _delete_clean_rows(settings, table: str, key: str, n: int) -> None:
         con.execute(f'DELETE FROM analytics.{table} WHERE "{key}" IN ({", ".join("?" * n)})', keys)
 
 
+def _assert_names_the_lost_rows(message: str, epr_table: str, idb_table: str, lost: int) -> None:
+    """The error names period, rule, the EPR table and its MHSDS table and how many rows were lost,
+    and no NHS number."""
+    assert_no_nhs_number(message)
+    assert PERIOD in message and RULE_ID in message
+    assert epr_table in message and idb_table in message
+    assert f"{lost} row(s) lost between extract and publish" in message
+
+
 def test_rows_lost_before_the_gate_fail_it_critical_and_keep_last_good(good, scratch):
     _base, settings = good
-    before = _tree(settings.output_dir)
+    before = tree_snapshot(settings.output_dir)
     current = (settings.output_dir / PERIOD).resolve()
     _delete_clean_rows(scratch, "mhs502_ward_stay", "WardStayID", 2)
 
     with pytest.raises(QualityGateError) as err:
         pipeline.quality(PERIOD, "recon_lost", scratch)
     message = str(err.value)
-    _clean_message(message)
-    assert PERIOD in message and RULE_ID in message
-    assert "ward_movements" in message and "MHS502WardStay" in message
-    assert "2 row(s) lost between extract and publish" in message
+    _assert_names_the_lost_rows(message, "ward_movements", "MHS502WardStay", 2)
     gate = json.loads((scratch.data_dir / "dq" / PERIOD / "recon_lost" / "dq" / "gate.json").read_text())
     assert gate["status"] == "failed"
     lost = [c for c in gate["blocking"] if c["check_id"] == RULE_ID]
@@ -252,14 +235,14 @@ def test_rows_lost_before_the_gate_fail_it_critical_and_keep_last_good(good, scr
 
     with pytest.raises(PublicationError, match="quality gate failed") as err:
         pipeline.publish(PERIOD, "recon_lost", scratch)
-    _clean_message(str(err.value))
+    assert_no_nhs_number(str(err.value))
     assert (settings.output_dir / PERIOD).resolve() == current
-    assert _tree(settings.output_dir) == before
+    assert_tree_unchanged(settings.output_dir, before)
 
 
 def test_rows_lost_after_the_gate_stop_publication_and_keep_last_good(good, scratch):
     _base, settings = good
-    before = _tree(settings.output_dir)
+    before = tree_snapshot(settings.output_dir)
     current = (settings.output_dir / PERIOD).resolve()
     pipeline.quality(PERIOD, "recon_late", scratch)  # balanced when the gate ran
     _delete_clean_rows(scratch, "mhs501_hosp_prov_spell", "HospProvSpellID", 1)
@@ -267,14 +250,11 @@ def test_rows_lost_after_the_gate_stop_publication_and_keep_last_good(good, scra
     with pytest.raises(PublicationError) as err:
         pipeline.publish(PERIOD, "recon_late", scratch)
     message = str(err.value)
-    _clean_message(message)
-    assert PERIOD in message and RULE_ID in message
-    assert "admissions" in message and "MHS501HospProvSpell" in message
-    assert "1 row(s) lost between extract and publish" in message
+    _assert_names_the_lost_rows(message, "admissions", "MHS501HospProvSpell", 1)
     assert "\n" not in message
     assert (settings.output_dir / PERIOD).resolve() == current
-    assert _tree(settings.output_dir) == before
-    assert not (settings.output_dir / ".staging" / PERIOD / "recon_late").exists()
+    assert_tree_unchanged(settings.output_dir, before)
+    assert_no_leftovers(settings, PERIOD, "recon_late")
 
 
 def test_without_an_extract_record_nothing_can_be_reconciled(good, tmp_path):

@@ -8,7 +8,6 @@ of the published month are byte-identical, and that no NHS number reaches the ou
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,52 +16,35 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from _helpers import (
+    assert_no_nhs_number,
+    assert_tree_unchanged,
+    scratch_settings,
+    settings_env,
+    tree_snapshot,
+)
 
 from mhsds_pipeline.period import ReportingPeriod
 
 pytestmark = [pytest.mark.integration]
 
-REPO = Path(__file__).resolve().parents[2]
 MHSDS = str(Path(sys.executable).with_name("mhsds"))
 PERIOD = "2026-09"
-NHS_NUMBER = re.compile(r"(?<!\d)999\d{7}(?!\d)")
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """One small month, published in-process; the CLI cases run against it."""
-    from dataclasses import replace
-
-    from mhsds_pipeline.config import load_settings
     from mhsds_pipeline.pipeline import run_all
     from mhsds_pipeline.synthetic.generator import generate
 
     base = tmp_path_factory.mktemp("runfaults")
     source = base / "data" / "epr" / "epr.sqlite"
     source.parent.mkdir(parents=True)
-    generate(f"sqlite:///{source}", scale=0.02, seed=5, end_period=PERIOD, months=1, out_dir=source.parent)
-    env = {
-        **os.environ,
-        "MHSDS_HOME": str(REPO),
-        "MHSDS_DATA_DIR": str(base / "data"),
-        "MHSDS_OUTPUT_DIR": str(base / "output"),
-        "MHSDS_SOURCE_URL": f"sqlite:///{source}",
-        "MHSDS_WAREHOUSE_PATH": str(base / "data" / "warehouse" / "mhsds.duckdb"),
-    }
+    settings = scratch_settings(base, source=source, warehouse=base / "data" / "warehouse" / "mhsds.duckdb")
+    generate(settings.source_url, scale=0.02, seed=5, end_period=PERIOD, months=1, out_dir=source.parent)
+    env = {**os.environ, **settings_env(settings)}
     env.pop("MHSDS_WAREHOUSE_LOCK_TOKEN", None)
-    settings = replace(
-        load_settings(),
-        home=REPO,
-        source_url=env["MHSDS_SOURCE_URL"],
-        data_dir=base / "data",
-        output_dir=base / "output",
-        warehouse_path=Path(env["MHSDS_WAREHOUSE_PATH"]),
-        warehouse_target="duckdb",
-    )
     run_all(PERIOD, "good_run", settings)
     out = base / "output" / PERIOD
     assert (out / "manifest.json").exists()
@@ -73,19 +55,14 @@ def _mhsds(env, *args, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([MHSDS, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _assert_untouched(out: Path, before: dict[str, bytes], target: Path) -> None:
+def _assert_untouched(out: Path, before: dict, target: Path) -> None:
     assert out.resolve() == target
-    assert _tree(target) == before
-
-
-def _assert_no_nhs_number(*texts: str) -> None:
-    for text in texts:
-        assert not NHS_NUMBER.search(text or ""), "an NHS number reached the output"
+    assert_tree_unchanged(target, before)
 
 
 def test_a_month_that_has_not_ended_is_refused_before_anything_is_extracted(published):
     base, env, _, out = published
-    target, before = out.resolve(), _tree(out.resolve())
+    target, before = out.resolve(), tree_snapshot(out.resolve())
     current = ReportingPeriod(date.today().year, date.today().month)
     proc = _mhsds(env, "run", "--no-airflow", "--period", str(current))
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -94,7 +71,7 @@ def test_a_month_that_has_not_ended_is_refused_before_anything_is_extracted(publ
     assert not (base / "data" / "landing" / str(current)).exists()  # nothing extracted
     assert not (base / "output" / str(current)).exists()
     _assert_untouched(out, before, target)
-    _assert_no_nhs_number(proc.stdout, proc.stderr)
+    assert_no_nhs_number(proc.stdout, proc.stderr)
     # the same for one step, and for a month in the future
     step = _mhsds(env, "step", "extract", "--period", str(current.shift(2)))
     assert step.returncode == 2 and "has not ended yet" in step.stderr
@@ -104,7 +81,7 @@ def test_a_month_that_has_not_ended_is_refused_before_anything_is_extracted(publ
 @pytest.mark.parametrize(("period", "says"), [("2026-13", "months run 01-12"), ("2026-9", "YYYY-MM")])
 def test_an_impossible_month_is_refused_naming_it(published, period, says):
     _, env, _, out = published
-    target, before = out.resolve(), _tree(out.resolve())
+    target, before = out.resolve(), tree_snapshot(out.resolve())
     proc = _mhsds(env, "run", "--no-airflow", "--period", period)
     assert proc.returncode == 2 and period in proc.stderr and says in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -134,7 +111,7 @@ def _hold_lock(env, seconds: float) -> subprocess.Popen:
 
 def test_a_second_run_is_refused_naming_the_run_that_holds_the_warehouse(published):
     base, env, _, out = published
-    target, before = out.resolve(), _tree(out.resolve())
+    target, before = out.resolve(), tree_snapshot(out.resolve())
     holder = _hold_lock(env, 120)
     try:
         for args in (("run", "--no-airflow", "--period", PERIOD), ("step", "load-raw", "--period", PERIOD)):
@@ -142,7 +119,7 @@ def test_a_second_run_is_refused_naming_the_run_that_holds_the_warehouse(publish
             assert proc.returncode == 3, (args, proc.stderr[-2000:])
             assert "is in use by run manual__held_by_test (period 2026-09 step dbt_build)" in proc.stderr
             assert f"pid {holder.pid}" in proc.stderr and "Traceback" not in proc.stderr
-            _assert_no_nhs_number(proc.stdout, proc.stderr)
+            assert_no_nhs_number(proc.stdout, proc.stderr)
         _assert_untouched(out, before, target)
     finally:
         holder.kill()
@@ -157,4 +134,4 @@ def test_a_lock_left_by_a_killed_run_is_recovered_by_the_next_run(published):
     proc = _mhsds(env, "step", "load-raw", "--period", PERIOD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "recovered the warehouse lock left by run manual__held_by_test" in proc.stderr
-    _assert_no_nhs_number(proc.stdout, proc.stderr)
+    assert_no_nhs_number(proc.stdout, proc.stderr)

@@ -11,15 +11,14 @@ person opens holds a control character or a cell a spreadsheet would run.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+from _helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
 
 from mhsds_pipeline.config import ConfigurationError, load_settings
 from mhsds_pipeline.contracts import load_contracts
@@ -31,9 +30,7 @@ from mhsds_pipeline.submission.idb import FormatError, read_csv, table_specs, wr
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
 PERIOD = ReportingPeriod.parse("2026-10")
-NHS = re.compile(r"\b999\d{7}\b")
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # CR/LF are the CSV row ends
 
 #: (table, key column, key, column, hostile value, rule id expected in quarantine)
@@ -120,7 +117,8 @@ def test_csv_writer_refuses_control_characters_and_never_names_the_value(tmp_pat
     with pytest.raises(FormatError) as err:
         write_csv(table, spec, tmp_path / "MHS001MPI.csv")
     assert "Postcode" in str(err.value) and "control character" in str(err.value)
-    assert "WR5" not in str(err.value) and not NHS.search(str(err.value))
+    assert "WR5" not in str(err.value)
+    assert_no_nhs_number(str(err.value))
 
 
 @pytest.mark.parametrize("value", ['=HYPERLINK("http://x")', "+1", "-1+2", "@SUM(A1)", "'quoted"])
@@ -155,14 +153,6 @@ def test_finance_workbook_stores_formula_like_text_as_text(tmp_path):
 # ------------------------------------------------------------------------- organisations (item 4)
 
 
-def _tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.mark.parametrize(
     ("env", "needle"),
     [
@@ -172,24 +162,26 @@ def _tree_digest(root: Path) -> dict[str, str]:
         ({"MHSDS_ALLOWED_ORG_IDS": "R1A,bad code"}, "MHSDS_ALLOWED_ORG_IDS entry 2"),
     ],
 )
-def test_bad_organisation_is_a_configuration_error_before_extraction(tmp_path, monkeypatch, env, needle):
+def test_bad_organisation_is_a_configuration_error_before_extraction(
+    tmp_settings, tmp_path, monkeypatch, point_env_at, env, needle
+):
     from mhsds_pipeline import pipeline
 
-    output = tmp_path / "output"
+    output = point_env_at(tmp_settings).output_dir
+    assert (output, tmp_settings.data_dir) == (tmp_path / "output", tmp_path / "data")
     (output / "2026-10").mkdir(parents=True)
     (output / "2026-10" / "manifest.json").write_text('{"last": "good"}')
-    before = _tree_digest(output)
-    monkeypatch.setenv("MHSDS_OUTPUT_DIR", str(output))
-    monkeypatch.setenv("MHSDS_DATA_DIR", str(tmp_path / "data"))
+    before = tree_snapshot(output)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(ConfigurationError) as err:
         pipeline.extract("2026-10")
     message = str(err.value)
     assert needle in message and "nothing was extracted" in message
-    assert not NHS.search(message) and "9434765919" not in message
+    assert_no_nhs_number(message)
+    assert "9434765919" not in message
     assert not (tmp_path / "data").exists()  # no landing zone, no warehouse
-    assert _tree_digest(output) == before
+    assert_tree_unchanged(output, before)
 
 
 def test_header_rule_checks_the_ods_format_too():
