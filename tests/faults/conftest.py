@@ -1,12 +1,12 @@
-"""Fixtures the fault tests share; the plain checks are in ``_helpers.py``."""
+"""Fixtures the fault tests share; the plain checks are in ``_fault_helpers.py``."""
 
 from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("_helpers")
+pytest.register_assert_rewrite("_fault_helpers")
 
-from _helpers import settings_env  # noqa: E402 - after the assertion-rewrite registration
+from _fault_helpers import settings_env  # noqa: E402 - after the assertion-rewrite registration
 
 
 @pytest.fixture

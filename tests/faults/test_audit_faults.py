@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from _helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
+from _fault_helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
 
 from mhsds_pipeline.submission import add_parser, audit
 from mhsds_pipeline.submission.package import (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from _helpers import assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
+from _fault_helpers import assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.exc import OperationalError
 

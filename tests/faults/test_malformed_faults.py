@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _helpers import REPO, assert_tree_unchanged, scratch_settings, tree_snapshot
+from _fault_helpers import REPO, assert_tree_unchanged, scratch_settings, tree_snapshot
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.extract import UnreadableCellError

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from _helpers import assert_no_leftovers, assert_one_clean_line, assert_tree_unchanged, tree_snapshot
+from _fault_helpers import assert_no_leftovers, assert_one_clean_line, assert_tree_unchanged, tree_snapshot
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline import publish as pub

@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _helpers import (
+from _fault_helpers import (
     assert_no_leftovers,
     assert_no_nhs_number,
     assert_tree_unchanged,

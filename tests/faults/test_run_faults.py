@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from _helpers import (
+from _fault_helpers import (
     assert_no_nhs_number,
     assert_tree_unchanged,
     scratch_settings,

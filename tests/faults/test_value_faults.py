@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from _helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
+from _fault_helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
 
 from mhsds_pipeline.config import ConfigurationError, load_settings
 from mhsds_pipeline.contracts import load_contracts

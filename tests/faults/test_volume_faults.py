@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
-from _helpers import assert_no_nhs_number
+from _fault_helpers import assert_no_nhs_number
 
 from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.finance.fixtures import write_published_month
