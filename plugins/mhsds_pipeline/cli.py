@@ -154,9 +154,31 @@ def cmd_run(ns: argparse.Namespace) -> int:
         out = settings.output_dir / str(period)
         manifest = json.loads((out / "manifest.json").read_text())
         print(f"\nMHSDS {period} published to {out} (run {manifest['run_id']}):")
+        rejected = (manifest.get("quality") or {}).get("rejected_rows") or {}
+        print(f"  {'table':<34} {'submitted':>9}  {'quarantined':>11}")
         for name, info in manifest["tables"].items():
-            print(f"  {name:<34} {info['rows']:>9,} rows")
+            print(f"  {name:<34} {info['rows']:>9,}  {rejected.get(name, 0):>11,}")
+        _print_quality(out)
     return rc
+
+
+def _print_quality(out: Path) -> None:
+    """Where IG finds the result: the verdict, the SDCS-shaped reports and Data Docs."""
+    from mhsds_pipeline.quality.verdict import GATE_FILE, GateVerdict, VerdictError
+
+    try:
+        verdict = GateVerdict.read(out / GATE_FILE)
+    except (OSError, VerdictError):
+        return
+    print(
+        f"\nQuality gate {verdict.status}: {verdict.checks} checks, {sum(verdict.rejected_rows.values()):,} rows "
+        f"quarantined, {verdict.warnings} warning checks fired (rules catalogue {verdict.rules_catalogue_version})"
+    )
+    print(
+        f"  SDCS-shaped reports  {out / 'dq' / 'sdcs'}/{{validations,data_quality,aggregation,diagnostics}}.csv"
+    )
+    print(f"  every check          {out / 'dq' / 'dq_results.parquet'}")
+    print(f"  Data Docs (IG)       {out / 'data_docs' / 'index.html'}")
 
 
 def cmd_generate(ns: argparse.Namespace) -> int:

@@ -186,7 +186,9 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         status="failed" if blocking else "passed",
         rules_catalogue_version=catalogue.version,
         checks=len(checks),
-        warnings=sum(1 for c in checks if not c.blocks and c.status == "failed" and c.severity != "info"),
+        warnings=sum(
+            1 for c in checks if c.status == "failed" and c.severity in ("severity 1 warning", "warning")
+        ),
         blocking=tuple(BlockingCheck.of(c) for c in blocking),
         rejected_rows=rules.quarantine_counts(),
         submitted_rows={t: o.submitted_rows for t, o in rules.tables.items() if o.present},

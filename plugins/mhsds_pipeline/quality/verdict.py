@@ -56,7 +56,7 @@ class GateVerdict:
     status: str  # passed / failed
     rules_catalogue_version: str
     checks: int
-    warnings: int  # rule rows that failed without blocking
+    warnings: int  # checks of severity "severity 1 warning" or "warning" that failed
     blocking: tuple[BlockingCheck, ...] = ()
     rejected_rows: dict[str, int] = field(default_factory=dict)  # IDB table -> distinct rows quarantined
     submitted_rows: dict[str, int] = field(default_factory=dict)  # IDB table -> rows submitted
