@@ -125,9 +125,9 @@ def expectation_for(rule: Rule, ctx: SqlContext):
             ranges={k: list(v) for k, v in tool_ranges(c["seed"], ctx.seeds_dir).items()},
             **common,
         )
-    if kind == "unique" and len(c["columns"]) == 1:
+    if kind == "unique" and len(c["columns"]) == 1 and not c.get("where"):
         return gxe.ExpectColumnValuesToBeUnique(column=c["columns"][0], **common)
-    if kind == "unique":
+    if kind == "unique" and not c.get("where"):
         return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(c["columns"]), **common)
     if kind == "row_count":
         return gxe.ExpectTableRowCountToBeBetween(min_value=c.get("min"), max_value=c.get("max"), **common)

@@ -21,7 +21,8 @@ score_range        PersScore not a whole number in the tool's [min_score, max_sc
 date_in_period     a date before ``rp_start`` (bound start), after ``rp_end`` (end) or either;
                    ``grace_days`` moves the end bound (MHS10130: "end plus 24 hours")
 date_order         ``after`` earlier than ``before`` (with times when both are given)
-unique             rows whose ``columns`` occur more than once (all of them fail)
+unique             rows whose ``columns`` occur more than once (all of them fail); ``where``:
+                   only rows meeting that condition count
 references         no *valid* parent row: the parent is missing or was itself rejected
 has_child          no child row at all in ``child``
 row_count          the table's row count outside [min, max] (table-level)
@@ -452,13 +453,13 @@ def _stamp(date_col: str, time_col: str | None) -> str:
     return f"(CAST(t.{q(date_col)} AS DATE) + COALESCE(CAST(t.{q(time_col)} AS TIME), TIME '00:00:00'))"
 
 
-def _quote_columns(sql: str, columns: list[str]) -> str:
-    """Quote bare column names in a catalogue's ``fail_when`` condition (skipping literals)."""
+def _quote_columns(sql: str, columns: list[str], alias: str = "t") -> str:
+    """Quote bare column names in a catalogue's SQL condition (skipping literals)."""
     names = sorted(columns, key=len, reverse=True)
     if not names:
         return sql
     pattern = re.compile(r"'(?:[^']|'')*'|\b(" + "|".join(map(re.escape, names)) + r")\b")
-    return pattern.sub(lambda m: f"t.{q(m.group(1))}" if m.group(1) else m.group(0), sql)
+    return pattern.sub(lambda m: f"{alias}.{q(m.group(1))}" if m.group(1) else m.group(0), sql)
 
 
 def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
@@ -528,11 +529,15 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         cols = c["columns"]
         nonnull = " AND ".join(f"t.{q(x)} IS NOT NULL" for x in cols)
         match = " AND ".join(f"d.{q(x)} = t.{q(x)}" for x in cols)
+        # ``where``: only rows meeting the condition count (MHS00222: open registrations only)
+        names = ctx.columns.get(rule.model, [])
+        inner = f" WHERE {_quote_columns(c['where'], names, 'u')}" if c.get("where") else ""
+        outer = f" AND ({_quote_columns(c['where'], names)})" if c.get("where") else ""
         dup = (
-            f"SELECT {', '.join(q(x) for x in cols)} FROM {ctx.table(rule.model)} "
+            f"SELECT {', '.join(q(x) for x in cols)} FROM {ctx.table(rule.model)} u{inner} "
             f"GROUP BY {', '.join(q(x) for x in cols)} HAVING COUNT(*) > 1"
         )
-        return f"{nonnull} AND EXISTS (SELECT 1 FROM ({dup}) d WHERE {match})"
+        return f"{nonnull}{outer} AND EXISTS (SELECT 1 FROM ({dup}) d WHERE {match})"
     if kind == "references":
         parent = c["parent"]
         match = " AND ".join(f"p.{q(pc)} = t.{q(cc)}" for cc, pc in c["columns"].items())
