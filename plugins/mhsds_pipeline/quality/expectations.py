@@ -148,12 +148,10 @@ class ColumnPairValuesScoreWithinToolRange(ColumnPairMapMetricProvider):
     ) -> pd.Series:
         bounds = sqlx.normalise_score_ranges(ranges or {})
 
-        def in_range(tool: object, score: object) -> bool:
-            tool_bounds = None if _is_missing(tool) else bounds.get(sqlx.as_text(tool))
-            if tool_bounds is None:
-                return True  # missing or unknown tool: the value-set check reports it
-            value = None if _is_missing(score) else sqlx.parse_integer_score(score)
-            return value is not None and tool_bounds[0] <= value <= tool_bounds[1]
+        def in_range(tool: object, score: object) -> bool:  # pandas' NA/NaN are SQL's NULL
+            return sqlx.score_in_tool_range(
+                None if _is_missing(tool) else tool, None if _is_missing(score) else score, bounds
+            )
 
         return pd.Series(
             [in_range(t, s) for t, s in zip(column_A, column_B, strict=True)],
