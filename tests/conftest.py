@@ -11,6 +11,9 @@ import pytest
 
 from mhsds_pipeline.config import load_settings
 
+# tests/faults/_fault_helpers.py holds plain assert helpers: rewrite them for readable failures.
+pytest.register_assert_rewrite("_fault_helpers")
+
 REPO = Path(__file__).resolve().parents[1]
 
 # The submission audit log is keyed (HMAC). Without a key the embedded default generates one

@@ -112,3 +112,11 @@ def assert_no_leftovers(settings: Settings, period: str, run_id: str) -> None:
     orphans = [v for v in made if v.endswith(f"__{run_id}")]
     assert not orphans, f"orphan version left: {orphans}"
     assert not list(settings.output_dir.glob(f".{period}.link-*")), "temporary symlink left"
+
+
+def point_env_at(monkeypatch, settings):
+    """Point the ``MHSDS_*`` environment at a settings object's paths for the rest of the test,
+    so that what loads settings from the environment (the CLI, the pipeline steps) runs there."""
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    return settings

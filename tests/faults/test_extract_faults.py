@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from _fault_helpers import assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
+from _fault_helpers import assert_no_nhs_number, assert_tree_unchanged, point_env_at, tree_snapshot
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.exc import OperationalError
 
@@ -86,9 +86,9 @@ def source(tmp_settings, epr_template) -> Settings:
 
 
 def test_missing_configured_sqlite_source_fails_and_nothing_is_invented(
-    tmp_settings, tmp_path, monkeypatch, capsys, point_env_at
+    tmp_settings, tmp_path, monkeypatch, capsys
 ):
-    settings = point_env_at(tmp_settings)
+    settings = point_env_at(monkeypatch, tmp_settings)
     before = publish_last_good(settings)
     missing = settings.sqlite_source_path
     monkeypatch.setattr(generator, "generate", _must_not_run("the synthetic EPR generator"))

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from _fault_helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, tree_snapshot
+from _fault_helpers import REPO, assert_no_nhs_number, assert_tree_unchanged, point_env_at, tree_snapshot
 
 from mhsds_pipeline.config import ConfigurationError, load_settings
 from mhsds_pipeline.contracts import load_contracts
@@ -163,11 +163,11 @@ def test_finance_workbook_stores_formula_like_text_as_text(tmp_path):
     ],
 )
 def test_bad_organisation_is_a_configuration_error_before_extraction(
-    tmp_settings, tmp_path, monkeypatch, point_env_at, env, needle
+    tmp_settings, tmp_path, monkeypatch, env, needle
 ):
     from mhsds_pipeline import pipeline
 
-    output = point_env_at(tmp_settings).output_dir
+    output = point_env_at(monkeypatch, tmp_settings).output_dir
     assert (output, tmp_settings.data_dir) == (tmp_path / "output", tmp_path / "data")
     (output / "2026-10").mkdir(parents=True)
     (output / "2026-10" / "manifest.json").write_text('{"last": "good"}')
