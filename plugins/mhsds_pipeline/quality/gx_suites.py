@@ -82,8 +82,10 @@ def _meta(rule: Rule) -> dict:
 
 
 def _description(rule: Rule) -> str:
-    """Data Docs' line for the rule: its code and NHS England's message (values left as <Item>)."""
-    return f"{rule.id}: {rule.message}"
+    """Data Docs' line for the rule: its code and NHS England's message, without the message's
+    ``Item=<Item>`` value parts (Data Docs counts rows; it shows no values, and a browser would
+    take ``<Item>`` for an HTML tag)."""
+    return f"{rule.id}: {rule.text}"
 
 
 def expectation_for(rule: Rule, ctx: SqlContext):
