@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -79,7 +78,8 @@ def _stub_warehouse_steps(monkeypatch, settings, submitted: dict[str, int]) -> N
     outcome = RulesOutcome("test", tables, failures={}, samples={}, checks=[passed])
     monkeypatch.setattr(engine, "run_rules", lambda *a, **k: outcome)
     monkeypatch.setattr(reconcile, "gate_reconciliation", lambda *a, **k: (None, []))
-    monkeypatch.setattr(dqmi, "compute_dqmi", lambda *a, **k: SimpleNamespace(dataset_score=97.5))
+    result = dqmi.DqmiResult("2026-10", "analytics", None, True, "test", (), 95.0, None, "test")
+    monkeypatch.setattr(dqmi, "compute_dqmi", lambda *a, **k: result)
     monkeypatch.setattr(dqmi, "write_dqmi", lambda *a, **k: None)
     monkeypatch.setattr(dqmi, "to_check_results", lambda *a, **k: [])
     monkeypatch.setattr(

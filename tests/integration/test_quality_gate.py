@@ -319,6 +319,18 @@ def test_submission_excludes_quarantined_rows_and_dq_outputs_are_published(gated
     dqmi = pq.read_table(out / "dq" / "dqmi.parquet")
     assert dqmi.num_rows >= 10
     assert (out / "dq" / "dqmi_report.html").exists()
+    # DQMI on NHS England's basis: the records SDCS would accept (the rows published), with the
+    # score over every built row beside it, labelled.
+    summary = json.loads(dqmi.schema.metadata[b"dqmi"])
+    assert summary["records_basis"].startswith("the records SDCS would accept")
+    assert summary["dataset_score_before_rejections"] is not None
+    items = {(r["table_name"], r["column_name"]): r for r in dqmi.to_pylist()}
+    nhs = items[("MHS001MPI", "NHSNumber")]
+    assert nhs["total"] == manifest["tables"]["MHS001MPI"]["rows"]  # rejected patients not scored
+    assert gate["rejected_rows"].get("MHS001MPI", 0) > 0  # so the two bases differ here
+    before = next(r for r in results if r["check_id"] == "dqmi.dataset_score_before_rejections")
+    assert "not NHS England's basis" in before["description"]
+    assert "Before rejections" in (out / "dq" / "dqmi_report.html").read_text()
     docs = out / "data_docs" / "index.html"
     assert docs.exists()
     # No patient identifiers in IG-facing outputs: NHS numbers (999 range) or local patient ids.

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 DQ_SCHEMA = "dq"
 FAILURES = f"{DQ_SCHEMA}.rule_failures"
+#: The rows that would be submitted, each table under its relation name (views over the
+#: ``__submit`` views): what NHS England's national data set holds, so DQMI is scored on it.
+SUBMITTED_SCHEMA = "dq_submitted"
 SAMPLE_KEYS = 5
 
 
@@ -90,6 +93,7 @@ def _reset(conn) -> None:
     for sql in ensure_cell_errors_sql():  # unreadable source cells, read by the format rules
         conn.execute(sa.text(sql))
     conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {q(DQ_SCHEMA)}"))
+    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {q(SUBMITTED_SCHEMA)}"))
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {FAILURES} CASCADE"))
     conn.execute(
         sa.text(
@@ -116,6 +120,7 @@ def _rejected_match(ctx: SqlContext, table: str) -> str:
 
 
 def _create_views(conn, ctx: SqlContext, table: str) -> None:
+    conn.execute(sa.text(f"DROP VIEW IF EXISTS {q(SUBMITTED_SCHEMA)}.{q(table)}"))
     conn.execute(sa.text(f"DROP VIEW IF EXISTS {submit_view(table)}"))
     conn.execute(sa.text(f"DROP VIEW IF EXISTS {quarantine_view(table)}"))
     conn.execute(
@@ -133,6 +138,9 @@ def _create_views(conn, ctx: SqlContext, table: str) -> None:
             f"ON f.table_name = {lit(table)} "
             f"AND f.severity IN {in_list(list(ROW_REJECTING))} AND f.row_key = {ctx.key_expr(table)}"
         )
+    )
+    conn.execute(
+        sa.text(f"CREATE VIEW {q(SUBMITTED_SCHEMA)}.{q(table)} AS SELECT * FROM {submit_view(table)}")
     )
 
 

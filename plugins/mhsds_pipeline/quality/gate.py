@@ -23,7 +23,7 @@ import logging
 import re
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -134,7 +134,7 @@ def dbt_checks(settings: Settings, period: str) -> list[CheckResult]:
 def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
     """Every check for the period; writes dq/ and data_docs/ into the run's work dir."""
     from mhsds_pipeline.quality import dqmi as dqmi_mod
-    from mhsds_pipeline.quality.engine import run_rules
+    from mhsds_pipeline.quality.engine import SUBMITTED_SCHEMA, run_rules
     from mhsds_pipeline.quality.gx_suites import cross_check, validate_marts
     from mhsds_pipeline.quality.reconcile import gate_reconciliation
     from mhsds_pipeline.quality.sdcs import write_sdcs_reports
@@ -159,7 +159,15 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         # extracted = published + quarantined, per EPR table (blocks when it does not hold)
         recon, recon_checks = gate_reconciliation(settings, period_text, engine, ctx)
         t_dqmi = time.perf_counter()
-        dqmi_result = dqmi_mod.compute_dqmi(engine, schema=ctx.schema, period=period)
+        # NHS England scores DQMI on the national data set: the records SDCS accepted. The score
+        # over every built row is kept beside it, labelled: it shows what the rejections cost.
+        before = dqmi_mod.compute_dqmi(engine, schema=ctx.schema, period=period)
+        dqmi_result = replace(
+            dqmi_mod.compute_dqmi(engine, schema=SUBMITTED_SCHEMA, period=period),
+            records_basis="the records SDCS would accept (after record and group rejections), as NHS England "
+            "scores the national data set",
+            score_before_rejections=before.dataset_score,
+        )
         dqmi_mod.write_dqmi(dqmi_result, dq_dir)
         dqmi_seconds = round(time.perf_counter() - t_dqmi, 3)
         log.info(

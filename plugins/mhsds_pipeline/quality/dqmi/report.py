@@ -133,6 +133,8 @@ def _summary(result: DqmiResult) -> dict:
         "mean_coverage": result.mean_coverage,
         "items_scored": len(result.scored_items),
         "coverage_basis": result.coverage_basis,
+        "records_basis": result.records_basis,
+        "dataset_score_before_rejections": result.score_before_rejections,
         "snomed_ct_coverage": None
         if s is None
         else {
@@ -237,6 +239,17 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
             result.dataset_status,
         ),
         card("Mean item score", _fmt(result.mean_item_score), f"{len(result.scored_items)} items with data"),
+        *(
+            [
+                card(
+                    "Before rejections",
+                    _fmt(result.score_before_rejections),
+                    "every built row, including those SDCS would reject: not NHS England's basis",
+                )
+            ]
+            if result.score_before_rejections is not None
+            else []
+        ),
         card("Mean coverage", _fmt(result.mean_coverage, 2), "submitted / expected"),
     ]
     if s is not None:
@@ -320,9 +333,10 @@ finding scheme; valid = 6-18 digits, concept partition, Verhoeff check digit). T
 <style>{_CSS}</style></head>
 <body>
 <h1>MHSDS Data Quality Maturity Index (DQMI) &ndash; {e(result.period)}</h1>
-<p class="sub">Local estimate computed in the warehouse (schema <code>{e(result.schema)}</code>){provider}
+<p class="sub">Local estimate computed in the warehouse{provider}
 &middot; method version {e(result.method_version)} &middot; submission header
 {"present" if result.submitted else "ABSENT (coverage 0)"}</p>
+<p>Records scored: {e(result.records_basis)}.</p>
 <div class="cards">{"".join(cards)}</div>
 
 <h2>Data items</h2>

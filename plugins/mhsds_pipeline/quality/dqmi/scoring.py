@@ -203,6 +203,11 @@ class DqmiResult:
     snomed: SnomedCoverage | None
     coverage_basis: str
     table_records: Mapping[str, int] = field(default_factory=dict)
+    #: which records were scored: NHS England computes DQMI on the national data set, i.e. the
+    #: records SDCS accepted (the gate's submit views); "every built row" is the view before rejections
+    records_basis: str = "every built row"
+    #: the data set score over every built row, shown beside the national-basis score
+    score_before_rejections: float | None = None
 
     @property
     def scored_items(self) -> tuple[ItemResult, ...]:
@@ -299,6 +304,24 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
             ),
         )
     )
+    if result.score_before_rejections is not None:
+        rows.append(
+            CheckResult(
+                check_id="dqmi.dataset_score_before_rejections",
+                source="dqmi",
+                severity=DQMI_SEVERITY,
+                status="passed",
+                measure="valid",
+                suite="dqmi",
+                dimension="dqmi",
+                rate=result.score_before_rejections / 100,
+                description=(
+                    f"DQMI data set score over every built row, before record and group rejections: "
+                    f"{_fmt(result.score_before_rejections)} (not NHS England's basis; what the rejections cost "
+                    f"the score: {_fmt(None if score is None else score - result.score_before_rejections)})"
+                ),
+            )
+        )
     s = result.snomed
     if s is not None:
         pct = s.coverage_pct
