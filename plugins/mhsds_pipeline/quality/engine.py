@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -293,16 +293,8 @@ def check_file(catalogue: Catalogue, ctx: SqlContext, table: str, path, types=No
     from mhsds_pipeline.warehouse import ensure_cell_errors_sql
 
     model = catalogue.model(table)
-    file_ctx = SqlContext(
-        schema="file",
-        rp_start=ctx.rp_start,
-        rp_end=ctx.rp_end,
-        org_id_provider=ctx.org_id_provider,
-        dialect="duckdb",
-        columns=ctx.columns,
-        keys=ctx.keys,
-        seeds_dir=ctx.seeds_dir,
-    )
+    # the same context (period, provider, columns, keys, seeds), pointed at the file's schema
+    file_ctx = replace(ctx, schema="file", dialect="duckdb")
     con = duckdb.connect(":memory:")
     try:
         con.execute("CREATE SCHEMA file")

@@ -115,14 +115,17 @@ class Rule:
     def description(self) -> str:
         return self.message
 
-    def filled(self, values: dict[str, object]) -> str:
-        """The message with its ``<Item>`` placeholders filled from ``values`` (a row); items
-        not given keep their placeholder. Callers withhold identifiers (see quality.sdcs)."""
-        return re.sub(
-            r"<(\w+)>",
-            lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0),
-            self.message,
-        )
+    def filled(self, values: dict[str, object], missing: str | None = None) -> str:
+        """The message with its ``<Item>`` placeholders filled from ``values`` (a row); an item
+        not given keeps its placeholder, or becomes ``missing`` when that is given. Callers
+        withhold identifiers (see quality.sdcs)."""
+
+        def fill(m: re.Match) -> str:
+            if m.group(1) in values:
+                return str(values[m.group(1)])
+            return m.group(0) if missing is None else missing
+
+        return re.sub(r"<(\w+)>", fill, self.message)
 
     @property
     def text(self) -> str:

@@ -29,7 +29,6 @@ the same bytes. Everything is read by SQL in the warehouse; only failing rows' i
 from __future__ import annotations
 
 import csv
-import re
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -47,7 +46,6 @@ VALIDATION = "Validation Failures"
 DATA_QUALITY = "Data Quality Issues"
 #: Columns whose values never leave the warehouse in a report.
 WITHHELD = frozenset({"NHSNumber"})
-_PLACEHOLDER = re.compile(r"<(\w+)>")
 _MAX_ITEMS = 10
 
 
@@ -93,11 +91,8 @@ def _items(rule: Rule, ctx: SqlContext) -> list[tuple[str, str]]:
 def _row(rule: Rule, items: list[tuple[str, str]], values: dict[str, object]) -> list[str]:
     shown = {col: ("" if col in WITHHELD else _text(values.get(col))) for _, col in items if col}
 
-    def fill(m: re.Match) -> str:
-        col = m.group(1)
-        return "[withheld]" if col in WITHHELD else shown.get(col, "")
-
-    row = [report_type(rule) or "", _PLACEHOLDER.sub(fill, rule.message), rule.id, "", ""]
+    message = rule.filled({**shown, **dict.fromkeys(WITHHELD, "[withheld]")}, missing="")
+    row = [report_type(rule) or "", message, rule.id, "", ""]
     for label, col in items:
         row += [label, shown.get(col, "") if col else ""]
     return row + [""] * (len(COLUMNS) - len(row))
@@ -107,19 +102,18 @@ def _failing_rows(conn, rule: Rule, ctx: SqlContext, failures_table: str) -> lis
     items = _items(rule, ctx)
     own = set(ctx.columns.get(rule.model, []))
     cols = sorted({c for _, c in items if c in own and c not in WITHHELD})
-    shown = ", ".join(f"t.{q(c)}" for c in cols)
-    order = shown or "1"
+    selected = ", ".join(f"t.{q(c)}" for c in cols)
+    order = selected or "1"
     # One report row per failing row: duplicate-key rows each failed, so failures and mart rows
     # are paired by their number within the key rather than joined n x n.
     sql = (
         f"WITH f AS (SELECT row_key, ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY row_key) AS n "
         f"FROM {failures_table} WHERE rule_id = {lit(rule.id)} AND table_name = {lit(rule.model)}), "
-        f"m AS (SELECT {ctx.key_expr(rule.model)} AS _row_key{', ' + shown if cols else ''}, "
+        f"m AS (SELECT {ctx.key_expr(rule.model)} AS _row_key{', ' + selected if cols else ''}, "
         f"ROW_NUMBER() OVER (PARTITION BY {ctx.key_expr(rule.model)} ORDER BY {order}) AS n "
         f"FROM {ctx.table(rule.model)} t) "
         f"SELECT m.* FROM f JOIN m ON m._row_key = f.row_key AND m.n = f.n ORDER BY m._row_key, m.n"
     )
-    own = set(ctx.columns.get(rule.model, []))
     header = {k: v for k, v in _header_values(ctx).items() if k not in own}
     out = []
     for rec in conn.execute(sa.text(sql)).mappings():

@@ -44,7 +44,7 @@ from mhsds_pipeline.formats import (
     safe_detail,
 )
 from mhsds_pipeline.period import ReportingPeriod
-from mhsds_pipeline.submission.idb import TableSpec
+from mhsds_pipeline.submission.idb import TableSpec, mandatory_tables
 from mhsds_pipeline.submission.manifest import CheckFailure, SubmissionError
 
 HEADER = "MHS000Header"
@@ -263,13 +263,15 @@ def _check_table(settings, rp, source: Source, spec: TableSpec, fail, now: datet
         return
     if spec.mandatory and rows == 0 and name != HEADER:
         fail(
-            name, "mandatory_table", "mandatory table has no rows; SDCS needs MHS001, MHS002 and MHS101 data."
+            name,
+            "mandatory_table",
+            f"mandatory table has no rows; SDCS needs data in {', '.join(t for t in mandatory_tables() if t != HEADER)}.",
         )
 
     _check_precision(spec, path, fail)
-    _check_formats(settings, rp, spec, path, fail)
+    _check_rules(settings, rp, spec, path, fail)
     if name == HEADER:
-        _check_header(settings, rp, path, fail, now)
+        _check_upload_time(settings, path, fail, now)
     listed = ((source.manifest.get("quality") or {}).get("quarantine") or {}).get(name)
     if listed and name not in source.quarantine:
         fail(
@@ -305,42 +307,37 @@ def _check_precision(spec: TableSpec, path: Path, fail) -> None:
             )
 
 
-def _check_formats(settings: Settings, rp: ReportingPeriod, spec: TableSpec, path: Path, fail) -> None:
-    """Every value fits its column's v6 format: the catalogue's format rules, on the file."""
-    for rule_id, count in _file_rules(settings, rp, spec.idb_table, path, ("format",)).items():
-        if count:
-            fail(
-                spec.idb_table,
-                "value_format",
-                f"{count} value(s) break rule {rule_id} ({_message(rule_id)}). The quality gate rejects such "
-                "records; re-run the gate and publication for the period.",
-            )
-
-
-def _file_rules(
-    settings: Settings, rp: ReportingPeriod, table: str, path: Path, types=None
-) -> dict[str, int]:
+def _check_rules(settings: Settings, rp: ReportingPeriod, spec: TableSpec, path: Path, fail) -> None:
+    """The catalogue's rules that one file can judge, in one pass over it: every header rule
+    (a failure rejects the file) and every table's v6 format rules (the gate rejected such
+    records, so a failure means the file changed after the gate)."""
     from mhsds_pipeline.quality.engine import check_file
     from mhsds_pipeline.quality.gate import sql_context
     from mhsds_pipeline.quality.rules import load_catalogue
 
     catalogue = load_catalogue()
-    if table not in catalogue.cascade_order:
-        return {}
-    return check_file(catalogue, sql_context(settings, rp), table, path, types)
+    name = spec.idb_table
+    if name not in catalogue.cascade_order:
+        return
+    types = None if name == HEADER else ("format",)
+    for rule_id, count in check_file(catalogue, sql_context(settings, rp), name, path, types).items():
+        if not count:
+            continue
+        rule = catalogue.rule(rule_id)
+        if rule.type == "format" and name != HEADER:
+            fail(
+                name,
+                "value_format",
+                f"{count} value(s) break rule {rule_id} ({rule.text}). The quality gate rejects such "
+                "records; re-run the gate and publication for the period.",
+            )
+        else:
+            fail(name, rule_id, f"{rule.text} SDCS rejects the file.")
 
 
-def _message(rule_id: str) -> str:
-    from mhsds_pipeline.quality.rules import load_catalogue
-
-    return load_catalogue().rule(rule_id).text
-
-
-def _check_header(settings: Settings, rp: ReportingPeriod, path: Path, fail, now: datetime) -> None:
-    """The catalogue's header rules on the packaged header, plus what only upload time can tell."""
-    for rule_id, count in _file_rules(settings, rp, HEADER, path).items():
-        if count:
-            fail(HEADER, rule_id, f"{_message(rule_id)} SDCS rejects the file.")
+def _check_upload_time(settings: Settings, path: Path, fail, now: datetime) -> None:
+    """What only upload time can tell about the header: the submitting organisation configured
+    for the portal login and a creation time not after the upload."""
     rows = pq.read_table(path, columns=["OrgIDSubmit", "DateTimeDatSetCreate"]).to_pylist()
     if len(rows) != 1:
         return
