@@ -30,17 +30,23 @@ def postgres_available(host: str = "127.0.0.1", port: int = 5432) -> bool:
         return False
 
 
+def scratch_settings(base: Path, *, source: Path | None = None, warehouse: Path | None = None):
+    """Settings for a run whose SQLite source, data, warehouse and outputs all live under ``base``
+    (the repository's dbt project). By default the source is ``base/epr.sqlite`` and the
+    warehouse ``base/data/warehouse.duckdb``."""
+    return replace(
+        load_settings(),
+        home=REPO,
+        source_url=f"sqlite:///{source or base / 'epr.sqlite'}",
+        data_dir=base / "data",
+        output_dir=base / "output",
+        warehouse_target="duckdb",
+        warehouse_path=warehouse or base / "data" / "warehouse.duckdb",
+        dbt_project_dir=REPO / "dbt_project",
+    )
+
+
 @pytest.fixture
 def tmp_settings(tmp_path: Path):
     """Settings whose data, warehouse and output live under tmp_path (the repo's dbt project)."""
-    base = load_settings()
-    return replace(
-        base,
-        home=REPO,
-        source_url=f"sqlite:///{tmp_path / 'epr.sqlite'}",
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        warehouse_target="duckdb",
-        warehouse_path=tmp_path / "data" / "warehouse.duckdb",
-        dbt_project_dir=REPO / "dbt_project",
-    )
+    return scratch_settings(tmp_path)

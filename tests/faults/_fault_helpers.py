@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from mhsds_pipeline import publish as pub
-from mhsds_pipeline.config import Settings, load_settings
+from mhsds_pipeline.config import Settings
 from mhsds_pipeline.period import ReportingPeriod
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,22 +23,6 @@ NHS_NUMBER = re.compile(r"(?<!\d)999\d{7}(?!\d)")
 
 
 # -- a scratch run ------------------------------------------------------------------------------
-
-
-def scratch_settings(base: Path, *, source: Path | None = None, warehouse: Path | None = None) -> Settings:
-    """Settings for a run whose SQLite source, data, warehouse and outputs all live under ``base``
-    (the repository's dbt project). By default the source is ``base/epr.sqlite`` and the
-    warehouse ``base/data/warehouse.duckdb``."""
-    return replace(
-        load_settings(),
-        home=REPO,
-        source_url=f"sqlite:///{source or base / 'epr.sqlite'}",
-        data_dir=base / "data",
-        output_dir=base / "output",
-        warehouse_target="duckdb",
-        warehouse_path=warehouse or base / "data" / "warehouse.duckdb",
-        dbt_project_dir=REPO / "dbt_project",
-    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -25,7 +25,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _fault_helpers import REPO, assert_tree_unchanged, scratch_settings, tree_snapshot
+from _fault_helpers import REPO, assert_tree_unchanged, tree_snapshot
+from conftest import scratch_settings
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.extract import UnreadableCellError

@@ -34,9 +34,9 @@ from _fault_helpers import (
     assert_no_leftovers,
     assert_no_nhs_number,
     assert_tree_unchanged,
-    scratch_settings,
     tree_snapshot,
 )
+from conftest import scratch_settings
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.publish import PublicationError

@@ -19,10 +19,10 @@ import pytest
 from _fault_helpers import (
     assert_no_nhs_number,
     assert_tree_unchanged,
-    scratch_settings,
     settings_env,
     tree_snapshot,
 )
+from conftest import scratch_settings
 
 from mhsds_pipeline.period import ReportingPeriod
 

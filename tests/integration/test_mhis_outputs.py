@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import scratch_settings
 
-from mhsds_pipeline.config import load_settings
 from mhsds_pipeline.finance import build_finance, load_finance, publish_mhis_outputs, run_mhis
 from mhsds_pipeline.finance.fixtures import write_published_month
 from mhsds_pipeline.finance.generator import generate
@@ -50,16 +50,7 @@ IDENTIFIERS = (
 
 
 def _settings(root: Path):
-    return replace(
-        load_settings(),
-        home=REPO,
-        source_url=f"sqlite:///{root / 'epr.sqlite'}",
-        data_dir=root / "data",
-        output_dir=root / "output",
-        warehouse_target="duckdb",
-        warehouse_path=root / "data" / "warehouse.duckdb",
-        dbt_project_dir=REPO / "dbt_project",
-    )
+    return scratch_settings(root)
 
 
 # Teams as the synthetic EPR has them (MHS902): id, type, intended age group

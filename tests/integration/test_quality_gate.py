@@ -24,6 +24,7 @@ from dataclasses import replace
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from conftest import scratch_settings
 
 from mhsds_pipeline import pipeline
 from mhsds_pipeline.quality.gate import QualityGateError
@@ -105,18 +106,9 @@ def source(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["2026-09", LATEST])
 def gated(request, source, tmp_path_factory):
-    from mhsds_pipeline.config import load_settings
-
     period = request.param
     base = tmp_path_factory.mktemp(f"gate_{period}")
-    settings = replace(
-        load_settings(),
-        source_url=f"sqlite:///{source / 'epr.sqlite'}",
-        data_dir=base / "data",
-        output_dir=base / "output",
-        warehouse_target="duckdb",
-        warehouse_path=base / "data" / "warehouse.duckdb",
-    )
+    settings = scratch_settings(base, source=source / "epr.sqlite")
     summary = pipeline.run_all(period, f"gate_run_{period}", settings)
     return source, settings, summary, period
 
