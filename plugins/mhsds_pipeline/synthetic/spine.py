@@ -237,6 +237,20 @@ def _postcodes(rng: np.random.Generator, locality: np.ndarray) -> np.ndarray:
     return out
 
 
+def _border_residents(rng: np.random.Generator, postcode: np.ndarray, locality: np.ndarray) -> np.ndarray:
+    """Move a few border-locality patients to Welsh postcodes (their own random stream, so no
+    other draw of the spine changes)."""
+    out = postcode.copy()
+    draw = rng.random(len(postcode))
+    pick = rng.integers(0, len(trust.BORDER_DISTRICTS), len(postcode))
+    for li, share in trust.BORDER_RESIDENT_SHARE.items():
+        rows = np.flatnonzero((locality == li) & (draw < share))
+        district = np.array(trust.BORDER_DISTRICTS)[pick[rows]]
+        inward = np.strings.slice(postcode[rows], -3, None)
+        out[rows] = np.strings.add(np.strings.add(district, " "), inward)
+    return out
+
+
 def build_spine(seed: int, scale: float, window: Window) -> Spine:
     """Patients, GP registrations, referrals, other teams, spells, ward stays and diagnoses."""
 
@@ -290,7 +304,7 @@ def build_spine(seed: int, scale: float, window: Window) -> Spine:
     language = choice(r, codes.LANGUAGES, n_pat)
     adult = age_years >= 16
     marital = np.where(adult, choice(r, codes.MARITAL_ADULT, n_pat), "")
-    postcode = _postcodes(r, locality)
+    postcode = _border_residents(rng(12), _postcodes(r, locality), locality)
     nhs, unused_bodies = _nhs_numbers(rng(2), n_pat)
     created = root_received - days(
         np.where(r.random(n_pat) < 0.3, r.uniform(0, 1095, n_pat), r.uniform(0, 1, n_pat))

@@ -29,6 +29,12 @@ POSTCODE_DISTRICTS: tuple[tuple[str, ...], ...] = (
     ("DY10", "DY11", "DY12", "DY13", "DY14"),
     ("B60", "B61", "B96", "B97", "B98"),
 )
+#: Welsh postcode districts on the trust's border (Powys: LD7 Knighton, LD8 Presteigne; Monmouthshire:
+#: NP25 Monmouth). A few Herefordshire and Wyre Forest patients live there: they are not England
+#: residents, so the national access measures leave them out (local authority of residence).
+BORDER_DISTRICTS: tuple[str, ...] = ("LD7", "LD8", "NP25")
+#: Share of Herefordshire / Wyre Forest patients with a Welsh border postcode.
+BORDER_RESIDENT_SHARE = {0: 0.02, 2: 0.005}
 #: Letters allowed in the last two positions of a postcode (C, I, K, M, O, V are never used).
 POSTCODE_UNIT_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 
