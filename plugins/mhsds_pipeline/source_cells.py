@@ -178,6 +178,7 @@ LINK_COLUMNS: dict[str, tuple[str, ...]] = {
     "referrals": ("patient_id",),
     "appointments": ("referral_id",),
     "interventions": ("appointment_id",),
+    "indirect_activities": ("referral_id",),
     "assessments": ("referral_id", "intervention_id"),
     "admissions": ("referral_id",),
     "ward_movements": ("admission_id",),
@@ -203,6 +204,9 @@ MHSDS_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
     ("appointments", "cancelled_on"): {"mhs201_care_contact": "CareContCancelDate"},
     ("appointments", "team_id"): {"mhs201_care_contact": "OtherCareProfTeamLocalID"},
     ("interventions", "duration_minutes"): {"mhs202_care_activity": "ClinContactDurOfCareAct"},
+    ("indirect_activities", "start_at"): {"mhs204_indirect_activity": "IndirectActDate"},
+    ("indirect_activities", "duration_minutes"): {"mhs204_indirect_activity": "DurationIndirectAct"},
+    ("indirect_activities", "team_id"): {"mhs204_indirect_activity": "OtherCareProfTeamLocalID"},
     ("assessments", "completed_at"): {"mhs606_coded_score_assessment_refer": "AssToolCompTimestamp"},
     ("assessments", "score"): {
         "mhs606_coded_score_assessment_refer": "PersScore",
@@ -222,7 +226,8 @@ MHSDS_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
 
 #: MHSDS table -> its key columns as (MHSDS column, EPR column, kind), so the warehouse can
 #: compute the rule engine's row key (``SqlContext.key_expr``) of the MHSDS row an EPR row
-#: becomes; kind says how staging casts the EPR column (s: trimmed text, d: date, ts: timestamp).
+#: becomes; kind says how staging casts the EPR column (s: trimmed text, d: date, ts: timestamp,
+#: t: the time of day of a timestamp).
 MART_KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "mhs902_service_team_details": (("CareProfTeamLocalID", "team_id", "s"),),
     "mhs001_mpi": (("LocalPatientID", "patient_id", "s"),),
@@ -238,6 +243,12 @@ MART_KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "mhs201_care_contact": (("CareContactID", "appointment_id", "s"),),
     "mhs202_care_activity": (("CareActID", "intervention_id", "s"),),
+    "mhs204_indirect_activity": (
+        ("ServiceRequestID", "referral_id", "s"),
+        ("OtherCareProfTeamLocalID", "team_id", "s"),
+        ("IndirectActDate", "start_at", "d"),
+        ("IndirectActTime", "start_at", "t"),
+    ),
     "mhs501_hosp_prov_spell": (("HospProvSpellID", "admission_id", "s"),),
     "mhs502_ward_stay": (("WardStayID", "ward_stay_id", "s"),),
     "mhs604_prim_diag": (

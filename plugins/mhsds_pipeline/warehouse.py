@@ -175,6 +175,7 @@ def _key_part(column: str, kind: str) -> str:
         "s": f"TRIM(CAST({raw} AS VARCHAR))",
         "d": f"CAST({raw} AS DATE)",
         "ts": f"CAST({raw} AS TIMESTAMP)",
+        "t": f"CAST(CAST({raw} AS TIMESTAMP) AS TIME)",
     }
     return f"COALESCE(CAST({typed[kind]} AS VARCHAR), '')"
 

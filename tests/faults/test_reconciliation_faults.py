@@ -61,6 +61,7 @@ ORPHANS = {
     "ORPHAN_DIAGNOSIS": ("MHS604PrimDiag", "MHS60412"),
     "ORPHAN_REFERRAL_TEAM": ("MHS102OtherServiceType", "MHS10228"),
     "ORPHAN_ASSESSMENT": ("MHS606CodedScoreAssessmentRefer", "MHS60612"),
+    "ORPHAN_INDIRECT_ACTIVITY": ("MHS204IndirectActivity", "MHS20403"),
 }
 KEY_COLUMNS = {
     "MHS501HospProvSpell": ["HospProvSpellID"],
@@ -68,6 +69,12 @@ KEY_COLUMNS = {
     "MHS604PrimDiag": ["ServiceRequestID", "CodedDiagTimestamp", "PrimDiag"],
     "MHS102OtherServiceType": ["ServiceRequestID", "OtherCareProfTeamLocalID"],
     "MHS606CodedScoreAssessmentRefer": ["ServiceRequestID", "CodedAssToolType", "AssToolCompTimestamp"],
+    "MHS204IndirectActivity": [
+        "ServiceRequestID",
+        "OtherCareProfTeamLocalID",
+        "IndirectActDate",
+        "IndirectActTime",
+    ],
 }
 
 
@@ -119,6 +126,12 @@ def _mhsds_key(src: sqlite3.Connection, rule: str, epr_key: str) -> str:
             (epr_key,),
         ).fetchone()
         return f"{ref}|{tool}|{at[:19]}"
+    if rule == "ORPHAN_INDIRECT_ACTIVITY":
+        ref, team, at = src.execute(
+            "SELECT referral_id, team_id, start_at FROM indirect_activities WHERE indirect_activity_id = ?",
+            (epr_key,),
+        ).fetchone()
+        return f"{ref}|{team}|{at[:10]}|{at[11:19]}"
     return epr_key  # spells, ward stays: the EPR id; other teams: referral|team code
 
 

@@ -119,6 +119,15 @@ RAW_ROWS: dict[str, list[tuple[Any, ...]]] = {
         # SNOMED_CHECK_DIGIT: 390773006 with the check digit changed (not in the value set)
         ("I003", "A002", "390773007", None, None, 5, T(2026, 10, 8, 17)),
     ],
+    "indirect_activities": [
+        ("IA001", "R002", "T02", "C02", T(2026, 10, 7, 11, 0), 30, "02", "1111811000000109", None, None,
+         T(2026, 10, 7, 15)),
+        # INDIRECT_OUTSIDE_PERIOD: dated in September, keyed in October
+        ("IA002", "R001", "T01", "C01", T(2026, 9, 29, 9, 15), 15, "01", None, "01", "F32.1",
+         T(2026, 10, 2, 9)),
+        # INDIRECT_DATE_MISSING: no date, keyed in October
+        ("IA003", "R001", "T03", "C03", None, 20, "03", None, None, None, T(2026, 10, 9, 10)),
+    ],
     "assessments": [
         ("S001", "R001", None, "720433000", "12", T(2026, 10, 6, 10, 30), "C01"),
         ("S002", "R002", "I002", "445455005", "9", T(2026, 10, 8, 16, 0), "C02"),
@@ -151,6 +160,7 @@ MART_SOURCES = {
     "mhs102_other_service_type": ("referral_teams", None),
     "mhs201_care_contact": ("appointments", None),
     "mhs202_care_activity": ("interventions", None),
+    "mhs204_indirect_activity": ("indirect_activities", None),
     "mhs501_hosp_prov_spell": ("admissions", None),
     "mhs502_ward_stay": ("ward_movements", None),
     "mhs604_prim_diag": ("diagnoses", lambda r: r[4] == "P"),
@@ -315,7 +325,7 @@ def test_build_succeeds_on_dirty_data(duck_build: DuckBuild) -> None:
 
 def test_marts_have_exactly_the_contract_columns_in_order(duck_build: DuckBuild) -> None:
     contract = _marts_contract()
-    assert len(contract) == 14
+    assert len(contract) == 15
     for name, model in contract.items():
         rows = _query(
             duck_build.warehouse,

@@ -42,6 +42,7 @@ COUNT_ONLY = {
     "MHS605SecDiag": "mhs605_sec_diag",
     "MHS606CodedScoreAssessmentRefer": "mhs606_coded_score_assessment_refer",
     "MHS607CodedScoreAssessmentAct": "mhs607_coded_score_assessment_act",
+    "MHS204IndirectActivity": "mhs204_indirect_activity",
 }
 
 

@@ -69,6 +69,13 @@ DETECTED_BY: dict[str, str | tuple[str, ...] | None] = {
     "DIAGNOSIS_FREE_TEXT": None,  # MHS60414 (primary) or MHS60514 (secondary), resolved below
     "FORMULA_LIKE_TEXT": (),  # a valid max an20 value: published, escaped in the CSV (test below)
     "MALFORMED_DATE": "MHS50116",  # PlannedDischDateHospProvSpell: incorrect data format
+    # MHS204IndirectActivity: one of each kind of v6 rule, and an orphan (group rejection)
+    "INDIRECT_DATE_MISSING": "MHS20407",  # Blank
+    "INDIRECT_DURATION_FORMAT": "MHS20411",  # Format (max n4)
+    "INDIRECT_PERSON_CONSULTED_INVALID": "MHS20437",  # National Code (warning)
+    "INDIRECT_SNOMED_CHECK_DIGIT": "MHS20431",  # AV: fails SNOMED CT checks
+    "INDIRECT_OUTSIDE_PERIOD": "MHS20435",  # AV_1: dated before the RP, keyed in it
+    "ORPHAN_INDIRECT_ACTIVITY": "MHS20403",
 }
 
 #: child table -> (parent table, child column, parent column): the cascade edges.
@@ -78,6 +85,7 @@ EDGES = {
     "mhs102_other_service_type": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
     "mhs201_care_contact": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
     "mhs202_care_activity": ("mhs201_care_contact", "CareContactID", "CareContactID"),
+    "mhs204_indirect_activity": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
     "mhs501_hosp_prov_spell": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
     "mhs502_ward_stay": ("mhs501_hosp_prov_spell", "HospProvSpellID", "HospProvSpellID"),
     "mhs604_prim_diag": ("mhs101_referral", "ServiceRequestID", "ServiceRequestID"),
@@ -152,6 +160,12 @@ def _expected(base, period) -> set[tuple[str, str]]:
             key = f"{ref}|{done[:19]}|{code}"
             if r["rule"] == "DIAGNOSIS_FREE_TEXT":
                 rule = "MHS60514" if r["mhsds_table"] == "mhs605_sec_diag" else "MHS60414"
+        elif r["epr_table"] == "indirect_activities":  # key: referral, team, date, time
+            ref, team, start = src.execute(
+                "SELECT referral_id, team_id, start_at FROM indirect_activities WHERE indirect_activity_id = ?",
+                (key,),
+            ).fetchone()
+            key = f"{ref}|{team}|{start[:10] if start else ''}|{start[11:19] if start else ''}"
         want.add((rule, key))
     return want
 

@@ -163,6 +163,51 @@ def test_volumes_per_month(gen):
     assert 0.75 * 6000 * SCALE * MONTHS < len(new) < 1.25 * 6000 * SCALE * MONTHS
 
 
+def test_indirect_activity_volumes_and_shape(gen):
+    """MHS204: about 16% of the month's contact rows (mhsds.md 8: 1,052 vs 6,413), mostly CYP,
+    perinatal and community teams, on weekdays in office hours (a share exactly on the hour), on
+    referrals open that day, done by the referral's team or another team involved in it."""
+    counts = gen.keys.groupby(["period", "mhsds_table"]).size().unstack(0)
+    ia, ref, teams = gen.t["indirect_activities"], gen.t["referrals"], gen.t["teams"]
+    for period in PERIODS:
+        c = counts[period]
+        assert 0.12 < c["mhs204_indirect_activity"] / c["mhs201_care_contact"] < 0.20, period
+    clean = ia[~ia.indirect_activity_id.isin(gen.table_defect_keys("indirect_activities"))]
+    line = clean.merge(teams[["team_id", "service_line"]], on="team_id").service_line
+    assert line.isin(["CAMHS", "PERINATAL", "ADULT", "OLDER_ADULT", "EIP", "IPS"]).mean() > 0.9
+    assert (line == "CAMHS").mean() > 0.35
+    start = pd.to_datetime(clean.start_at)
+    assert start.notna().all() and (start.dt.day_of_week < 5).mean() > 0.97
+    assert ((start.dt.hour >= 9) & (start.dt.hour < 18)).mean() > 0.97
+    on_hour = (start.dt.minute == 0) & (start.dt.second == 0)
+    assert 0.1 < on_hour.mean() < 0.4 and (start.dt.minute % 15 != 0).any()
+    r = clean.merge(ref, on="referral_id", suffixes=("", "_ref"))
+    assert len(r) == len(clean)
+    assert ((r.start_at >= r.received_at) & (r.discharged_at.isna() | (r.start_at < r.discharged_at))).all()
+    own = r.team_id == r.team_id_ref
+    rt = gen.t["referral_teams"]
+    other = set(zip(rt.referral_id, rt.team_id, strict=True))
+    assert own.mean() > 0.8
+    assert all((a, b) in other for a, b in zip(r.referral_id[~own], r.team_id[~own], strict=True))
+    assert (_month(clean.start_at) == _month(clean.recorded_at)).all()
+    assert not clean.duplicated(["referral_id", "team_id", "start_at"]).any()
+    assert clean.person_consulted.isin(
+        {c["code"] for c in _read_seed("ref_indirect_activity_person_consulted.csv")}
+    ).all()
+    assert clean.snomed_procedure.dropna().isin(VALUESET).all()
+
+
+def test_some_cyp_referrals_have_indirect_activity_but_no_attended_contact(gen):
+    """The CYP access measure (MHS95) counts indirect activity too: every month some CYP
+    referrals are reached only indirectly (school, GP, social worker)."""
+    ia, ap, ref, teams = (gen.t[n] for n in ("indirect_activities", "appointments", "referrals", "teams"))
+    cyp = set(ref.referral_id[ref.team_id.isin(teams.team_id[teams.age_group == "CYP"])])
+    for period in PERIODS:
+        with_indirect = set(ia.referral_id[_month(ia.start_at) == period]) & cyp
+        attended = set(ap.referral_id[(_month(ap.start_at) == period) & ap.attendance.isin(["5", "6"])])
+        assert len(with_indirect - attended) >= 3, period
+
+
 def test_code_mixes(gen):
     ap = gen.t["appointments"]
     assert ap.attendance.isin(list("234567")).all()
@@ -572,6 +617,13 @@ def test_expected_keys_follow_the_scope_rules(gen):
         iv_keys = set(keys[keys.mhsds_table == "mhs202_care_activity"].epr_key)
         iv = t["interventions"]
         assert iv_keys == set(iv.intervention_id[iv.appointment_id.isin(set(ap_keys))])
+        # indirect activity, like contacts: dated or keyed in the month
+        ia = t["indirect_activities"]
+        ia_in = ((ia.start_at >= start) & (ia.start_at < end)) | (
+            (ia.recorded_at >= start) & (ia.recorded_at < end)
+        )
+        ia_keys = keys[keys.mhsds_table == "mhs204_indirect_activity"].epr_key
+        assert sorted(ia_keys) == sorted(ia.indirect_activity_id[ia_in])
 
 
 def _next_month(period: str) -> str:
@@ -586,6 +638,7 @@ _KEY_COLUMNS = {
     "referral_teams": ("mhs102_other_service_type", ["referral_id", "team_id"]),
     "appointments": ("mhs201_care_contact", ["appointment_id"]),
     "interventions": ("mhs202_care_activity", ["intervention_id"]),
+    "indirect_activities": ("mhs204_indirect_activity", ["indirect_activity_id"]),
     "admissions": ("mhs501_hosp_prov_spell", ["admission_id"]),
     "ward_movements": ("mhs502_ward_stay", ["ward_stay_id"]),
     "teams": ("mhs902_service_team_details", ["team_id"]),

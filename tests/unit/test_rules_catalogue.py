@@ -163,3 +163,42 @@ def test_sql_rule_expectations_query_the_gx_batch_and_build_silently(capsys):
     assert all(" FROM (SELECT * FROM {batch}) t WHERE " in q for q in queries)
     out = capsys.readouterr()
     assert "should contain the {batch}" not in out.out + out.err
+
+
+#: MHS204 rules of the v6.0 file that cannot be judged before upload, with why (mhsds_v6_rules.yml).
+MHS204_NOT_EVALUATED = {
+    "MHS20424": "OrgIDComm against the national ODS tables (not held locally)",
+    "MHS20421": "CareProfLocalID against MHS901StaffDetails, which is not built",
+}
+
+
+def test_every_locally_judged_mhs204_rule_is_in_the_catalogue(catalogue):
+    """MHS204IndirectActivity carries every rule of its v6.0 file rows except those that need
+    national tables or unbuilt tables, and its orphans are group-rejected against MHS101."""
+    nhs = {code for code, r in load_nhs_rules().items() if r.table == "MHS204IndirectActivity"}
+    ours = {r.id for r in catalogue.for_table("MHS204IndirectActivity")}
+    assert len(nhs) == 24
+    assert ours == nhs - set(MHS204_NOT_EVALUATED)
+    assert not [r for r in catalogue.for_table("MHS204IndirectActivity") if not r.nhs]
+    group = catalogue.rule("MHS20403")
+    assert group.severity == "group rejected" and group.check["parent"] == "mhs101_referral"
+    order = catalogue.cascade_order
+    assert order.index("MHS101Referral") < order.index("MHS204IndirectActivity")
+    # the Format rule of every published MHS204 column, and each kind of v6 rule represented
+    contract = next(c for c in load_contracts(load_settings().dbt_project_dir).values()
+                    if c.idb_table == "MHS204IndirectActivity")  # fmt: skip
+    formats = {r.column for r in catalogue.for_table("MHS204IndirectActivity") if r.type == "format"}
+    assert formats == set(contract.column_names)
+    kinds = {load_nhs_rules()[r].kind for r in ours}
+    assert kinds == {"Blank", "Format", "National Code", "AV"}
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgresql"])
+def test_finding_scheme_rule_uses_the_finding_scheme_codes(catalogue, dialect):
+    """MHS20430 reads FINDING SCHEME IN USE (01 ICD-10, 04 SNOMED CT), not the diagnosis
+    scheme codes (02 / 06) that the MHS604/605 rules use."""
+    sql = fail_predicate(catalogue.rule("MHS20430"), _ctx(dialect))
+    assert "\"FindSchemeInUse\" AS VARCHAR) = '01'" in sql and "= '04'" in sql
+    assert "'02'" not in sql and "'06'" not in sql
+    primary = fail_predicate(catalogue.rule("MHS60414"), _ctx(dialect))
+    assert "= '02'" in primary and "= '06'" in primary

@@ -49,6 +49,7 @@ RAW_TABLES: dict[str, tuple[str, bool]] = {
     "referrals": ("referral_id", True),
     "appointments": ("appointment_id", True),
     "interventions": ("intervention_id", False),
+    "indirect_activities": ("indirect_activity_id", False),
     "assessments": ("assessment_id", False),
     "diagnoses": ("diagnosis_id", False),
     "admissions": ("admission_id", False),

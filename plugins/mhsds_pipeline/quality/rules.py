@@ -35,7 +35,8 @@ format             the value breaks the column's v6 format (``format``, ``data_t
                    character or line break, not digits for ``n``, not an ODS code, a year
                    outside 1-9999 or a fraction of a second
 diagnosis_code     the code does not have the format of its ``scheme_column``: ICD-10
-                   (``02``) or a valid SNOMED CT SCTID (``06``)
+                   (``icd10_code``, default ``02``) or a valid SNOMED CT SCTID (``snomed_code``,
+                   default ``06``; FINDING SCHEME IN USE says ``01`` / ``04``)
 =================  =======================================================================
 
 Format rules are not written out one by one: the catalogue's ``format_rules`` maps each
@@ -564,9 +565,10 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
     if kind == "diagnosis_code":
         scheme = f"CAST(t.{q(c['scheme_column'])} AS VARCHAR)"
         sctid = _compile(sqlx.sctid_valid_expr(sa.literal_column(f"t.{q(col)}"), ("00", "10")), ctx)
+        icd10, snomed = lit(str(c.get("icd10_code", "02"))), lit(str(c.get("snomed_code", "06")))
         return (
-            f"t.{q(col)} IS NOT NULL AND (({scheme} = '02' AND {_regex_fails(_text(col), ICD10_PATTERN.pattern, ctx)}) "
-            f"OR ({scheme} = '06' AND NOT ({sctid})))"
+            f"t.{q(col)} IS NOT NULL AND (({scheme} = {icd10} AND {_regex_fails(_text(col), ICD10_PATTERN.pattern, ctx)}) "
+            f"OR ({scheme} = {snomed} AND NOT ({sctid})))"
         )
     if kind == "fail_when":
         sql = c["sql"].format(

@@ -2,7 +2,7 @@
 
 This is the room a trust edits to map its own EPR:
 
-* :mod:`mhsds_pipeline.source.schema` declares the twelve tables, their columns and types (one
+* :mod:`mhsds_pipeline.source.schema` declares the thirteen tables, their columns and types (one
   ``sqlalchemy.MetaData``) and their key columns (``EPR_KEYS``): what the extract reads from
   ``MHSDS_SOURCE_URL``, what the warehouse loads into ``raw_epr`` and what the dbt staging
   models map to MHSDS.

@@ -22,6 +22,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "referral_teams": ("mhs102_other_service_type",),
     "appointments": ("mhs201_care_contact",),
     "interventions": ("mhs202_care_activity",),
+    "indirect_activities": ("mhs204_indirect_activity",),
     "admissions": ("mhs501_hosp_prov_spell",),
     "ward_movements": ("mhs502_ward_stay",),
     "diagnoses": ("mhs604_prim_diag", "mhs605_sec_diag"),

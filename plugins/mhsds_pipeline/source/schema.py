@@ -146,6 +146,26 @@ interventions = Table(
     Column("recorded_at", DateTime, nullable=False),
 )
 
+#: Indirect activities (MHS204IndirectActivity): work for a referral without the patient present,
+#: e.g. a consultation with the child's school, the GP or a social worker. ``team_id`` is the team
+#: that did it (the referral's own team or another team involved); ``start_at`` is NULL when the
+#: EPR holds no date for it (the row is then extracted with the month it was keyed in).
+indirect_activities = Table(
+    "indirect_activities",
+    metadata,
+    Column("indirect_activity_id", String(24), nullable=False),  # EPR key (no MHSDS identifier)
+    Column("referral_id", String(20), nullable=False),
+    Column("team_id", String(20)),  # -> OtherCareProfTeamLocalID
+    Column("clinician_id", String(20)),  # -> CareProfLocalID
+    Column("start_at", DateTime),  # IndirectActDate + IndirectActTime
+    Column("duration_minutes", Integer),  # DurationIndirectAct
+    Column("person_consulted", String(2)),  # IndActPersCons
+    Column("snomed_procedure", String(18)),  # IndActProcedure (SNOMED CT)
+    Column("finding_scheme", String(2)),  # FindSchemeInUse 01 ICD-10 / 04 SNOMED CT
+    Column("finding_code", String(18)),
+    Column("recorded_at", DateTime, nullable=False),
+)
+
 #: Scored assessments. ``intervention_id`` set -> activity level (MHS607), else referral
 #: level (MHS606).
 assessments = Table(
@@ -211,6 +231,8 @@ Index("ix_referral_teams_referral_id", referral_teams.c.referral_id)
 Index("ix_appointments_start_at", appointments.c.start_at)
 Index("ix_appointments_recorded_at", appointments.c.recorded_at)
 Index("ix_interventions_appointment_id", interventions.c.appointment_id)
+Index("ix_indirect_activities_start_at", indirect_activities.c.start_at)
+Index("ix_indirect_activities_recorded_at", indirect_activities.c.recorded_at)
 Index("ix_assessments_intervention_id", assessments.c.intervention_id)
 Index("ix_assessments_referral_id", assessments.c.referral_id)
 Index("ix_admissions_referral_id", admissions.c.referral_id)
@@ -227,6 +249,7 @@ TABLE_NAMES: tuple[str, ...] = (
     "referral_teams",
     "appointments",
     "interventions",
+    "indirect_activities",
     "assessments",
     "admissions",
     "ward_movements",
@@ -246,6 +269,7 @@ EPR_KEYS: dict[str, tuple[str, ...]] = {
     "referral_teams": ("referral_id", "team_id"),
     "appointments": ("appointment_id",),
     "interventions": ("intervention_id",),
+    "indirect_activities": ("indirect_activity_id",),
     "assessments": ("assessment_id",),
     "admissions": ("admission_id",),
     "ward_movements": ("ward_stay_id",),

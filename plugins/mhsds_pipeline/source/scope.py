@@ -10,8 +10,8 @@ gives the same rows in the same order. A trust whose EPR records a period differ
 conditions here.
 
 In short: reference tables (``teams``, ``wards``) land whole; referrals open at some time in the
-period, with their patients and GP registrations; contacts started *or* recorded in it, with
-their interventions and those interventions' assessments; and rows that hang off a referral or
+period, with their patients and GP registrations; contacts and indirect activities dated *or*
+recorded in it, with the contacts' interventions and those interventions' assessments; and rows that hang off a referral or
 spell (referral teams, spells, ward stays, referral-level assessments, diagnoses) by their own
 dates, whatever their parent, so an orphan lands and the quality gate rejects it with its rule
 rather than it vanishing unseen.
@@ -65,6 +65,13 @@ def period_filters(period: ReportingPeriod) -> dict[str, ColumnElement[bool] | N
     scoped_intervention_ids = select(i.c.intervention_id).where(
         i.c.appointment_id.in_(scoped_appointment_ids)
     )
+    # Indirect activities like contacts: dated or keyed in the period, whatever their referral
+    # (an orphan lands and is rejected with MHS20403).
+    ia = epr.indirect_activities
+    indirect_in_scope = or_(
+        and_(ia.c.start_at >= start, ia.c.start_at < end_excl),
+        and_(ia.c.recorded_at >= start, ia.c.recorded_at < end_excl),
+    )
 
     # Inpatient and referral-level rows belong to the period by their own dates, not through
     # their referral: an orphan (referral or spell missing, or not open in the period) lands
@@ -97,6 +104,7 @@ def period_filters(period: ReportingPeriod) -> dict[str, ColumnElement[bool] | N
         ),
         "appointments": appointment_in_scope,
         "interventions": i.c.appointment_id.in_(scoped_appointment_ids),
+        "indirect_activities": indirect_in_scope,
         "assessments": or_(
             asm.c.intervention_id.in_(scoped_intervention_ids),
             and_(

@@ -20,7 +20,8 @@ hold cheaply or at all (120,000 characters, an impossible date, text in an id co
 
 The rule table, the rates and the defect log are in ``defects_rules.py``; the planters by family
 in ``defects_values.py`` (identifiers, codes, scores, duplicate contacts), ``defects_dates.py``
-(date order, late-keyed contacts), ``defects_orphans.py`` and ``defects_hostile.py``. This module
+(date order, late-keyed contacts), ``defects_orphans.py``, ``defects_hostile.py`` and
+``defects_indirect.py`` (indirect activity, MHS204, on its own random stream). This module
 runs them in a fixed order on fixed random streams, so the same seed gives the same defects.
 """
 
@@ -44,6 +45,7 @@ from mhsds_pipeline.synthetic.defects_hostile import (
     plant_hostile_values,
     plant_malformed_dates,
 )
+from mhsds_pipeline.synthetic.defects_indirect import plant_indirect_defects
 from mhsds_pipeline.synthetic.defects_orphans import (
     orphan_contacts,
     plant_orphan_assessments,
@@ -71,6 +73,7 @@ __all__ = [
     "DefectLog",
     "DefectRates",
     "Rule",
+    "plant_indirect_defects",
     "plant_month_defects",
     "plant_spine_defects",
 ]

@@ -96,6 +96,51 @@ RULES: dict[str, Rule] = {
             "mhs606_coded_score_assessment_refer",
             "CareProfLocalID",
         ),
+        # MHS204IndirectActivity: one defect of each kind of v6 rule (Blank, Format, National
+        # Code, AV) and an orphan, planted on their own random stream so that the defects above
+        # do not move.
+        Rule(
+            "INDIRECT_DATE_MISSING",
+            "indirect_activities",
+            "start_at",
+            "mhs204_indirect_activity",
+            "IndirectActDate",
+        ),
+        Rule(
+            "INDIRECT_DURATION_FORMAT",
+            "indirect_activities",
+            "duration_minutes",
+            "mhs204_indirect_activity",
+            "DurationIndirectAct",
+        ),
+        Rule(
+            "INDIRECT_PERSON_CONSULTED_INVALID",
+            "indirect_activities",
+            "person_consulted",
+            "mhs204_indirect_activity",
+            "IndActPersCons",
+        ),
+        Rule(
+            "INDIRECT_SNOMED_CHECK_DIGIT",
+            "indirect_activities",
+            "snomed_procedure",
+            "mhs204_indirect_activity",
+            "IndActProcedure",
+        ),
+        Rule(
+            "INDIRECT_OUTSIDE_PERIOD",
+            "indirect_activities",
+            "start_at",
+            "mhs204_indirect_activity",
+            "IndirectActDate",
+        ),
+        Rule(
+            "ORPHAN_INDIRECT_ACTIVITY",
+            "indirect_activities",
+            "referral_id",
+            "mhs204_indirect_activity",
+            "ServiceRequestID",
+        ),
         # An impossible date in a SQLite DATE column (a PostgreSQL date column cannot hold one,
         # so it is planted only in a SQLite EPR); last, so the other defect ids do not depend on it.
         Rule(
@@ -113,6 +158,7 @@ EPR_KEY = {
     "referrals": "referral_id",
     "appointments": "appointment_id",
     "interventions": "intervention_id",
+    "indirect_activities": "indirect_activity_id",
     "assessments": "assessment_id",
     "admissions": "admission_id",
     "ward_movements": "ward_stay_id",
@@ -138,7 +184,8 @@ class DefectRates:
     (ORPHAN_ASSESSMENT). Hostile values: referrals, patients, ICD-10 diagnoses and spells in the
     month's extract (OVERSIZE_CODE, POSTCODE_CONTROL_CHARACTER, DIAGNOSIS_FREE_TEXT,
     MALFORMED_DATE; a row keeps its value in later months, so new ones are only added to reach
-    the rate); the month's referral-level assessments (FORMULA_LIKE_TEXT).
+    the rate); the month's referral-level assessments (FORMULA_LIKE_TEXT). Indirect activity
+    (INDIRECT_*, ORPHAN_INDIRECT_ACTIVITY): the month's indirect activities.
     """
 
     nhs_number_invalid: float = 0.002
@@ -167,6 +214,12 @@ class DefectRates:
     diagnosis_free_text: float = 0.002
     formula_like_text: float = 0.002
     malformed_date: float = 0.005
+    indirect_date_missing: float = 0.002
+    indirect_duration_format: float = 0.002
+    indirect_person_consulted_invalid: float = 0.003
+    indirect_snomed_check_digit: float = 0.002
+    indirect_outside_period: float = 0.004
+    orphan_indirect_activity: float = 0.002
     min_per_month: int = 3
 
     def rate(self, rule: str) -> float:

@@ -31,6 +31,7 @@ ID_FORMATS: dict[str, tuple[str, int]] = {
     "referral_id": ("R", 7),
     "appointment_id": ("C", 8),
     "intervention_id": ("A", 9),
+    "indirect_activity_id": ("IA", 9),
     "assessment_id": ("AS", 9),
     "admission_id": ("H", 7),
     "ward_stay_id": ("WS", 8),

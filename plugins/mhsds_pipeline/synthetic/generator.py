@@ -46,10 +46,12 @@ from mhsds_pipeline.synthetic.defects import (
     RULES,
     DefectLog,
     DefectRates,
+    plant_indirect_defects,
     plant_month_defects,
     plant_spine_defects,
 )
 from mhsds_pipeline.synthetic.frames import NAT_D, Frame, format_ids
+from mhsds_pipeline.synthetic.indirect import IndirectModel
 from mhsds_pipeline.synthetic.loader import Loader
 from mhsds_pipeline.synthetic.scope import MAX_MONTHS, Scope, lookup, or_by_key
 from mhsds_pipeline.synthetic.spine import Spine, Window, build_spine
@@ -189,6 +191,10 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
     app_mask = sc.appointments(
         acts.get("app_start", "datetime64[s]"), acts.get("app_recorded", "datetime64[s]")
     )
+    ia_id = acts.get("ia_id", np.int64)
+    ia_mask = sc.indirect_activities(
+        acts.get("ia_start", "datetime64[s]"), acts.get("ia_recorded", "datetime64[s]")
+    )
     iv_id = acts.get("iv_id", np.int64)
     iv_mask = sc.interventions(acts.get("iv_app", np.int64), app_id, app_mask)
     as_id = acts.get("as_id", np.int64)
@@ -225,6 +231,7 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
         ),
         ("mhs201_care_contact", app_mask, ids("appointment_id", app_id)),
         ("mhs202_care_activity", iv_mask, ids("intervention_id", iv_id)),
+        ("mhs204_indirect_activity", ia_mask, ids("indirect_activity_id", ia_id)),
         ("mhs501_hosp_prov_spell", adm_mask, ids("admission_id", adm["admission_id"])),
         ("mhs502_ward_stay", wm_mask, ids("ward_stay_id", wm["ward_stay_id"])),
         (
@@ -259,6 +266,7 @@ def _scope(spine: Spine, acts: ActivityKeys) -> ScopeResult:
         "ward_movements": or_by_key(wm["ward_stay_id"], wm_mask),
         "appointments": or_by_key(app_id, app_mask),
         "interventions": or_by_key(iv_id, iv_mask),
+        "indirect_activities": or_by_key(ia_id, ia_mask),
         "assessments": or_by_key(as_id, as_mask),
     }
     order = np.argsort(dx["diagnosis_id"], kind="stable")
@@ -399,14 +407,20 @@ def generate(
             loader.write(name, getattr(spine, name))
         t = lap("load", t)
         model = ActivityModel(spine, scale, seed)
+        indirect = IndirectModel(model)
         acts = ActivityKeys()
         for k in range(window.months):
             month = model.month(k)
             month = plant_month_defects(model, month, k, rates, seed, defects)
+            ia = indirect.month(k)
+            ia = plant_indirect_defects(
+                np.random.default_rng([seed, 3, 7, k]), indirect, ia, k, rates, defects
+            )
             t = lap("activity", t)
             loader.write("appointments", month.appointments)
             loader.write("interventions", month.interventions)
             loader.write("assessments", month.assessments)
+            loader.write("indirect_activities", ia)
             ap, iv, asm = month.appointments, month.interventions, month.assessments
             acts.add(
                 app_id=ap["appointment_id"],
@@ -418,6 +432,9 @@ def generate(
                 as_ref=asm["referral_id"],
                 as_iv=asm["intervention_id"],
                 as_completed=asm["completed_at"],
+                ia_id=ia["indirect_activity_id"],
+                ia_start=ia["start_at"],
+                ia_recorded=ia["recorded_at"],
             )
             t = lap("load", t)
         loader.finish()

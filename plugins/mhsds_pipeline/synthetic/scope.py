@@ -118,6 +118,10 @@ class Scope:
     def appointments(self, start_at: np.ndarray, recorded_at: np.ndarray) -> np.ndarray:
         return self._in_period(start_at) | self._in_period(recorded_at)
 
+    def indirect_activities(self, start_at: np.ndarray, recorded_at: np.ndarray) -> np.ndarray:
+        """Like contacts: dated or keyed in the month, whatever their referral (orphans land)."""
+        return self._in_period(start_at) | self._in_period(recorded_at)
+
     @staticmethod
     def interventions(appointment_id: np.ndarray, app_keys: np.ndarray, app_masks: np.ndarray) -> np.ndarray:
         return lookup(*or_by_key(app_keys, app_masks), appointment_id)
