@@ -7,7 +7,7 @@ import csv
 import re
 import shutil
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -128,7 +128,19 @@ def test_seed_items_point_at_real_mart_columns():
             "birth_date",
             "date_not_before",
             "date_in_referral",
+            "time_not_on_hour",
         }
+        if item.rule == "time_not_on_hour":  # the "(hour)" items read TIME columns
+            types = dict(load_contracts(REPO / "dbt_project")[item.table_name].columns)
+            assert types[item.column_name] == "time", item.item_id
+    hour_items = {
+        i.item_id: (i.idb_table, i.column_name) for i in config.items if i.rule == "time_not_on_hour"
+    }
+    assert hour_items == {
+        "care_contact_time_hour": ("MHS201CareContact", "CareContTime"),
+        "referral_received_time_hour": ("MHS101Referral", "ReferralRequestReceivedTime"),
+        "service_discharge_time_hour": ("MHS101Referral", "ServDischTime"),
+    }
     assert config.snomed is not None and config.snomed.valid_values == ("5", "6")
     assert config.snomed.rule_arg in marts and config.dataset_target == 70.0
     assert (config.snomed.idb_table, config.snomed.rule_arg_idb_table) == (
@@ -163,7 +175,7 @@ def test_seed_other_default_must_agree_with_code_list(tmp_path):
 
 # --- A hand-built warehouse with known VODIM counts -------------------------------------------
 
-S, D, TS = sa.String, sa.Date, sa.DateTime
+S, D, TS, TM = sa.String, sa.Date, sa.DateTime, sa.Time
 
 
 def _valid_nhs_numbers(n: int) -> list[str]:
@@ -200,6 +212,8 @@ TABLES: dict[str, dict[str, type]] = {
         "PrimReasonReferralMH": S,
         "ClinRespPriorityType": S,
         "ReferClosReason": S,
+        "ReferralRequestReceivedTime": TM,
+        "ServDischTime": TM,
     },
     "mhs102_other_service_type": {
         "ServiceRequestID": S,
@@ -214,6 +228,7 @@ TABLES: dict[str, dict[str, type]] = {
         "ConsMechanismMH": S,
         "ActLocTypeCode": S,
         "OrgIDComm": S,
+        "CareContTime": TM,
     },
     "mhs202_care_activity": {
         "CareActID": S,
@@ -238,6 +253,20 @@ def _cols(table: str, *rows: tuple) -> list[dict]:
     names = list(TABLES[table])
     return [dict(zip(names, r, strict=True)) for r in rows]
 
+
+#: (ReferralRequestReceivedTime, ServDischTime) per referral: 00:00 midnight, XX:00 on the hour (10:00:45
+#: too: minute 00), XX:30 and blanks. The discharge time item counts discharged referrals only (R2 R3 R5
+#: R7), so R1's 11:00 is not counted.
+REFERRAL_TIMES: dict[str, tuple[time | None, time | None]] = {
+    "R1": (time(9, 30), time(11, 0)),
+    "R2": (time(0, 0), time(0, 0)),
+    "R3": (time(14, 0), time(16, 45)),
+    "R4": (None, None),
+    "R5": (time(23, 59, 59), None),
+    "R6": (time(10, 0, 45), None),
+    "R7": (time(0, 30), time(17, 0)),
+    "R8": (time(12, 0), None),
+}
 
 ROWS: dict[str, list[dict]] = {
     "mhs000_header": _cols("mhs000_header", ("R1A", date(2026, 10, 1), date(2026, 10, 31))),
@@ -267,16 +296,22 @@ ROWS: dict[str, list[dict]] = {
         ("P08", None),
     ),
     # id, patient, commissioner, received, discharged, source, primary reason, priority, closure reason
+    # (+ the two times of REFERRAL_TIMES)
     "mhs101_referral": _cols(
         "mhs101_referral",
-        ("R1", "P01", "18C", date(2026, 1, 10), None, "A1", "12", "1", None),
-        ("R2", "P04", "15E00", date(2026, 5, 1), date(2026, 10, 15), "B1", "12", None, "01"),
-        ("R3", "P06", "VPP00", date(2015, 12, 31), date(2026, 10, 20), "Z9", "04", "2", "10"),
-        ("R4", "P02", "18c", date(2026, 9, 1), None, None, "17", None, None),
-        ("R5", "P03", "TOOLONG", date(2026, 9, 2), date(2026, 10, 1), "", "99", None, None),
-        ("R6", "P05", None, date(2026, 9, 3), None, "M9", "12", "9", None),
-        ("R7", "P07", "  ", date(2026, 9, 4), date(2026, 10, 31), "A1", None, None, " 05 "),
-        ("R8", "P06", "QHM", date(2026, 9, 5), None, "N3", "12", "3", None),
+        *(
+            r + REFERRAL_TIMES[r[0]]
+            for r in (
+                ("R1", "P01", "18C", date(2026, 1, 10), None, "A1", "12", "1", None),
+                ("R2", "P04", "15E00", date(2026, 5, 1), date(2026, 10, 15), "B1", "12", None, "01"),
+                ("R3", "P06", "VPP00", date(2015, 12, 31), date(2026, 10, 20), "Z9", "04", "2", "10"),
+                ("R4", "P02", "18c", date(2026, 9, 1), None, None, "17", None, None),
+                ("R5", "P03", "TOOLONG", date(2026, 9, 2), date(2026, 10, 1), "", "99", None, None),
+                ("R6", "P05", None, date(2026, 9, 3), None, "M9", "12", "9", None),
+                ("R7", "P07", "  ", date(2026, 9, 4), date(2026, 10, 31), "A1", None, None, " 05 "),
+                ("R8", "P06", "QHM", date(2026, 9, 5), None, "N3", "12", "3", None),
+            )
+        ),
     ),
     "mhs102_other_service_type": _cols(
         "mhs102_other_service_type",
@@ -293,17 +328,17 @@ ROWS: dict[str, list[dict]] = {
         ("T4", None),
         ("T5", "F07"),
     ),
-    # id, attendance, consultation mechanism, location type, commissioner
+    # id, attendance, consultation mechanism, location type, commissioner, contact time
     "mhs201_care_contact": _cols(
         "mhs201_care_contact",
-        ("C1", "5", "01", "A01", None),
-        ("C2", "6", "98", "X01", "18C"),
-        ("C3", "5", "03", "Z99", "VPP00"),
-        ("C4", "3", None, None, None),
-        ("C5", "1", "02", "B01", None),
-        ("C6", "6", "11", "L99", None),
-        ("C7", None, "13", "", None),
-        ("C8", "5", "1", "A01", None),
+        ("C1", "5", "01", "A01", None, time(0, 0)),
+        ("C2", "6", "98", "X01", "18C", time(13, 0)),
+        ("C3", "5", "03", "Z99", "VPP00", time(13, 30)),
+        ("C4", "3", None, None, None, None),
+        ("C5", "1", "02", "B01", None, time(8, 15)),
+        ("C6", "6", "11", "L99", None, time(0, 1)),
+        ("C7", None, "13", "", None, time(23, 0)),
+        ("C8", "5", "1", "A01", None, time(9, 45)),
     ),
     # id, contact, procedure, finding scheme, finding, observation
     "mhs202_care_activity": _cols(
@@ -364,6 +399,14 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "admitted_patient_class": (2, 0, 0, 1, 1),
     "primary_diagnosis_date": (2, 0, 0, 3, 1),
     "secondary_diagnosis_date": (1, 0, 0, 1, 0),
+    # "(hour)" integrity items: V not on the hour, D 00:00 (midnight), I any other XX:00, M blank.
+    # Received: V 09:30 23:59:59 00:30; D R2; I 14:00 12:00 and 10:00:45 (minute 00, as NHS Digital's
+    # MINUTE() = 0 counts it); M R4.
+    "referral_received_time_hour": (3, 0, 1, 3, 1),
+    # Discharged R2 00:00 D, R3 16:45 V, R5 blank M, R7 17:00 I; R1's 11:00 is not counted (open referral).
+    "service_discharge_time_hour": (1, 0, 1, 1, 1),
+    # C1 00:00 D; C2 13:00, C7 23:00 I; C3 13:30, C5 08:15, C6 00:01, C8 09:45 V; C4 M.
+    "care_contact_time_hour": (4, 0, 1, 2, 1),
 }
 
 
@@ -420,6 +463,10 @@ def test_item_scores_and_dataset_score_on_duckdb(duck_result):
     assert by_id["person_stated_gender"].score == pytest.approx(50.0)  # (4 + 1 + 2 - 2) / 10
     assert by_id["nhs_number"].score == pytest.approx(60.0) and by_id["nhs_number"].status == "failed"
     assert by_id["referral_closure_reason"].score == pytest.approx(50.0)
+    # Time items: populated and not on the hour / records (midnight is a default at a 0% threshold).
+    assert by_id["referral_received_time_hour"].score == pytest.approx(37.5)  # 3 / 8
+    assert by_id["service_discharge_time_hour"].score == pytest.approx(25.0)  # 1 / 4
+    assert by_id["care_contact_time_hour"].score == pytest.approx(50.0)  # 4 / 8
     scores = [r.score for r in duck_result.items]
     assert duck_result.dataset_score == pytest.approx(dataset_score(scores, [1.0] * len(scores)))
     assert duck_result.mean_coverage == 1.0
@@ -564,6 +611,138 @@ def test_check_results_rows(duck_result):
     )
     assert by_id["dqmi.dataset_score"].rate == pytest.approx(duck_result.dataset_score / 100)
     assert to_table("2026-10", "run-1", rows).num_rows == len(rows)  # fits DQ_RESULTS_SCHEMA
+    # The "(hour)" items are NHS Digital integrity measures: their rows say so, with the measure.
+    cc = by_id["dqmi.care_contact_time_hour"]
+    assert (cc.dimension, cc.table_name, cc.column_name) == ("integrity", "MHS201CareContact", "CareContTime")
+    assert (cc.numerator, cc.denominator, cc.rate) == (4, 8, pytest.approx(0.5))
+    assert "on the hour 3 of 7 populated times (42.9%, of which at 00:00: 1)" in cc.description
+    assert pc.dimension == "validity"
+
+
+# --- "(hour)" time items: a tiny table worked out by hand ---------------------------------------
+
+
+@pytest.mark.parametrize("column_type", ["TIME", "VARCHAR"])
+def test_time_item_scores_on_the_hour_times_by_hand(tmp_path, column_type):
+    """00:00 (midnight), 14:00 (on the hour), 14:30 and a blank: V 1, D 1, I 1, M 1 of 4.
+
+    Item score = (V + O + D - defaults in excess) / records x 100 = (1 + 0 + 1 - 1) / 4 x 100 = 25.0
+    (the one default is in excess at the 0% threshold). NHS Digital's integrity measure: 2 of the
+    3 populated times on the hour (66.7%), 1 at midnight. A text column (e.g. a staging copy) is
+    cast to TIME, and its empty string is blank like NULL.
+    """
+    blank = "NULL" if column_type == "TIME" else "''"
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA analytics"))
+            conn.execute(
+                sa.text(
+                    'CREATE TABLE analytics.mhs000_header ("OrgIDProvider" VARCHAR, "ReportingPeriodStartDate" DATE)'
+                )
+            )
+            conn.execute(sa.text("INSERT INTO analytics.mhs000_header VALUES ('R1A', DATE '2026-10-01')"))
+            conn.execute(
+                sa.text(f'CREATE TABLE analytics.mhs201_care_contact ("CareContTime" {column_type})')
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.mhs201_care_contact VALUES "
+                    f"('00:00:00'), ('14:00:00'), ('14:30:00'), ({blank})"
+                )
+            )
+        result = compute_dqmi(engine, period=PERIOD, items=["care_contact_time_hour"], seed_dir=SEEDS)
+    finally:
+        engine.dispose()
+    (item,) = result.items
+    assert _counts(result) == {"care_contact_time_hour": (1, 0, 1, 1, 1)}
+    assert item.score == pytest.approx(25.0) and item.status == "failed"
+    assert item.defaults_in_excess == 1 and item.scored_records == 1
+    assert result.dataset_score == pytest.approx(25.0)
+    from mhsds_pipeline.quality.dqmi.scoring import on_the_hour_pct
+
+    assert on_the_hour_pct(item.counts) == pytest.approx(200 / 3)
+    report = render_dqmi_html(result)
+    assert "on the hour: 66.7% of populated times" in report
+    assert "a time recorded on the hour (XX:00)" in report  # what Invalid means, in the categories table
+    assert "integrity.sql" not in report and "[NHSDigital" not in report  # code citations stay in the seed
+
+
+def test_time_item_seed_rows_are_checked(tmp_path):
+    for f in SEEDS.glob("*.csv"):
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / "ref_dqmi_items.csv"
+    rows = list(csv.DictReader(path.open(newline="")))
+    for r in rows:
+        if r["item_id"] == "care_contact_time_hour":
+            r["default_values"] = "00:30"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ValueError, match="care_contact_time_hour.*HH:00"):
+        load_dqmi_config(PERIOD, tmp_path, REPO / "dbt_project")
+
+
+#: The row the MHS204IndirectActivity mart's author adds (NHS Digital integrity measure 8).
+INDIRECT_ACTIVITY_ROW = {
+    "item_id": "indirect_activity_time_hour",
+    "data_item": "Indirect activity time (hour)",
+    "data_item_uid": "M204020",
+    "table_name": "mhs204_indirect_activity",
+    "column_name": "IndirectActTime",
+    "rule": "time_not_on_hour",
+    "default_values": "00:00",
+    "population": "all",
+    "default_threshold_pct": "0",
+    "target_score": "70",
+    "version": "2025.09",
+    "source": "integrity measure 8 (test copy)",
+}
+
+
+def test_another_time_item_is_one_seed_row(tmp_path):
+    """Indirect activity time (hour): once its mart has a contract, one seed row scores it."""
+    project = tmp_path / "dbt_project"
+    seeds = project / "seeds" / "reference"
+    shutil.copytree(SEEDS, seeds)
+    marts = yaml.safe_load(MODELS_YML.read_text())
+    if "mhs204_indirect_activity" not in {m["name"] for m in marts["models"]}:  # the mart as it will be
+        marts["models"].append(
+            {
+                "name": "mhs204_indirect_activity",
+                "config": {"contract": {"enforced": True}, "meta": {"idb_table": "MHS204IndirectActivity"}},
+                "columns": [{"name": "IndirectActTime", "data_type": "time"}],
+            }
+        )
+    (project / "models" / "marts" / "mhsds").mkdir(parents=True)
+    (project / "models" / "marts" / "mhsds" / "_mhsds__models.yml").write_text(yaml.safe_dump(marts))
+    with (seeds / "ref_dqmi_items.csv").open("a", newline="") as f:
+        fields = next(csv.reader((SEEDS / "ref_dqmi_items.csv").open(newline="")))
+        csv.DictWriter(f, fieldnames=fields).writerow(INDIRECT_ACTIVITY_ROW)
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA analytics"))
+            conn.execute(
+                sa.text(
+                    'CREATE TABLE analytics.mhs000_header ("OrgIDProvider" VARCHAR, "ReportingPeriodStartDate" DATE)'
+                )
+            )
+            conn.execute(sa.text("INSERT INTO analytics.mhs000_header VALUES ('R1A', DATE '2026-10-01')"))
+            conn.execute(sa.text('CREATE TABLE analytics.mhs204_indirect_activity ("IndirectActTime" TIME)'))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.mhs204_indirect_activity VALUES ('10:00'), ('10:20'), ('00:00')"
+                )
+            )
+        result = compute_dqmi(engine, period=PERIOD, items=["indirect_activity_time_hour"], seed_dir=seeds)
+    finally:
+        engine.dispose()
+    (item,) = result.items
+    assert (item.item.idb_table, item.item.dimension) == ("MHS204IndirectActivity", "integrity")
+    assert _counts(result) == {"indirect_activity_time_hour": (1, 0, 1, 1, 0)}
+    assert item.score == pytest.approx(100 / 3)
 
 
 # --- PostgreSQL: the same SQL gives the same counts ------------------------------------------

@@ -8,6 +8,9 @@ fixed. Method (digest: /work/shared/reference/dqmi_snomed.md, Part A):
   ethnic category Z), Default (a "not known" code, e.g. X, 99, ZZ99 postcodes), Invalid (present
   but not an accepted value) or Missing (null or blank). One SQL query per table counts the five
   categories of all that table's items; nothing but counts leaves the warehouse.
+* **"(hour)" time items** (A2.1, NHS Digital integrity measures): a time recorded on the hour
+  (XX:00) is Invalid, 00:00 (midnight) a Default at a 0% threshold, any other time Valid, a blank
+  Missing. How the DQMI scores these is not published; this scoring is derived (docs/dqmi.md).
 * **Item score** (A1.3): ``(valid and complete - defaults in excess) / records x 100`` where
   valid and complete = V + O + D and defaults in excess = ``max(0, D - threshold x records)``.
 * **Coverage** (A1.4): ``submitted / expected``. By default 1 when the warehouse holds the

@@ -39,8 +39,12 @@ RULES_ITEM: Final[frozenset[str]] = frozenset(
         "birth_date",
         "date_not_before",
         "date_in_referral",
+        "time_not_on_hour",
     }
 )
+#: Rules that score an NHS Digital *integrity* measure (dimension 7) rather than a VODIM validity
+#: rule: the item's dq_results row says dimension ``integrity``.
+RULES_INTEGRITY: Final[frozenset[str]] = frozenset({"time_not_on_hour"})
 RULE_SNOMED: Final[str] = "snomed_ct_coverage"
 RULE_DATASET: Final[str] = "dataset_score"
 
@@ -60,14 +64,15 @@ CATEGORY_MEANING: Final[dict[str, str]] = {
     "valid": "A specific, accepted value (a national code, a well-formed identifier, a plausible date).",
     "other": "An accepted code that carries little information, e.g. ethnic category Z 'not stated', "
     "consultation mechanism 98. Always counts towards the score.",
-    "default": "A 'not known' placeholder, e.g. gender X, ethnic category 99, postcode ZZ99. Counts towards "
-    "the score only up to the item's default threshold (percent of records).",
+    "default": "A 'not known' placeholder, e.g. gender X, ethnic category 99, postcode ZZ99, a time of 00:00 "
+    "(midnight). Counts towards the score only up to the item's default threshold (percent of records).",
     "invalid": "A value is present but is not accepted: not in the code list, wrong format, failed check "
-    "digit, impossible date. Never counts.",
+    "digit, impossible date, a time recorded on the hour (XX:00). Never counts.",
     "missing": "Null or blank. Never counts.",
 }
 
 _IDENT_RE: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HHMM_RE: Final[re.Pattern[str]] = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _PERIOD_RE: Final[re.Pattern[str]] = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -101,6 +106,11 @@ class DqmiItem:
     idb_table: str = ""
     #: IDB name of ``rule_arg`` when it names a table (snomed_ct_coverage: the care activity table).
     rule_arg_idb_table: str = ""
+
+    @property
+    def dimension(self) -> str:
+        """The DQ dimension its dq_results row reports: integrity for the "(hour)" time items."""
+        return "integrity" if self.rule in RULES_INTEGRITY else "validity"
 
     def applies_to(self, period: ReportingPeriod) -> bool:
         p = str(period)
@@ -252,6 +262,18 @@ def _item_from_row(row: dict[str, str], line: int) -> DqmiItem:
         raise ValueError(
             f"{where}: rule birth_date takes rule_arg = maximum age in years, got {item.rule_arg!r}"
         )
+    if rule == "time_not_on_hour":
+        if item.code_list or item.valid_values or item.other_values:
+            raise ValueError(
+                f"{where}: rule time_not_on_hour takes no code list, valid or other values "
+                "(valid = a time not on the hour); only default_values = HH:MM placeholder times"
+            )
+        bad = [v for v in item.default_values if not _HHMM_RE.match(v) or not v.endswith(":00")]
+        if bad:
+            raise ValueError(
+                f"{where}: time_not_on_hour default_values must be on-the-hour times HH:00 "
+                f"(e.g. 00:00 midnight), got {bad}"
+            )
     if rule == RULE_SNOMED and not (item.rule_arg and _IDENT_RE.match(item.rule_arg) and item.valid_values):
         raise ValueError(
             f"{where}: snomed_ct_coverage needs rule_arg = care activity table and valid_values = attended codes"

@@ -24,8 +24,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mhsds_pipeline.privacy import SUPPRESSION_MARK, disclosure_control
-from mhsds_pipeline.quality.dqmi.items import CATEGORIES, CATEGORY_MEANING, POPULATIONS, DqmiItem
-from mhsds_pipeline.quality.dqmi.scoring import DqmiResult, _fmt
+from mhsds_pipeline.quality.dqmi.items import (
+    CATEGORIES,
+    CATEGORY_MEANING,
+    POPULATIONS,
+    RULES_INTEGRITY,
+    DqmiItem,
+)
+from mhsds_pipeline.quality.dqmi.scoring import DqmiResult, VodimCounts, _fmt, on_the_hour_pct
 
 # The package's single logger, under the name the one-module dqmi.py logged as.
 log = logging.getLogger(__package__)
@@ -270,7 +276,7 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
             f"<td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)} &middot; "
             f"{e(r.item.data_item_uid)}</span></td>",
             f"<td><code>{e(r.item.idb_table)}.<wbr>{e(r.item.column_name)}</code><br><span class='small'>"
-            f"{e(POPULATIONS[r.item.population])}</span></td>",
+            f"{e(POPULATIONS[r.item.population])}{_on_the_hour_note(r.item, c)}</span></td>",
         ]
         for n in (
             *(None if c is None else getattr(c, cat) for cat in CATEGORIES),
@@ -365,9 +371,16 @@ V + O + D (DQMI methodology, Appendix 1; NHS Digital's DQMI extracts).</li>
 <li><b>Default thresholds</b>: the published per-item thresholds were not found in public sources; items with
 default codes use 0% (every default counts against the score), the conservative choice, until the published
 thresholds are found and the item definitions are updated.</li>
+<li><b>Time items "(hour)"</b>: NHS Digital's integrity measures count times recorded exactly on the hour (XX:00,
+midnight included) among the populated times. How the national DQMI turns that count into an item score is not
+published; here a time not on the hour is Valid, one on the hour Invalid, 00:00 (midnight) a Default at a 0%
+threshold (so it scores as on the hour but is shown apart) and a blank time Missing, so item score = times
+populated and not on the hour / records &times; 100, blanks counting against it as for every other item. The
+share on the hour among populated times (NHS Digital's own measure) is shown under each time item.</li>
 <li><b>Not reproduced</b>: ODS open/closed status of organisation and GP practice codes and ONS postcode activity
-(format checks stand in); integrity items (times recorded on the hour); items on tables this pipeline does not
-build (MHS005, MHS006, MHS008, MHS105, MHS401, MHS503, MHS504, MHS603); specialised MH service codes;
+(format checks stand in); time items of tables or columns this pipeline does not build or fill (indirect
+activity, onward referral and discharge plan creation times); items on tables this pipeline does not
+build (MHS005, MHS006, MHS008, MHS105, MHS204, MHS401, MHS503, MHS504, MHS603); specialised MH service codes;
 the national DQMI's own coverage table (expected submitters over the previous 7 months).</li>
 <li><b>Sources</b>: this method follows {e(METHOD_SOURCE)}.</li>
 </ul>
@@ -380,6 +393,14 @@ the national DQMI's own coverage table (expected submitters over the previous 7 
 birth or postcodes. {e(dc_note)}</p>
 </body></html>
 """
+
+
+def _on_the_hour_note(item: DqmiItem, counts: VodimCounts | None) -> str:
+    """Under a time item: NHS Digital's integrity rate (a share, never a count: safe to share)."""
+    if item.rule not in RULES_INTEGRITY or counts is None:
+        return ""
+    pct = on_the_hour_pct(counts)
+    return "" if pct is None else f"<br>on the hour: {_fmt(pct)}% of populated times"
 
 
 def _breakable(identifier: str) -> str:
@@ -408,6 +429,8 @@ def _rule_text(item: DqmiItem) -> str:
         parts.append(f"valid: on or after {item.rule_arg}")
     elif item.rule == "date_in_referral":
         parts.append("valid: on or after referral received date and not after service discharge date")
+    elif item.rule == "time_not_on_hour":
+        parts.append("valid: a time not on the hour (minutes other than 00); invalid: any other XX:00 time")
     if item.other_values:
         parts.append(f"other: {show(item.other_values)}")
     if item.default_values:
@@ -416,8 +439,9 @@ def _rule_text(item: DqmiItem) -> str:
 
 
 # Developer provenance in the seed's ``source`` column, not for readers: source tags ("[S10]"),
-# references to the project's reference digests ("dqmi_snomed.md A2.3", "(mhsds.md 5.4)").
-_SOURCE_TAG = re.compile(r"\s*\[S\d+[a-z]?\]")
+# bracketed code citations ("[NHSDigital/... integrity.sql L257-272]"), references to the
+# project's reference digests ("dqmi_snomed.md A2.3", "(mhsds.md 5.4)").
+_SOURCE_TAG = re.compile(r"\s*\[(?:S\d+[a-z]?|[^\]]*\.(?:sql|py)\b[^\]]*)\]")
 _DIGEST_REF = re.compile(
     r"\s*\(\s*[\w.-]+\.md\s+[A-Z]?\d+(?:\.\d+)*\s*\)|,?\s*\b[\w.-]+\.md(?:\s+[A-Z]?\d+(?:\.\d+)*)?"
 )

@@ -94,6 +94,28 @@ def coverage_ratio(submitted: float, expected: float) -> float:
     return max(0.0, min(1.0, submitted / expected))
 
 
+def on_the_hour_pct(counts: VodimCounts) -> float | None:
+    """NHS Digital's integrity rate for a "(hour)" item: % of *populated* times on the hour.
+
+    Its numerator is every time with minute 00 (here defaults, i.e. midnight, + invalid) and its
+    denominator the populated times (blanks left out), as in NHS Digital's integrity measures.
+    The item score is not 100 minus this: it keeps blanks in its denominator (see the seed).
+    """
+    populated = counts.total - counts.missing
+    if populated <= 0:
+        return None
+    return (counts.default + counts.invalid) / populated * 100
+
+
+def on_the_hour_text(counts: VodimCounts, placeholders: Sequence[str] = ()) -> str:
+    """The integrity measure in words, for dq_results and the report."""
+    pct = on_the_hour_pct(counts)
+    text = f"on the hour {counts.default + counts.invalid} of {counts.total - counts.missing} populated times ({_fmt(pct)}%"
+    if placeholders:
+        text += f", of which at {' or '.join(placeholders)}: {counts.default}"
+    return text + ")"
+
+
 def snomed_ct_coverage_pct(contacts_with_snomed: int, attended_contacts: int) -> float | None:
     """% attended care contacts with at least one SNOMED CT coded care activity (CDP_Q04, A2.5)."""
     if attended_contacts <= 0:
@@ -265,6 +287,8 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
                 f"{item.data_item} ({item.data_item_uid}): V {c.valid} / O {c.other} / D {c.default} / "
                 f"I {c.invalid} / M {c.missing} of {c.total}; score {_fmt(r.score)} (target {_fmt(item.target_score)})"
             )
+            if item.rule == "time_not_on_hour":
+                desc += "; " + on_the_hour_text(c, item.default_values)
         rows.append(
             CheckResult(
                 check_id=f"dqmi.{item.item_id}",
@@ -275,7 +299,7 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
                 suite="dqmi",
                 table_name=item.idb_table,
                 column_name=item.column_name,
-                dimension="validity",
+                dimension=item.dimension,
                 numerator=r.scored_records,
                 denominator=None if c is None else c.total,
                 rate=None if r.score is None else r.score / 100,

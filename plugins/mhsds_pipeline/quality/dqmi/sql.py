@@ -57,6 +57,21 @@ def _as_date(column: ColumnElement) -> ColumnElement[date]:
     )
 
 
+def _as_time(column: ColumnElement) -> ColumnElement:
+    """A TIME (or TIMESTAMP) column as it is; anything else (text) cast to TIME."""
+    return column if isinstance(column.type, sa.Time | sa.DateTime) else sa.cast(column, sa.Time)
+
+
+def _on_the_hour(column: ColumnElement, hours: Iterable[int] | None = None) -> ColumnElement[bool]:
+    """Minute 0 (NHS Digital's integrity test ``MINUTE(t) = 0``: 09:00:40 counts, as there), and,
+    given ``hours``, the hour one of them. EXTRACT runs the same on DuckDB and PostgreSQL."""
+    t = _as_time(column)
+    on_hour = sa.extract("minute", t) == 0
+    if hours is None:
+        return on_hour
+    return sa.and_(on_hour, sa.extract("hour", t).in_([sa.literal(h, sa.Integer) for h in hours]))
+
+
 def _shape(text: ColumnElement[str]) -> ColumnElement[str]:
     """Letters -> 'A', digits -> '9' (e.g. 'WR2 4GD' -> 'AA9 9AA'): a portable character-class match."""
     return sa.func.translate(sa.func.upper(text), _lit(_UPPER + _DIGITS), _lit("A" * 26 + "9" * 10))
@@ -184,6 +199,16 @@ def _category_expr(item: DqmiItem, ctx: _Ctx) -> ColumnElement[int]:
             .where(sa.or_(discharge_col.is_(None), d <= _as_date(discharge_col)))
         )
         return _case(col.is_(None), (within, "valid"))
+    if rule == "time_not_on_hour":
+        # NHS Digital integrity measures (dimension 7): a time recorded exactly on the hour (XX:00)
+        # is suspect; the seed's default_values (HH:00, e.g. 00:00 midnight, the time an EPR
+        # writes when only a date was known) are counted apart as defaults. Blank = missing.
+        missing = col.is_(None)
+        if isinstance(col.type, sa.String):
+            missing = sa.or_(missing, _trimmed(col) == _lit(""))
+        placeholder_hours = [int(v[:2]) for v in item.default_values]
+        default = _on_the_hour(col, placeholder_hours) if placeholder_hours else None
+        return _case(missing, (default, "default"), (sa.not_(_on_the_hour(col)), "valid"))
     raise ValueError(f"item {item.item_id!r}: rule {rule!r} has no SQL")
 
 
