@@ -378,9 +378,9 @@ threshold (so it scores as on the hour but is shown apart) and a blank time Miss
 populated and not on the hour / records &times; 100, blanks counting against it as for every other item. The
 share on the hour among populated times (NHS Digital's own measure) is shown under each time item.</li>
 <li><b>Not reproduced</b>: ODS open/closed status of organisation and GP practice codes and ONS postcode activity
-(format checks stand in); time items of tables or columns this pipeline does not build or fill (indirect
-activity, onward referral and discharge plan creation times); items on tables this pipeline does not
-build (MHS005, MHS006, MHS008, MHS105, MHS204, MHS401, MHS503, MHS504, MHS603); specialised MH service codes;
+(format checks stand in); the onward referral time (MHS105 is not built) and discharge plan creation time
+(no EPR source) items; items on tables this pipeline does not
+build (MHS005, MHS006, MHS008, MHS105, MHS401, MHS503, MHS504, MHS603); specialised MH service codes;
 the national DQMI's own coverage table (expected submitters over the previous 7 months).</li>
 <li><b>Sources</b>: this method follows {e(METHOD_SOURCE)}.</li>
 </ul>
