@@ -112,11 +112,25 @@ def _ensure_synthetic_source(settings: Settings, source: Path, period: str) -> d
     return generate(source, end_period=period, scale=scale, seed=FINANCE_SEED)
 
 
+def history_for(settings: Settings, period: str):
+    """The published months the period's MHIS run reads: every point of the 12-month series has
+    its own 12-month window, so at least 23 months."""
+    from mhsds_pipeline.finance import ltp_metrics
+    from mhsds_pipeline.finance.config import load_finance_settings
+    from mhsds_pipeline.finance.published import find_published
+
+    fin = load_finance_settings(settings)
+    months = max(fin.history_months, 2 * ltp_metrics.WINDOW_MONTHS - 1)
+    return find_published(settings.output_dir, period, months)
+
+
 def load_finance(period: str, settings: Settings | None = None) -> dict:
-    """Step 1: finance extract -> warehouse ``raw_finance``."""
+    """Step 1: finance extract -> warehouse ``raw_finance``; the published MHSDS months of the
+    history -> warehouse ``mhsds_published`` (for the national derived fields)."""
     from mhsds_pipeline.config import redact_url
     from mhsds_pipeline.finance.config import load_finance_settings
     from mhsds_pipeline.finance.loader import load_raw_finance, read_source
+    from mhsds_pipeline.finance.published import load_published
 
     settings = settings or load_settings()
     period = str(ReportingPeriod.parse(period))
@@ -124,8 +138,12 @@ def load_finance(period: str, settings: Settings | None = None) -> dict:
     t0 = time.perf_counter()
     generated = None if fin.source_is_url else _ensure_synthetic_source(settings, Path(fin.source), period)
     counts = load_raw_finance(settings, read_source(fin))
+    history = history_for(settings, period)
+    published = load_published(settings, history)
     return {
         "period": period,
+        "published_months": history.available,
+        "published_rows": published,
         "source": redact_url(fin.source) if fin.source_is_url else fin.source,
         "generated_synthetic": bool(generated),
         "row_counts": counts,
@@ -147,7 +165,7 @@ def compute_outputs(settings: Settings, period: str):
     from mhsds_pipeline.finance import activity, ltp_metrics, mhis
     from mhsds_pipeline.finance.config import load_finance_settings
     from mhsds_pipeline.finance.loader import read_marts
-    from mhsds_pipeline.finance.published import find_published, open_history
+    from mhsds_pipeline.finance.published import check_loaded_versions, open_history
     from mhsds_pipeline.finance.report import MhisOutputs
     from mhsds_pipeline.publish import code_version
 
@@ -162,19 +180,21 @@ def compute_outputs(settings: Settings, period: str):
     for row in result.categories:
         row["short_name"] = short.get(row["mhis_category"]) or row["category_name"]
 
-    # every point of the 12-month series has its own 12-month window: read at least 23 months
-    history = find_published(
-        settings.output_dir, period, max(fin.history_months, 2 * ltp_metrics.WINDOW_MONTHS - 1)
-    )
-    con = open_history(history)
+    history = history_for(settings, period)
+    check_loaded_versions(settings, history)
+    derived = ltp_metrics.open_derived(settings)
     try:
         metrics, series = ltp_metrics.ltp_metrics(
-            con,
+            derived,
             history,
             ltp_metrics.load_metric_codes(fin.seed_dir),
             ltp_metrics.load_trajectories(fin.seed_dir),
             fin.trajectory_scale,
         )
+    finally:
+        derived.close()
+    con = open_history(history)
+    try:
         act, teams = activity.activity_by_category(
             con,
             history,

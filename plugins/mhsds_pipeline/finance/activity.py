@@ -1,8 +1,11 @@
 """MHSDS activity set beside MHIS spend: contacts, people and referrals by MHIS category and team.
 
-Over the rolling 12 months ending with the period (the same window for money and activity):
+Over the rolling 12 months ending with the period, restricted to the months that have both a
+published MHSDS month and ledger lines (the *basis months*), so that money and activity always
+cover the same months: with one month published, a unit cost is one month's spend over one
+month's activity, never 12 months of spend over one month of activity.
 
-* spend: every ledger line of the window's months, all funding sources (the cost of delivering
+* spend: every ledger line of the basis months, all funding sources (the cost of delivering
   the activity, whether or not it counts towards MHIS), from ``mhis_spend_monthly``;
 * contacts: attended care contacts (AttendStatus 5 or 6, any mechanism; DNAs and cancellations
   do not count) dated in the window; people in contact: distinct LocalPatientID among them;
@@ -50,12 +53,14 @@ _ACTIVITY_SQL = """
         FROM mhsds_contact c
         LEFT JOIN team_category tc ON tc.team_id = c.team_id
         WHERE c.CareContDate BETWEEN $start AND $end AND c.AttendStatus IN {attended}
+          AND strftime(c.CareContDate, '%Y-%m') IN (SELECT month FROM basis_month)
     ),
     referrals AS (
         SELECT coalesce(tc.mhis_category, 'UNMAPPED') AS mhis_category, r.CareProfTeamLocalID AS team_id
         FROM mhsds_referral r
         LEFT JOIN team_category tc ON tc.team_id = r.CareProfTeamLocalID
         WHERE r.ReferralRequestReceivedDate BETWEEN $start AND $end
+          AND strftime(r.ReferralRequestReceivedDate, '%Y-%m') IN (SELECT month FROM basis_month)
     ),
     by_key AS (
         SELECT {key}, count(*) AS contacts, count(DISTINCT LocalPatientID) AS people, 0 AS referrals
@@ -85,6 +90,10 @@ def team_categories(con, team_type_map: Iterable[Mapping]) -> dict[str, str]:
     return dict(con.execute("SELECT team_id, mhis_category FROM team_category ORDER BY team_id").fetchall())
 
 
+def _month_of(month_start) -> str:
+    return month_start.strftime("%Y-%m") if hasattr(month_start, "strftime") else str(month_start)[:7]
+
+
 def _unit(spend: Decimal, count: int | None) -> Decimal | None:
     return money(spend / count) if count else None
 
@@ -101,6 +110,12 @@ def activity_by_category(
     start, end, months = window(period)
     missing = history.missing_in(months[0], months[-1])
     _register_team_map(con, team_type_map)
+    spend_rows = list(spend_rows)
+    ledger_months = {_month_of(r["month_start"]) for r in spend_rows} & set(months)
+    basis = [m for m in months if m in ledger_months and m in history.available]
+    con.execute("CREATE OR REPLACE TEMP TABLE basis_month (month VARCHAR)")
+    if basis:
+        con.executemany("INSERT INTO basis_month VALUES (?)", [(m,) for m in basis])
     params = {"start": start, "end": end}
     by_cat = {
         r[0]: r[1:]
@@ -114,7 +129,8 @@ def activity_by_category(
     }
     total_people = con.execute(
         "SELECT count(DISTINCT LocalPatientID) FROM mhsds_contact "
-        f"WHERE CareContDate BETWEEN $start AND $end AND AttendStatus IN {_ATTENDED_SQL}",
+        f"WHERE CareContDate BETWEEN $start AND $end AND AttendStatus IN {_ATTENDED_SQL} "
+        "AND strftime(CareContDate, '%Y-%m') IN (SELECT month FROM basis_month)",
         params,
     ).fetchone()[0]
 
@@ -122,22 +138,18 @@ def activity_by_category(
     spend_cat: dict[str, Decimal] = defaultdict(lambda: ZERO)
     spend_team: dict[tuple[str, str, str | None], Decimal] = defaultdict(lambda: ZERO)
     cat_of_cc: dict[str, str] = {}
-    ledger_months: set[str] = set()
     for r in spend_rows:
-        month = (
-            r["month_start"].strftime("%Y-%m")
-            if hasattr(r["month_start"], "strftime")
-            else str(r["month_start"])[:7]
-        )
-        if month not in months:
+        if _month_of(r["month_start"]) not in basis:
             continue
-        ledger_months.add(month)
         amount = Decimal(str(r["amount_gbp"]))
         spend_cat[r["mhis_category"]] += amount
         spend_team[(r["cost_centre"], r["service_line"], r["team_local_id"])] += amount
         cat_of_cc[r["cost_centre"]] = r["mhis_category"]
     ledger_missing = [m for m in months if m not in ledger_months]
-    note = []
+    note = [
+        f"spend and activity over the same {len(basis)} month(s) with both ledger and published MHSDS data"
+        + (f" ({basis[0]}..{basis[-1]})" if basis else "")
+    ]
     if missing:
         note.append(f"MHSDS months not published: {', '.join(missing)}")
     if ledger_missing:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.finance.published import TABLES
 
 
@@ -33,16 +34,19 @@ def write_published_month(
     """Publish ``tables`` (IDB table -> rows) as ``period``; absent tables are written empty."""
     version_dir = Path(output_dir) / ".versions" / period / f"{version}__fixture"
     (version_dir / "mhsds").mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict] = {}
     for table, (columns, _, _) in TABLES.items():
         rows = tables.get(table, [])
         schema = pa.schema([pa.field(c, _type(c)) for c in columns])
         data = {c: [_value(r.get(c), schema.field(c).type) for r in rows] for c in columns}
-        pq.write_table(pa.table(data, schema=schema), version_dir / "mhsds" / f"{table}.parquet")
+        path = version_dir / "mhsds" / f"{table}.parquet"
+        pq.write_table(pa.table(data, schema=schema), path)
+        files[table] = {"path": f"mhsds/{table}.parquet", "sha256": sha256_file(path)}
     manifest = {
         "reporting_period": period,
         "run_id": f"fixture_{version}",
         "code_version": "fixture",
-        "tables": {},
+        "tables": files,
     }
     (version_dir / "manifest.json").write_text(json.dumps(manifest))
     link = Path(output_dir) / period

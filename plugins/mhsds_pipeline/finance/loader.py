@@ -131,41 +131,57 @@ def _typed(values: list, arrow_type: pa.DataType) -> list:
 
 def load_raw_finance(settings: Settings, tables: dict[str, pa.Table]) -> dict[str, int]:
     """Replace schema ``raw_finance`` in the warehouse with the extract; returns row counts."""
+    return load_schema(settings, RAW_SCHEMA, tables)
+
+
+#: Arrow type -> SQL type of a loaded column (finance money and percentages, MHSDS dates/times).
+_LOAD_SQL_TYPES = {
+    **SQL_TYPES,
+    pa.date32(): "date",
+    pa.time64("us"): "time",
+    pa.int64(): "bigint",
+    pa.int32(): "integer",
+}
+
+
+def load_schema(settings: Settings, schema: str, tables: dict[str, pa.Table]) -> dict[str, int]:
+    """Replace the tables of ``schema`` in the warehouse (DuckDB or PostgreSQL) with ``tables``,
+    in one transaction; returns row counts."""
     if settings.warehouse_target == "duckdb":
         from mhsds_pipeline.warehouse import duckdb_connection
 
         with duckdb_connection(settings) as con:
             con.execute("BEGIN")
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
             for name, table in tables.items():
-                con.register("finance_batch", table)
+                con.register("load_batch", table)
                 con.execute(
-                    f"CREATE OR REPLACE TABLE {RAW_SCHEMA}.{_quote(name)} AS SELECT * FROM finance_batch"
+                    f"CREATE OR REPLACE TABLE {_quote(schema)}.{_quote(name)} AS SELECT * FROM load_batch"
                 )
-                con.unregister("finance_batch")
+                con.unregister("load_batch")
             con.execute("COMMIT")
         return {name: t.num_rows for name, t in tables.items()}
     if settings.warehouse_target == "postgres":
-        return _load_postgres(tables)
+        return _load_postgres(schema, tables)
     raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r} (duckdb or postgres)")
 
 
-def _load_postgres(tables: dict[str, pa.Table]) -> dict[str, int]:
+def _load_postgres(schema: str, tables: dict[str, pa.Table]) -> dict[str, int]:
     import psycopg2
     import pyarrow.csv as pacsv
 
     from mhsds_pipeline.warehouse import postgres_dsn
 
     with psycopg2.connect(postgres_dsn()) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
         for name, table in tables.items():
-            cols = ", ".join(f"{_quote(f.name)} {SQL_TYPES[f.type]}" for f in table.schema)
-            cur.execute(f"DROP TABLE IF EXISTS {RAW_SCHEMA}.{_quote(name)}")
-            cur.execute(f"CREATE TABLE {RAW_SCHEMA}.{_quote(name)} ({cols})")
+            cols = ", ".join(f"{_quote(f.name)} {_LOAD_SQL_TYPES[f.type]}" for f in table.schema)
+            cur.execute(f"DROP TABLE IF EXISTS {_quote(schema)}.{_quote(name)}")
+            cur.execute(f"CREATE TABLE {_quote(schema)}.{_quote(name)} ({cols})")
             buf = io.BytesIO()
             pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
             buf.seek(0)
-            cur.copy_expert(f"COPY {RAW_SCHEMA}.{_quote(name)} FROM STDIN WITH (FORMAT csv)", buf)
+            cur.copy_expert(f"COPY {_quote(schema)}.{_quote(name)} FROM STDIN WITH (FORMAT csv)", buf)
     return {name: t.num_rows for name, t in tables.items()}
 
 

@@ -1,46 +1,47 @@
-"""NHS Long Term Plan access metrics from the published MHSDS, against local trajectories.
+"""NHS Long Term Plan access and length-of-stay measures, as NHS England's own code computes them.
 
-National definitions (mhis_ltp.md Part B; NHS England's ``menh_bbrb`` code), over a rolling 12
-months ending with the reporting period. Their code lists (attendance, consultation mechanism,
-team type, SNOMED CT, bed type) are the seed ``ref_ltp_metric_code``, applied as in force on the
-window's last day. Common rules:
+Each measure follows NHS England's measure preparation in ``NHSDigital/mental-health-monthly-
+statistics`` (``Mental_Health_Monthly_Statistics/menh_bbrb/notebooks/``, commit 7b4d742; file and
+line ranges in docs/mhis.md "LTP measures") over the national derived fields that dbt builds from
+the published months (``models/derived``: RecordNumber, Person_ID, UniqServReqID, ages,
+LADistrictAuth, the referral's team types for the month, direct/indirect activity). The derived
+tables are read from the warehouse into an in-memory DuckDB; only aggregates leave this module.
 
-* a *direct attended contact*: AttendStatus 5 or 6 (DNAs and cancellations never count) with a
-  direct ConsMechanismMH (face to face, telephone, talk type, video);
-* ages are completed years from PersonBirthDate (MHS001) at the date in question, so a person is
-  17 until the day before their 18th birthday;
-* the team of a contact is the team delivering it (MHS201 OtherCareProfTeamLocalID, v6), else the
-  referral's team (MHS101 CareProfTeamLocalID); its type is ServTeamTypeMH (MHS902). NHS England's
-  v5-era code selects the referral's ServTeamTypeRefToMH; in v6 the team rides on the contact;
-* a person is LocalPatientID (one provider), counted once per metric.
+Windows are in submitted months (UniqMonthID), as nationally:
 
-=========  ================================================================================
-MHS95      CYP (0-17 at referral AND at contact) with >= 1 direct attended contact in the window
-MHS91      women (GenderIDCode 2/3, or 1 with GenderSameAtBirth N, or identity missing and Gender 2)
-           with >= 1 attended face-to-face/video contact with a specialist perinatal team (C02/F02)
-MHS108     adults (18+ at referral) whose 2nd direct attended contact with a core community team
-           (A05 A06 A08 A09 A12 A13 A16 C03 C10; + A14 EIP and D05 IPS from April 2023) on a
-           referral falls in the window; referrals with an inpatient spell in the same financial
-           year as that contact are removed. Contact order uses all published history read
-           (``history_months``): referrals received before it may have had earlier contacts
-           (reported as a caveat)
-MHS116     referrals (not people) with >= 1 direct attended contact in the window with an IPS team
-           (D05) or carrying an IPS SNOMED CT procedure; referral received on/after 2016-01-01
-MHS156     discharges (18+) in the window from adult acute, older adult acute or PICU beds (class
-           of the last ward stay); MHS156a bed days (length of stay summed); MHS156b mean LOS.
-           National LOS measures are quarterly: here rolling 12 months, to match the trajectory
-MHS100     adult acute discharges aged 18-64 with LOS >= 60 days
-MHS103     older adult acute discharges aged 65+ with LOS >= 90 days
-=========  ================================================================================
+=========  ====================================================================================
+MHS95      12 months. People aged 0-17 at referral (AgeServReferRecDate) with a direct attended
+           contact or any indirect activity (MHS204) on that referral's record of a month in the
+           window, aged 0-17 at the contact (indirect: at the month's end); England residents
+MHS91      12 months. Women (gender rule from April 2023) on a referral-month with a specialist
+           perinatal team (C02/F02, MHS101 or MHS102) and an attended face-to-face or video
+           contact on that record; England residents
+MHS108     12 months. People 18+ at referral with a core community team type for the month whose
+           referral has its 2nd direct attended contact among the window's records (contacts
+           before the window do not count); referrals with a hospital spell in the same
+           financial year are removed; England residents
+MHS116     12 months. Referrals (not people) received since 2016 with an IPS team type (D05) and a
+           direct contact, or a direct contact carrying an IPS SNOMED CT procedure; England residents
+MHS156     the quarter ending with the period. Discharges of people 18+ (age at the record month's
+           end) whose discharge ward stay is adult acute, older adult acute or PICU; 156a bed days,
+           156b mean length of stay rounded to whole days (suppressed when bed days are under 5)
+MHS100     the quarter. People 18-64 discharged from adult acute beds after 60+ days
+MHS103     the quarter. People 65+ discharged from older adult acute beds after 90+ days
+=========  ====================================================================================
 
-Disclosure control (privacy.disclosure_control): counts under 5 are suppressed, others rounded
-to the nearest 5; the mean LOS is computed from unrounded values and withheld when its discharges
-are under 5 (as the national code does for means). Trajectories compare the published values.
+England residents: LADistrictAuth starting 'E', or unknown (null or blank), exactly as NHS
+England's filter. Publication is at provider level, so counts are suppressed under 5 and rounded
+to the nearest 5; the mean is a whole number, suppressed on its numerator (bed days).
+
+The local trajectory for length of stay is an annual figure: beside the national quarter, the same
+measures over the rolling 12 months are published as ``MHS156_12M``/``MHS156b_12M``, labelled, and
+those are what the trajectory is compared with.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -52,6 +53,19 @@ from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.privacy import disclosure_control
 
 WINDOW_MONTHS = 12
+QUARTER_MONTHS = 3
+
+#: The national derived tables the measures read (dbt models/derived).
+DERIVED_TABLES = (
+    "der_referral_month",
+    "der_service_team_type",
+    "der_activity",
+    "der_care_activity",
+    "der_inpatients",
+)
+
+#: Statuses against a trajectory.
+STATUSES = ("met", "not_met", "incomplete", "no_trajectory", "suppressed", "not_measurable")
 
 
 @dataclass(frozen=True)
@@ -60,47 +74,117 @@ class Metric:
     name: str
     unit: str  # people | referrals | discharges | bed days | days
     kind: str  # count | mean
+    months: int  # window length in submitted months
+    numerator: str | None = None  # the count a mean is suppressed on
+    trajectory_id: str | None = None  # the local trajectory it is compared with
+    source: str = ""  # NHS England's code: file (under menh_bbrb/notebooks) and lines
 
 
+_CYP = "04_cyp_perinatal/cyp_perinatal_prep.py"
+_LOS = "01_los/los_prep.py"
 METRICS: tuple[Metric, ...] = (
-    Metric("MHS95", "CYP aged 0-17 with at least one contact (12 months rolling)", "people", "count"),
+    Metric(
+        "MHS95",
+        "CYP aged 0-17 with at least one contact, incl. indirect activity (12 months rolling)",
+        "people",
+        "count",
+        12,
+        trajectory_id="MHS95",
+        source=f"{_CYP} 3-111; measure_metadata.py 1460-1477",
+    ),
     Metric(
         "MHS91",
         "Women accessing specialist community perinatal MH services (12 months rolling)",
         "people",
         "count",
+        12,
+        trajectory_id="MHS91",
+        source=f"{_CYP} 364-540; measure_metadata.py 1445-1459",
     ),
     Metric(
         "MHS108",
         "Adults and older adults with 2+ contacts with community MH services (12 months rolling)",
         "people",
         "count",
+        12,
+        trajectory_id="MHS108",
+        source="03_cmh/cmh_prep.py 176-287; measure_metadata.py 1335-1349",
     ),
     Metric(
         "MHS116",
         "Referrals accessing Individual Placement and Support (12 months rolling)",
         "referrals",
         "count",
+        12,
+        trajectory_id="MHS116",
+        source="06_ips/ips_prep.py 1-185; measure_metadata.py 2233-2247",
     ),
     Metric(
         "MHS156",
-        "Discharges from adult acute, older adult acute and PICU beds (12 months rolling)",
+        "Discharges from adult acute, older adult acute and PICU beds (quarter)",
         "discharges",
         "count",
+        3,
+        source=f"{_LOS} 24-155; measure_metadata.py 420-434",
     ),
-    Metric("MHS156a", "Bed days of those discharges (12 months rolling)", "bed days", "count"),
-    Metric("MHS156b", "Mean length of stay of those discharges (12 months rolling)", "days", "mean"),
+    Metric(
+        "MHS156a",
+        "Bed days of those discharges (quarter)",
+        "bed days",
+        "count",
+        3,
+        source=f"{_LOS} 136-155; measure_metadata.py 435-449",
+    ),
+    Metric(
+        "MHS156b",
+        "Mean length of stay of those discharges, whole days (quarter)",
+        "days",
+        "mean",
+        3,
+        numerator="MHS156a",
+        source=f"{_LOS} 136-155; measure_metadata.py 450-464",
+    ),
     Metric(
         "MHS100",
-        "Adult acute discharges (18-64) with length of stay 60+ days (12 months rolling)",
-        "discharges",
+        "People 18-64 discharged from adult acute beds with length of stay 60+ days (quarter)",
+        "people",
         "count",
+        3,
+        source=f"{_LOS} 24-155; measure_metadata.py 15-29",
     ),
     Metric(
         "MHS103",
-        "Older adult acute discharges (65+) with length of stay 90+ days (12 months rolling)",
+        "People 65+ discharged from older adult acute beds with length of stay 90+ days (quarter)",
+        "people",
+        "count",
+        3,
+        source=f"{_LOS} 24-155; measure_metadata.py 285-299",
+    ),
+    Metric(
+        "MHS156_12M",
+        "Discharges from adult acute, older adult acute and PICU beds (12 months rolling: local trajectory window)",
         "discharges",
         "count",
+        12,
+        source=f"{_LOS} (national definition over the local trajectory's 12 months)",
+    ),
+    Metric(
+        "MHS156a_12M",
+        "Bed days of those discharges (12 months rolling: local trajectory window)",
+        "bed days",
+        "count",
+        12,
+        source=f"{_LOS} (national definition over the local trajectory's 12 months)",
+    ),
+    Metric(
+        "MHS156b_12M",
+        "Mean length of stay, whole days (12 months rolling: local trajectory window)",
+        "days",
+        "mean",
+        12,
+        numerator="MHS156a_12M",
+        trajectory_id="MHS156b",
+        source=f"{_LOS} (national definition over the local trajectory's 12 months)",
     ),
 )
 METRIC_BY_ID = {m.metric_id: m for m in METRICS}
@@ -110,120 +194,137 @@ def _codes(metric: str, code_list: str) -> str:
     return f"(SELECT code FROM ltp_code WHERE metric_id = '{metric}' AND code_list = '{code_list}')"
 
 
-def _direct(metric: str, alias: str = "c") -> str:
-    return (
-        f"{alias}.AttendStatus IN {_codes(metric, 'attend_status')} "
-        f"AND {alias}.ConsMechanismMH IN {_codes(metric, 'cons_mechanism')}"
-    )
-
+#: England residents or unknown residence (NHS England: LADistrictAuth LIKE 'E%' OR NULL OR '').
+_ENGLAND = "(r.LADistrictAuth LIKE 'E%' OR r.LADistrictAuth IS NULL OR r.LADistrictAuth = '')"
+_IN_WINDOW = "r.UniqMonthID BETWEEN $start_month AND $end_month"
 
 SQL: dict[str, str] = {
+    # cyp_perinatal_prep.py 3-111: referral-months in the window, 0-17 at referral, England;
+    # direct attended contacts and every indirect activity on the same record, 0-17 at the activity.
     "MHS95": f"""
-        SELECT count(DISTINCT c.LocalPatientID) AS value
-        FROM mhsds_contact c
-        JOIN mhsds_referral r ON r.ServiceRequestID = c.ServiceRequestID
-        JOIN mhsds_person p ON p.LocalPatientID = c.LocalPatientID
-        WHERE c.CareContDate BETWEEN $start AND $end
-          AND {_direct("MHS95")}
-          AND age_on(p.PersonBirthDate, r.ReferralRequestReceivedDate) BETWEEN 0 AND 17
-          AND age_on(p.PersonBirthDate, c.CareContDate) BETWEEN 0 AND 17
+        WITH refs AS (
+            SELECT r.RecordNumber, r.UniqServReqID, r.Person_ID, r.AgeRepPeriodEnd
+            FROM der_referral_month r
+            WHERE {_IN_WINDOW} AND r.AgeServReferRecDate BETWEEN 0 AND 17 AND {_ENGLAND}
+        ),
+        acts AS (
+            SELECT r.Person_ID, a.Der_ActivityType
+            FROM der_activity a
+            JOIN refs r ON r.RecordNumber = a.RecordNumber AND r.UniqServReqID = a.UniqServReqID
+            WHERE (a.Der_ActivityType = 'INDIRECT' OR a.Der_DirectContact)
+              AND coalesce(a.AgeCareContDate, r.AgeRepPeriodEnd) BETWEEN 0 AND 17
+        )
+        SELECT count(DISTINCT Person_ID) AS value,
+               count(DISTINCT Person_ID) FILTER (WHERE Person_ID NOT IN (
+                   SELECT Person_ID FROM acts WHERE Der_ActivityType = 'DIRECT')) AS indirect_only
+        FROM acts
     """,
+    # cyp_perinatal_prep.py 364-540: perinatal team type for the month, gender, England; attended
+    # face-to-face or video contacts (no indirect activity), no age filter.
     "MHS91": f"""
-        SELECT count(DISTINCT c.LocalPatientID) AS value
-        FROM mhsds_contact c
-        JOIN mhsds_person p ON p.LocalPatientID = c.LocalPatientID
-        JOIN mhsds_team t ON t.CareProfTeamLocalID = c.team_id
-        WHERE c.CareContDate BETWEEN $start AND $end
-          AND {_direct("MHS91")}
-          AND t.ServTeamTypeMH IN {_codes("MHS91", "serv_team_type")}
-          AND (p.GenderIDCode IN ('2', '3')
-               OR (p.GenderIDCode = '1' AND p.GenderSameAtBirth = 'N')
-               OR (p.GenderIDCode IS NULL AND p.Gender = '2'))
+        WITH refs AS (
+            SELECT DISTINCT r.RecordNumber, r.UniqServReqID, r.Person_ID
+            FROM der_referral_month r
+            JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
+            WHERE {_IN_WINDOW} AND {_ENGLAND}
+              AND t.ServTeamTypeRefToMH IN {_codes("MHS91", "serv_team_type")}
+              AND (r.GenderIDCode IN ('2', '3')
+                   OR (r.GenderIDCode = '1' AND r.GenderSameAtBirth = 'N')
+                   OR (r.GenderIDCode IS NULL AND r.Gender = '2'))
+        )
+        SELECT count(DISTINCT r.Person_ID) AS value
+        FROM refs r
+        JOIN der_activity a ON a.RecordNumber = r.RecordNumber AND a.UniqServReqID = r.UniqServReqID
+        WHERE a.Der_ActivityType = 'DIRECT'
+          AND a.AttendStatus IN {_codes("MHS91", "attend_status")}
+          AND a.ConsMechanismMH IN {_codes("MHS91", "cons_mechanism")}
     """,
+    # cmh_prep.py 176-287: adult referral-months in the window with a core community team type,
+    # England, no hospital spell on the referral in the same financial year; direct attended
+    # contacts on those records numbered per person and referral; the 2nd one qualifies. The join
+    # to the team-type rows is kept as nationally (a record with two qualifying team rows joins
+    # each contact twice, cmh_prep.py 254-257); ``distinct_value`` counts each contact once.
     "MHS108": f"""
-        WITH adult_referrals AS (
-            SELECT r.ServiceRequestID, r.ReferralRequestReceivedDate
-            FROM mhsds_referral r
-            JOIN mhsds_person p ON p.LocalPatientID = r.LocalPatientID
-            WHERE age_on(p.PersonBirthDate, r.ReferralRequestReceivedDate) >= 18
+        WITH refs AS (
+            SELECT r.RecordNumber, r.UniqServReqID, r.Person_ID
+            FROM der_referral_month r
+            JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
+            WHERE {_IN_WINDOW} AND r.AgeServReferRecDate >= 18 AND {_ENGLAND}
+              AND t.ServTeamTypeRefToMH IN {_codes("MHS108", "serv_team_type")}
+              AND NOT EXISTS (SELECT 1 FROM der_inpatients i
+                              WHERE i.Person_ID = r.Person_ID AND i.UniqServReqID = r.UniqServReqID
+                                AND i.Der_FY = r.Der_FY)
         ),
-        contacts AS (
-            SELECT c.ServiceRequestID, c.LocalPatientID, c.CareContDate, c.CareContTime, c.CareContactID,
-                   a.ReferralRequestReceivedDate,
-                   row_number() OVER (PARTITION BY c.ServiceRequestID
-                                      ORDER BY c.CareContDate, c.CareContTime, c.CareContactID) AS contact_order
-            FROM mhsds_contact c
-            JOIN adult_referrals a ON a.ServiceRequestID = c.ServiceRequestID
-            JOIN mhsds_team t ON t.CareProfTeamLocalID = c.team_id
-            WHERE c.CareContDate <= $end
-              AND {_direct("MHS108")}
-              AND t.ServTeamTypeMH IN {_codes("MHS108", "serv_team_type")}
+        linked AS (
+            SELECT r.Person_ID, r.UniqServReqID, a.Der_ActivityUniqID, a.Der_ContactDate, a.Der_ContactTime
+            FROM refs r
+            JOIN der_activity a ON a.RecordNumber = r.RecordNumber AND a.UniqServReqID = r.UniqServReqID
+            WHERE a.Der_ActivityType = 'DIRECT' AND a.Der_DirectContact
         ),
-        second_contacts AS (
-            SELECT * FROM contacts s
-            WHERE s.contact_order = 2 AND s.CareContDate BETWEEN $start AND $end
-              AND NOT EXISTS (
-                  SELECT 1 FROM mhsds_spell i
-                  WHERE i.ServiceRequestID = s.ServiceRequestID
-                    AND i.StartDateHospProvSpell <= fy_end(s.CareContDate)
-                    AND coalesce(i.DischDateHospProvSpell, DATE '9999-12-31') >= fy_start(s.CareContDate))
+        national AS (
+            SELECT Person_ID, row_number() OVER (PARTITION BY Person_ID, UniqServReqID
+                ORDER BY Der_ContactDate, Der_ContactTime, Der_ActivityUniqID) AS n
+            FROM linked
+        ),
+        once AS (
+            SELECT Person_ID, row_number() OVER (PARTITION BY Person_ID, UniqServReqID
+                ORDER BY Der_ContactDate, Der_ContactTime, Der_ActivityUniqID) AS n
+            FROM (SELECT DISTINCT * FROM linked)
         )
-        SELECT count(DISTINCT LocalPatientID) AS value,
-               count(DISTINCT LocalPatientID) FILTER (WHERE ReferralRequestReceivedDate < $history_start)
-                   AS caveat_people
-        FROM second_contacts
+        SELECT (SELECT count(DISTINCT Person_ID) FROM national WHERE n = 2) AS value,
+               (SELECT count(DISTINCT Person_ID) FROM once WHERE n = 2) AS distinct_value
     """,
+    # ips_prep.py 1-185: IPS referral-months (team type D05, or a direct contact carrying an IPS
+    # procedure) received since 2016, England, with a direct contact on the record; referrals counted.
     "MHS116": f"""
-        WITH direct AS (
-            SELECT c.ServiceRequestID, c.CareContactID, c.team_id
-            FROM mhsds_contact c
-            WHERE c.CareContDate BETWEEN $start AND $end AND {_direct("MHS116")}
+        WITH refs AS (
+            SELECT r.RecordNumber, r.UniqServReqID
+            FROM der_referral_month r
+            WHERE {_IN_WINDOW} AND r.ReferralRequestReceivedDate >= DATE '2016-01-01' AND {_ENGLAND}
         ),
-        ips AS (
-            SELECT d.ServiceRequestID FROM direct d
-            JOIN mhsds_team t ON t.CareProfTeamLocalID = d.team_id
-            WHERE t.ServTeamTypeMH IN {_codes("MHS116", "serv_team_type")}
-            UNION
-            SELECT d.ServiceRequestID FROM direct d
-            JOIN mhsds_care_activity a ON a.CareContactID = d.CareContactID
-            WHERE split_part(trim(a.Procedure), ':', 1) IN {_codes("MHS116", "snomed_procedure")}
-              AND NOT EXISTS (SELECT 1 FROM ltp_code q
-                              WHERE q.metric_id = 'MHS116' AND q.code_list = 'snomed_qualifier_excluded'
-                                AND contains(a.Procedure, q.code))
+        direct AS (
+            SELECT a.RecordNumber, a.UniqServReqID, a.CareContactID, a.UniqMonthID
+            FROM der_activity a
+            WHERE a.Der_ActivityType = 'DIRECT' AND a.Der_DirectContact
+        ),
+        by_team AS (
+            SELECT DISTINCT r.UniqServReqID
+            FROM refs r
+            JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
+            JOIN direct d ON d.RecordNumber = r.RecordNumber AND d.UniqServReqID = r.UniqServReqID
+            WHERE t.ServTeamTypeRefToMH IN {_codes("MHS116", "serv_team_type")}
+        ),
+        by_snomed AS (
+            SELECT DISTINCT r.UniqServReqID
+            FROM refs r
+            JOIN direct d ON d.RecordNumber = r.RecordNumber AND d.UniqServReqID = r.UniqServReqID
+            JOIN der_care_activity c ON c.UniqMonthID = d.UniqMonthID AND c.CareContactID = d.CareContactID
+            WHERE c.Der_SNoMEDProcCode IN {_codes("MHS116", "snomed_procedure")}
+              AND (c.Der_SNoMEDProcQual IS NULL
+                   OR c.Der_SNoMEDProcQual NOT IN {_codes("MHS116", "snomed_qualifier_excluded")})
         )
-        SELECT count(DISTINCT ips.ServiceRequestID) AS value
-        FROM ips JOIN mhsds_referral r ON r.ServiceRequestID = ips.ServiceRequestID
-        WHERE r.ReferralRequestReceivedDate >= DATE '2016-01-01'
+        SELECT count(*) AS value FROM (SELECT UniqServReqID FROM by_team UNION SELECT UniqServReqID FROM by_snomed)
     """,
+    # los_prep.py 24-155: spell records of the window's months discharged in the window; bed class
+    # of the ward stay ending on the discharge date; age at the record month's end.
     "LOS": f"""
-        WITH last_stay AS (
-            SELECT HospProvSpellID, MHAdmittedPatientClass,
-                   row_number() OVER (PARTITION BY HospProvSpellID
-                                      ORDER BY coalesce(EndDateWardStay, DATE '9999-12-31') DESC,
-                                               StartDateWardStay DESC, WardStayID DESC) AS rn
-            FROM mhsds_ward_stay
-        ),
-        discharges AS (
-            SELECT date_diff('day', s.StartDateHospProvSpell, s.DischDateHospProvSpell) AS los,
-                   age_on(p.PersonBirthDate, s.DischDateHospProvSpell) AS age,
-                   w.MHAdmittedPatientClass AS bed_class
-            FROM mhsds_spell s
-            JOIN last_stay w ON w.HospProvSpellID = s.HospProvSpellID AND w.rn = 1
-            JOIN mhsds_referral r ON r.ServiceRequestID = s.ServiceRequestID
-            JOIN mhsds_person p ON p.LocalPatientID = r.LocalPatientID
-            WHERE s.DischDateHospProvSpell BETWEEN $start AND $end
-              AND s.StartDateHospProvSpell <= s.DischDateHospProvSpell
+        WITH spells AS (
+            SELECT DISTINCT i.UniqHospProvSpellID, i.Person_ID, i.Hosp_LOS, i.AgeRepPeriodEnd,
+                   i.MHAdmittedPatientClass
+            FROM der_inpatients i
+            WHERE i.UniqMonthID BETWEEN $start_month AND $end_month
+              AND i.DischDateHospProvSpell BETWEEN $start AND $end
+              AND i.MHAdmittedPatientClass IN {_codes("MHS156", "admitted_patient_class")}
         )
         SELECT
-            count(*) FILTER (WHERE bed_class IN {_codes("MHS156", "admitted_patient_class")} AND age >= 18)
-                AS discharges,
-            coalesce(sum(los) FILTER (WHERE bed_class IN {_codes("MHS156", "admitted_patient_class")}
-                                        AND age >= 18), 0) AS bed_days,
-            count(*) FILTER (WHERE bed_class IN {_codes("MHS100", "admitted_patient_class")}
-                               AND age BETWEEN 18 AND 64 AND los >= 60) AS mhs100,
-            count(*) FILTER (WHERE bed_class IN {_codes("MHS103", "admitted_patient_class")}
-                               AND age >= 65 AND los >= 90) AS mhs103
-        FROM discharges
+            count(DISTINCT UniqHospProvSpellID) FILTER (WHERE AgeRepPeriodEnd >= 18) AS discharges,
+            coalesce(sum(Hosp_LOS) FILTER (WHERE AgeRepPeriodEnd >= 18), 0) AS bed_days,
+            avg(Hosp_LOS) FILTER (WHERE AgeRepPeriodEnd >= 18) AS mean_los,
+            count(DISTINCT Person_ID) FILTER (WHERE MHAdmittedPatientClass IN {_codes("MHS100", "admitted_patient_class")}
+                                                AND AgeRepPeriodEnd BETWEEN 18 AND 64 AND Hosp_LOS >= 60) AS mhs100,
+            count(DISTINCT Person_ID) FILTER (WHERE MHAdmittedPatientClass IN {_codes("MHS103", "admitted_patient_class")}
+                                                AND AgeRepPeriodEnd >= 65 AND Hosp_LOS >= 90) AS mhs103
+        FROM spells
     """,
 }
 
@@ -251,36 +352,78 @@ def _set_codes(con, codes: list[dict], window_end: date) -> None:
 
 
 def window(period: str, months: int = WINDOW_MONTHS) -> tuple[date, date, list[str]]:
-    """First and last day of the rolling window ending with ``period``, and its months."""
+    """First and last day of the window of ``months`` submitted months ending with ``period``."""
     ms = months_back(period, months)
     return ReportingPeriod.parse(ms[0]).start, ReportingPeriod.parse(period).end, ms
 
 
-def raw_values(con, period: str, codes: list[dict], history_start: date) -> dict[str, dict]:
-    """Unrounded metric values for the window ending ``period`` (internal: not for publication)."""
-    start, end, _ = window(period)
+def open_derived(settings):
+    """An in-memory DuckDB holding the national derived tables dbt built in the warehouse."""
+    import duckdb
+
+    from mhsds_pipeline.warehouse import read_mart
+
+    con = duckdb.connect()
+    for name in DERIVED_TABLES:
+        table = read_mart(settings, name)
+        con.register("_derived", table)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _derived')
+        con.unregister("_derived")
+    return con
+
+
+def _params(period: str, months: int) -> dict:
+    start, end, _ = window(period, months)
+    end_month = ReportingPeriod.parse(period).uniq_month_id
+    return {"start": start, "end": end, "start_month": end_month - months + 1, "end_month": end_month}
+
+
+def _run(con, sql: str, params: dict) -> tuple:
+    """Execute with the parameters the statement uses (DuckDB refuses unused ones)."""
+    used = set(re.findall(r"\$(\w+)", sql))
+    return con.execute(sql, {k: v for k, v in params.items() if k in used}).fetchone()
+
+
+def raw_values(con, period: str, codes: list[dict]) -> dict[str, dict]:
+    """Unrounded measure values for ``period`` (internal: not for publication)."""
+    end = ReportingPeriod.parse(period).end
     _set_codes(con, codes, end)
-    params = {"start": start, "end": end}
+    year = _params(period, WINDOW_MONTHS)
+    quarter = _params(period, QUARTER_MONTHS)
     out: dict[str, dict] = {}
-    for metric_id in ("MHS95", "MHS91", "MHS116"):
-        out[metric_id] = {"value": con.execute(SQL[metric_id], params).fetchone()[0]}
-    value, caveat = con.execute(SQL["MHS108"], {**params, "history_start": history_start}).fetchone()
-    out["MHS108"] = {"value": value, "caveat_people": caveat}
-    discharges, bed_days, mhs100, mhs103 = con.execute(SQL["LOS"], params).fetchone()
-    out["MHS156"] = {"value": discharges}
-    out["MHS156a"] = {"value": int(bed_days)}
-    out["MHS156b"] = {"value": (bed_days / discharges) if discharges else None, "basis": discharges}
-    out["MHS100"] = {"value": mhs100}
-    out["MHS103"] = {"value": mhs103}
+    value, indirect_only = _run(con, SQL["MHS95"], year)
+    out["MHS95"] = {"value": value, "indirect_only": indirect_only}
+    out["MHS91"] = {"value": _run(con, SQL["MHS91"], year)[0]}
+    value, distinct_value = _run(con, SQL["MHS108"], year)
+    out["MHS108"] = {"value": value, "distinct_value": distinct_value}
+    out["MHS116"] = {"value": _run(con, SQL["MHS116"], year)[0]}
+    for suffix, params in (("", quarter), ("_12M", year)):
+        discharges, bed_days, mean_los, mhs100, mhs103 = _run(con, SQL["LOS"], params)
+        out[f"MHS156{suffix}"] = {"value": discharges}
+        out[f"MHS156a{suffix}"] = {"value": int(bed_days)}
+        out[f"MHS156b{suffix}"] = {"value": float(mean_los) if mean_los is not None else None}
+        if not suffix:
+            out["MHS100"] = {"value": mhs100}
+            out["MHS103"] = {"value": mhs103}
     return out
 
 
-def publishable(metric: Metric, raw: dict) -> float | int | None:
-    """The value as it may be published (disclosure control)."""
+def whole_number(value: float) -> int:
+    """Spark's ROUND(x, 0): halves away from zero."""
+    return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def publishable(metric: Metric, raw: dict[str, dict]) -> float | int | None:
+    """The value as NHS England publishes it at provider level (mhsds_functions.py 1344-1429):
+    counts suppressed under 5 and rounded to the nearest 5; a mean suppressed when its numerator is
+    under 5, else rounded to a whole number."""
+    value = raw[metric.metric_id]["value"]
     if metric.kind == "mean":
-        basis = raw.get("basis") or 0
-        return round(raw["value"], 1) if raw["value"] is not None and basis >= 5 else None
-    return disclosure_control(raw["value"])
+        numerator = raw[metric.numerator]["value"] if metric.numerator else 0
+        if value is None or disclosure_control(numerator) is None:
+            return None
+        return whole_number(value)
+    return disclosure_control(value)
 
 
 def trajectory_for(trajectories: list[dict], metric_id: str, fy: str) -> dict | None:
@@ -293,9 +436,13 @@ def trajectory_for(trajectories: list[dict], metric_id: str, fy: str) -> dict | 
     return max(rows, key=lambda r: fy_start_year(r["financial_year"])) if rows else None
 
 
-def compare(value: float | None, trajectory: float | None, direction: str) -> str:
+def compare(value: float | None, trajectory: float | None, direction: str, missing: list[str] = ()) -> str:
+    """Status against a trajectory: ``incomplete`` whenever a month of the window is unpublished
+    (a partial window says nothing about the trajectory), else met / not_met / suppressed."""
     if trajectory is None:
         return "no_trajectory"
+    if missing:
+        return "incomplete"
     if value is None:
         return "suppressed"
     met = value >= trajectory if direction == "at_least" else value <= trajectory
@@ -310,6 +457,31 @@ def scaled_trajectory(row: dict, scale: float) -> float:
     return float(value)
 
 
+def _caveat(metric: Metric, raw: dict[str, dict], missing: list[str], no_indirect: list[str]) -> str:
+    notes = []
+    if metric.metric_id == "MHS95":
+        if raw["MHS95"]["indirect_only"]:
+            n = disclosure_control(raw["MHS95"]["indirect_only"])
+            notes.append(f"{n if n is not None else 'fewer than 5'} counted through indirect activity only.")
+        if no_indirect:
+            notes.append(f"Months published without MHS204 indirect activity: {', '.join(no_indirect)}.")
+    if metric.metric_id == "MHS108":
+        extra = disclosure_control(raw["MHS108"]["value"] - raw["MHS108"]["distinct_value"])
+        if raw["MHS108"]["value"] != raw["MHS108"]["distinct_value"]:
+            notes.append(
+                "As NHS England's code does (cmh_prep.py 254-257), a contact is joined once per qualifying "
+                "team row of its referral-month; counting each contact once would give "
+                f"{extra if extra is not None else 'fewer than 5'} fewer people."
+            )
+    if metric.metric_id.endswith("_12M"):
+        notes.append(
+            "Local trajectory window (rolling 12 months); NHS England publishes this measure quarterly."
+        )
+    if missing:
+        notes.append(f"Months not published: {', '.join(missing)}.")
+    return " ".join(notes)
+
+
 def ltp_metrics(
     con,
     history: PublishedHistory,
@@ -317,26 +489,28 @@ def ltp_metrics(
     trajectories: list[dict],
     trajectory_scale: float = 1.0,
 ) -> tuple[list[dict], list[dict]]:
-    """(metrics at the period, monthly series) as publishable rows.
+    """(measures at the period, monthly series) as publishable rows.
 
-    The series has one point per published month of the last 12: the rolling-12 value ending in
-    that month (points whose window lacks published months are flagged ``window_complete``
-    false). Trajectory rows not measurable from MHSDS (SMI health checks, Talking Therapies) are
-    listed with status ``not_measurable``.
+    The series has one point per published month of the last 12: each measure over its own
+    window ending in that month, ``incomplete`` when the window lacks published months. Trajectory
+    rows not measurable from MHSDS (SMI health checks, Talking Therapies) are listed with status
+    ``not_measurable``.
     """
     period = history.period
-    history_start = ReportingPeriod.parse(history.available[0]).start
     fy = financial_year(period)
+    without_indirect = set(history.without_table("MHS204IndirectActivity"))
     rows: list[dict] = []
     series: list[dict] = []
     for point in [m for m in months_back(period, WINDOW_MONTHS) if m in history.available]:
-        start, end, ms = window(point)
-        raw = raw_values(con, point, codes, history_start)
-        missing = history.missing_in(ms[0], ms[-1])
+        raw = raw_values(con, point, codes)
         point_fy = financial_year(point)
         for metric in METRICS:
-            value = publishable(metric, raw[metric.metric_id])
-            traj = trajectory_for(trajectories, metric.metric_id, point_fy)
+            start, end, ms = window(point, metric.months)
+            missing = history.missing_in(ms[0], ms[-1])
+            value = publishable(metric, raw)
+            traj = (
+                trajectory_for(trajectories, metric.trajectory_id, point_fy) if metric.trajectory_id else None
+            )
             traj_value = scaled_trajectory(traj, trajectory_scale) if traj else None
             entry = {
                 "metric_id": metric.metric_id,
@@ -347,26 +521,20 @@ def ltp_metrics(
                 "window_complete": not missing,
                 "value": float(value) if value is not None else None,
                 "trajectory": traj_value,
-                "status": compare(value, traj_value, traj["direction"]) if traj else "no_trajectory",
+                "status": compare(value, traj_value, traj["direction"], missing) if traj else "no_trajectory",
             }
             series.append(entry)
             if point != period:
                 continue
-            caveat = ""
-            if metric.metric_id == "MHS108" and raw["MHS108"]["caveat_people"]:
-                caveat = (
-                    f"2nd-contact order uses contacts published from {history.available[0]}; "
-                    f"{disclosure_control(raw['MHS108']['caveat_people']) or 'fewer than 5'} of these people "
-                    "are on referrals received earlier, whose earlier contacts are not in the history read."
-                )
-            if missing:
-                caveat = (caveat + " " if caveat else "") + f"Months not published: {', '.join(missing)}."
+            no_indirect = sorted(m for m in ms if m in without_indirect)
             rows.append(
                 {
                     **entry,
                     "metric_name": metric.name,
                     "unit": metric.unit,
+                    "window_months": metric.months,
                     "missing_months": ",".join(missing),
+                    "nhs_england_source": metric.source,
                     "trajectory_financial_year": traj["financial_year"] if traj else None,
                     "trajectory_carried_forward": bool(traj and traj["financial_year"] != fy),
                     "trajectory_local_value": float(traj["trajectory_value"]) if traj else None,
@@ -378,7 +546,7 @@ def ltp_metrics(
                         if value is not None and traj_value
                         else None
                     ),
-                    "caveat": caveat,
+                    "caveat": _caveat(metric, raw, missing, no_indirect),
                 }
             )
     for metric_id in sorted(
@@ -401,7 +569,9 @@ def ltp_metrics(
                 "status": "not_measurable",
                 "metric_name": traj["local_measure"],
                 "unit": traj["unit"],
+                "window_months": WINDOW_MONTHS,
                 "missing_months": "",
+                "nhs_england_source": "",
                 "trajectory_financial_year": traj["financial_year"],
                 "trajectory_carried_forward": traj["financial_year"] != fy,
                 "trajectory_local_value": float(traj["trajectory_value"]),

@@ -147,6 +147,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("pct_of_trajectory", F),
         ("status", S),
         ("caveat", S),
+        ("window_months", INT),
+        ("nhs_england_source", S),
     ),
     "ltp_metric_monthly": _schema(
         ("metric_id", S),

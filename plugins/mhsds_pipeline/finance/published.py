@@ -23,7 +23,15 @@ from mhsds_pipeline.period import ReportingPeriod
 #: IDB table -> (columns read, key for "latest month wins", tie-break order)
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "MHS001MPI": (
-        ("LocalPatientID", "PersonBirthDate", "GenderIDCode", "GenderSameAtBirth", "Gender"),
+        (
+            "LocalPatientID",
+            "NHSNumber",
+            "PersonBirthDate",
+            "Postcode",
+            "GenderIDCode",
+            "GenderSameAtBirth",
+            "Gender",
+        ),
         ("LocalPatientID",),
         "PersonBirthDate NULLS LAST",
     ),
@@ -37,6 +45,11 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         ),
         ("ServiceRequestID",),
         "LocalPatientID",
+    ),
+    "MHS102OtherServiceType": (
+        ("ServiceRequestID", "OtherCareProfTeamLocalID"),
+        ("ServiceRequestID", "OtherCareProfTeamLocalID"),
+        "ServiceRequestID",
     ),
     "MHS201CareContact": (
         (
@@ -52,6 +65,11 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         "ServiceRequestID, CareContDate, CareContTime",
     ),
     "MHS202CareActivity": (("CareActID", "CareContactID", "Procedure"), ("CareActID",), "CareContactID"),
+    "MHS204IndirectActivity": (
+        ("ServiceRequestID", "OtherCareProfTeamLocalID", "IndirectActDate", "IndirectActTime"),
+        ("ServiceRequestID", "IndirectActDate", "IndirectActTime", "OtherCareProfTeamLocalID"),
+        "ServiceRequestID",
+    ),
     "MHS501HospProvSpell": (
         ("HospProvSpellID", "ServiceRequestID", "StartDateHospProvSpell", "DischDateHospProvSpell"),
         ("HospProvSpellID",),
@@ -70,6 +88,14 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
 }
 
 
+#: Tables a month may lack because it was published before the pipeline built them (read as empty,
+#: and named in the metrics' caveats).
+OPTIONAL_TABLES = frozenset({"MHS204IndirectActivity"})
+
+#: Warehouse schema the published months are loaded into for the national derived fields (dbt).
+PUBLISHED_SCHEMA = "mhsds_published"
+
+
 class PublishedDataError(RuntimeError):
     """No usable published MHSDS month for the requested window."""
 
@@ -81,6 +107,15 @@ class PublishedMonth:
     path: Path  # resolved version directory
     run_id: str | None
     code_version: str | None
+    org_id_provider: str | None = None
+    #: What the month's MHSDS tables are: the digest of their sha256s in the manifest (an MHIS
+    #: re-publication makes a new version with the same tables), else the version name.
+    fingerprint: str = ""
+
+    def table_path(self, table: str) -> Path | None:
+        """The month's Parquet of ``table``; None for an optional table it was published without."""
+        path = self.path / "mhsds" / f"{table}.parquet"
+        return path if path.exists() else None
 
 
 @dataclass
@@ -96,6 +131,10 @@ class PublishedHistory:
 
     def missing_in(self, start: str, end: str) -> list[str]:
         return [m for m in self.missing if start <= m <= end]
+
+    def without_table(self, table: str) -> list[str]:
+        """Published months whose version lacks an optional table (published before it was built)."""
+        return [m.period for m in self.months if m.table_path(table) is None]
 
     def available_in(self, start: str, end: str) -> list[str]:
         return [m for m in self.available if start <= m <= end]
@@ -117,16 +156,33 @@ def find_published(output_dir: Path, period: str, n_months: int) -> PublishedHis
             continue
         real = Path(os.path.realpath(link))
         tables = real / "mhsds"
-        if not all((tables / f"{t}.parquet").exists() for t in TABLES):
+        if not all((tables / f"{t}.parquet").exists() for t in TABLES if t not in OPTIONAL_TABLES):
             history.missing.append(month)
             continue
         manifest = {}
         if (real / "manifest.json").exists():
             manifest = json.loads((real / "manifest.json").read_text())
         history.months.append(
-            PublishedMonth(month, real.name, real, manifest.get("run_id"), manifest.get("code_version"))
+            PublishedMonth(
+                month,
+                real.name,
+                real,
+                manifest.get("run_id"),
+                manifest.get("code_version"),
+                manifest.get("org_id_provider"),
+                _fingerprint(manifest, real.name),
+            )
         )
     return history
+
+
+def _fingerprint(manifest: dict, version: str) -> str:
+    import hashlib
+
+    tables = {t: info.get("sha256") for t, info in (manifest.get("tables") or {}).items()}
+    if not tables:
+        return version
+    return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
 
 
 def _literal(text: str) -> str:
@@ -152,11 +208,15 @@ def open_history(history: PublishedHistory):
     con = duckdb.connect()
     for table, (columns, key, tiebreak) in TABLES.items():
         cols = ", ".join(f'"{c}"' for c in columns)
-        union = " UNION ALL BY NAME ".join(
-            f"SELECT {cols}, {_literal(m.period)} AS _period "
-            f"FROM read_parquet({_literal(str(m.path / 'mhsds' / (table + '.parquet')))})"
+        parts = [
+            f"SELECT {cols}, {_literal(m.period)} AS _period FROM read_parquet({_literal(str(path))})"
             for m in history.months
-        )
+            if (path := m.table_path(table)) is not None
+        ]
+        if not parts:  # an optional table no month of the history has: empty, typed as published
+            con.register("_empty", _empty_table(table))
+            parts = [f"SELECT {cols}, NULL::VARCHAR AS _period FROM _empty"]
+        union = " UNION ALL BY NAME ".join(parts)
         part = ", ".join(f'"{k}"' for k in key)
         con.execute(
             f'CREATE TABLE "{table}" AS SELECT * EXCLUDE (_rn) FROM ('
@@ -184,3 +244,85 @@ def open_history(history: PublishedHistory):
         """
     )
     return con
+
+
+def _arrow_type(column: str):
+    import pyarrow as pa
+
+    if column.endswith("Time"):
+        return pa.time64("us")
+    if "Date" in column:
+        return pa.date32()
+    return pa.string()
+
+
+def _empty_table(table: str):
+    import pyarrow as pa
+
+    columns = TABLES[table][0]
+    return pa.table({c: pa.array([], type=_arrow_type(c)) for c in columns})
+
+
+def published_tables(history: PublishedHistory, default_org: str) -> dict:
+    """The history's months as Arrow tables for the warehouse: ``months`` (UniqMonthID, reporting
+    period dates, provider, version) and one table per IDB table holding every month's rows with
+    the ``UniqMonthID`` of the month they were submitted in (the national tables' layout). With no
+    month published the tables are empty (the MHIS computation then says what to publish)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rps = [ReportingPeriod.parse(m.period) for m in history.months]
+    out = {
+        "months": pa.table(
+            {
+                "UniqMonthID": pa.array([rp.uniq_month_id for rp in rps], pa.int64()),
+                "ReportingPeriod": pa.array([m.period for m in history.months], pa.string()),
+                "ReportingPeriodStartDate": pa.array([rp.start for rp in rps], pa.date32()),
+                "ReportingPeriodEndDate": pa.array([rp.end for rp in rps], pa.date32()),
+                "OrgIDProv": pa.array(
+                    [m.org_id_provider or default_org for m in history.months], pa.string()
+                ),
+                "Version": pa.array([m.version for m in history.months], pa.string()),
+                "Fingerprint": pa.array([m.fingerprint or m.version for m in history.months], pa.string()),
+            }
+        )
+    }
+    for table, (columns, _, _) in TABLES.items():
+        parts = []
+        for m, rp in zip(history.months, rps, strict=True):
+            path = m.table_path(table)
+            t = pq.read_table(path, columns=list(columns)) if path else _empty_table(table)
+            t = t.select(list(columns)).cast(_empty_table(table).schema)
+            parts.append(
+                t.append_column("UniqMonthID", pa.array([rp.uniq_month_id] * t.num_rows, pa.int64()))
+            )
+        out[table] = (
+            pa.concat_tables(parts)
+            if parts
+            else _empty_table(table).append_column("UniqMonthID", pa.array([], pa.int64()))
+        )
+    return out
+
+
+def load_published(settings, history: PublishedHistory) -> dict[str, int]:
+    """Replace schema ``mhsds_published`` in the warehouse with the history's months (row counts)."""
+    from mhsds_pipeline.finance.loader import load_schema
+
+    return load_schema(settings, PUBLISHED_SCHEMA, published_tables(history, settings.org_id_provider))
+
+
+def check_loaded_versions(settings, history: PublishedHistory) -> None:
+    """The derived fields were built from the months loaded by ``load_published``: refuse to
+    compute when a month has been re-published (or published) since, so the figures and the
+    manifest's list of versions describe the same data."""
+    from mhsds_pipeline.warehouse import read_mart
+
+    loaded = read_mart(settings, "months", f'"{PUBLISHED_SCHEMA}"."months"').to_pylist()
+    have = {r["ReportingPeriod"]: r["Fingerprint"] for r in loaded}
+    now = {m.period: m.fingerprint or m.version for m in history.months}
+    if have != now:
+        changed = sorted(p for p in set(have) | set(now) if have.get(p) != now.get(p))
+        raise PublishedDataError(
+            f"MHIS {history.period}: published MHSDS month(s) {', '.join(changed)} changed after the "
+            "history was loaded; re-run the MHIS run for the period (load, build, publish)."
+        )

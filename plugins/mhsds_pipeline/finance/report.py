@@ -20,6 +20,7 @@ from mhsds_pipeline.privacy import SUPPRESSION_MARK
 STATUS_TEXT = {
     "met": "Met",
     "not_met": "Not met",
+    "incomplete": "Incomplete (months not published)",
     "suppressed": "Suppressed",
     "no_trajectory": "No trajectory",
     "not_measurable": "Not from MHSDS",
@@ -75,10 +76,11 @@ def count(value) -> str:
 
 
 def metric_text(value, unit: str | None) -> str:
-    """A metric value as published: '*' when suppressed, a mean to 1 dp, a count to 0 dp."""
+    """A measure value as published: '*' when suppressed, else a whole number (NHS England
+    publishes counts rounded to 5 and means rounded to whole days)."""
     if value is None:
         return SUPPRESSION_MARK
-    return f"{float(value):,.1f}" if unit == "days" else f"{float(value):,.0f}"
+    return f"{float(value):,.0f}"
 
 
 def _plain(value) -> str:
@@ -272,19 +274,21 @@ def build_workbook(outputs: MhisOutputs, path: Path) -> Path:
             ("pct_of_trajectory", "% of trajectory", "pct"),
             ("status_text", "Status", None),
             ("caveat", "Caveat", None),
+            ("window_months", "Window (months)", None),
+            ("nhs_england_source", "NHS England source (menh_bbrb/notebooks)", None),
         ],
         metric_rows,
     )
-    for row, data in zip(ws.iter_rows(min_row=2), metric_rows, strict=True):
-        if isinstance(row[5].value, int | float):  # Value: a mean LOS to 1 dp, counts whole
-            row[5].number_format = "0.0" if data.get("unit") == "days" else "#,##0"
+    for row in ws.iter_rows(min_row=2):
+        if isinstance(row[5].value, int | float):  # Value: published counts and means are whole numbers
+            row[5].number_format = "#,##0"
     sheet(
         "LTP monthly",
         [
             ("metric_id", "Metric", None),
             ("period", "Month", None),
             ("months_available", "Months published in window", None),
-            ("value", "Rolling 12-month value", "count"),
+            ("value", "Value over the measure's window", "count"),
             ("trajectory", "Trajectory (scaled)", "pct"),
             ("status", "Status", None),
         ],
@@ -434,7 +438,7 @@ h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bot
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #d8dee4;padding:3px 6px}
 th{background:#dde7f0;text-align:left}td.n{text-align:right}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #d8dee4;padding:8px 12px;min-width:150px}
-.card b{display:block;font-size:18px}.met{color:#007f3b}.not_met{color:#b42318}
+.card b{display:block;font-size:18px}.met{color:#007f3b}.not_met{color:#b42318}.incomplete{color:#8a6d00}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.note{font-size:12px;color:#4b5563}
 """
 
@@ -544,13 +548,19 @@ def build_html(outputs: MhisOutputs, path: Path) -> Path:
                 ("pct_of_trajectory", "% of trajectory", "pct"),
                 ("status_text", "Status", None),
                 ("caveat", "Caveat", None),
+                ("nhs_england_source", "NHS England source", None),
             ],
             _metric_display(outputs.metrics),
         ),
+        '<p class="note">Each measure follows NHS England\'s code (NHSDigital/mental-health-monthly-statistics, '
+        "Mental_Health_Monthly_Statistics/menh_bbrb/notebooks/, file and lines as cited): access measures over "
+        "12 submitted months, length of stay over the quarter (and, labelled, over 12 months for the local "
+        "trajectory); England residents; counts under 5 suppressed and others rounded to 5; means in whole "
+        "days. <i>Incomplete</i>: a month of the window is not published, so the figure is not compared.</p>",
         f'<p class="note">Trajectories: Herefordshire and Worcestershire ICS strategy, scaled by '
         f"{_e(outputs.trajectory_scale_basis)}; the latest year's trajectory is carried forward when none is set "
         "for this year.</p>",
-        "<h2>Activity and unit costs (rolling 12 months)</h2>",
+        "<h2>Activity and unit costs (months with both ledger and MHSDS data, of the last 12)</h2>",
         _table(
             [
                 ("category_name", "Category", None),
