@@ -159,7 +159,29 @@ def cmd_run(ns: argparse.Namespace) -> int:
         for name, info in manifest["tables"].items():
             print(f"  {name:<34} {info['rows']:>9,}  {rejected.get(name, 0):>11,}")
         _print_quality(out)
+        _print_ltp(out, period)
     return rc
+
+
+def _print_ltp(out: Path, period) -> None:
+    """The national LTP measures finance reads, and plainly how to complete their windows."""
+    path = out / "mhis" / "ltp_metric.parquet"
+    if not path.exists():
+        return
+    import pyarrow.parquet as pq
+
+    rows = [r for r in pq.read_table(path).to_pylist() if r["status"] != "not_measurable"]
+    print(f"\nLTP measures (NHS England's definitions)  {out / 'mhis' / 'mhis_report.html'}")
+    for r in rows:
+        value = "*" if r["value"] is None else f"{r['value']:,.0f}"
+        print(f"  {r['metric_id']:<12} {value:>8}  {r['status']:<14} {r['window_months']:>2} months")
+    missing = sorted({m for r in rows for m in (r["missing_months"] or "").split(",") if m})
+    if missing:
+        print(
+            f"  {len(missing)} month(s) of the windows are not published ({missing[0]}..{missing[-1]}), so those "
+            f"measures are 'incomplete', not compared with the trajectory. Publish them with "
+            f"`make backfill PERIOD={period} MONTHS=12` (about 1-2 minutes a month at scale 1)."
+        )
 
 
 def _print_quality(out: Path) -> None:

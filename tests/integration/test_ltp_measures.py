@@ -15,13 +15,14 @@ not yet known in that month's submission (null), as in the extract.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 from conftest import scratch_settings
 
-from mhsds_pipeline.finance import ltp_metrics
+from mhsds_pipeline.finance import ltp_metrics, waits
 from mhsds_pipeline.finance.fixtures import write_published_month
 from mhsds_pipeline.finance.published import find_published, load_published, months_back
 from mhsds_pipeline.period import ReportingPeriod
@@ -50,6 +51,7 @@ class Trust:
             ("T_CRISIS", "A02"),  # crisis: not a core community team
             ("T_IPS", "D05"),  # IPS
             ("T_WARD", "B01"),
+            ("T_EIP", "A14"),  # early intervention: MHS108, not the 4-week waits
         ]
         self.people: dict[str, dict] = {}
         self.referrals: list[dict] = []
@@ -57,6 +59,7 @@ class Trust:
         self.contacts: list[dict] = []
         self.indirect: list[dict] = []
         self.activities: list[dict] = []
+        self.assessments: list[dict] = []
         self.spells: list[dict] = []
         self.stays: list[dict] = []
 
@@ -84,7 +87,7 @@ class Trust:
         if other_team:
             self.other_teams.append({"ServiceRequestID": rid, "OtherCareProfTeamLocalID": other_team})
 
-    def contact(self, cid, rid, day, attend="5", mech="01", procedure=None):
+    def contact(self, cid, rid, day, attend="5", mech="01", procedure=None, procedures=()):
         self.contacts.append(
             {
                 "CareContactID": cid,
@@ -96,8 +99,13 @@ class Trust:
                 "ConsMechanismMH": mech,
             }
         )
-        if procedure:
-            self.activities.append({"CareActID": f"A{cid}", "CareContactID": cid, "Procedure": procedure})
+        for k, code in enumerate(([procedure] if procedure else []) + list(procedures)):
+            self.activities.append({"CareActID": f"A{cid}-{k}", "CareContactID": cid, "Procedure": code})
+
+    def assessment(self, rid, when, tool="720433000"):  # PHQ-9
+        self.assessments.append(
+            {"ServiceRequestID": rid, "CodedAssToolType": tool, "AssToolCompTimestamp": f"{when}T11:00:00"}
+        )
 
     def indirect_activity(self, rid, day):
         self.indirect.append(
@@ -166,6 +174,9 @@ class Trust:
                     "MHS201CareContact": contacts,
                     "MHS202CareActivity": [a for a in self.activities if a["CareContactID"] in cids],
                     "MHS204IndirectActivity": [i for i in self.indirect if i["IndirectActDate"][:7] == month],
+                    "MHS606CodedScoreAssessmentRefer": [
+                        a for a in self.assessments if a["AssToolCompTimestamp"][:7] == month
+                    ],
                     "MHS501HospProvSpell": spells,
                     "MHS502WardStay": [
                         as_at(w, "EndDateWardStay")
@@ -270,7 +281,40 @@ def build_trust() -> Trust:
     t.person("S6", "2009-03-01")  # PICU, 17 at the end of the discharge month
     t.referral("RS6", "S6", "T_WARD", "2026-09-01", discharged="2026-10-05")
     t.spell("SS6", "RS6", "2026-09-02", "2026-10-05", "202")
+    # --- 4-week waits (quarter Sep-Nov 2026; ASSESS is the test's assessment refset member) ------
+    t.person("K1", "1970-01-01", gid="1", gender="1")  # clock stop 20 Sep, 19 days: within 4 weeks
+    t.referral("RK1", "K1", "T_CMHT", "2026-09-01")
+    t.contact("CK1a", "RK1", "2026-09-10", procedure=ASSESS)
+    t.assessment("RK1", "2026-09-15")
+    t.contact("CK1b", "RK1", "2026-09-20", procedure=CAT)
+    t.person("K2", "1971-01-01", gid="1", gender="1")  # clock stop 25 Sep, 55 days
+    t.referral("RK2", "K2", "T_CMHT", "2026-08-01")
+    t.contact("CK2a", "RK2", "2026-08-05", procedure=ASSESS)
+    t.assessment("RK2", "2026-08-06")
+    t.contact("CK2b", "RK2", "2026-09-25", procedure=CAT)
+    t.person("K3", "1972-01-01", gid="1", gender="1")  # one contact, no outcome: still waiting
+    t.referral("RK3", "K3", "T_CMHT", "2026-10-01")
+    t.contact("CK3", "RK3", "2026-10-05")
+    t.person("K4", "1973-01-01", gid="1", gender="1")  # two referrals 4 days apart: one spell from 1 July
+    t.referral("RK4a", "K4", "T_CMHT", "2026-07-01", discharged="2026-08-20")
+    t.referral("RK4b", "K4", "T_CORE2", "2026-08-24")
+    t.contact("CK4", "RK4b", "2026-09-01", procedures=(ASSESS, CAT))
+    t.assessment("RK4b", "2026-09-02")
+    t.person("K5", "1974-01-01", gid="1", gender="1")  # a hospital spell on the referral: out of scope
+    t.referral("RK5", "K5", "T_CMHT", "2026-09-01")
+    t.contact("CK5a", "RK5", "2026-09-05", procedures=(ASSESS, CAT))
+    t.assessment("RK5", "2026-09-06")
+    t.contact("CK5b", "RK5", "2026-09-12")
+    t.spell("SK5", "RK5", "2026-10-01", "2026-10-05", "210")
+    t.person("K6", "1975-01-01", gid="1", gender="1")  # early intervention team: not a CMH wait
+    t.referral("RK6", "K6", "T_EIP", "2026-09-01")
+    t.contact("CK6", "RK6", "2026-09-05", procedures=(ASSESS, CAT))
+    t.assessment("RK6", "2026-09-06")
     return t
+
+
+ASSESS = "TESTASSESS01"
+CAT = "390773006"  # cognitive analytic therapy: MHSDS psychological therapies refset
 
 
 @pytest.fixture(scope="module")
@@ -339,12 +383,14 @@ def test_mhs91_team_on_mhs102_counts_and_telephone_does_not(raw):
 
 
 def test_mhs108_second_contact_must_fall_in_the_window(raw):
-    """A1 (two contacts), A2 (core team only on MHS102) and A6 count: 3. A3's first contact was in
+    """A1 (two contacts), A2 (core team only on MHS102), A6, and K1 and K2 (two CMHT contacts each,
+    in September) count: 5. A3's first contact was in
     November 2025, so only one is in the window; A4 had a hospital spell on the referral in
     2026/27; A5's second contact is a DNA. A6 has one contact but two core team rows that month
     (MHS101 A05 + MHS102 C10): NHS England's join numbers that contact 1 and 2, so A6 counts
-    nationally and not when each contact is counted once (2)."""
-    assert raw["MHS108"] == {"value": 3, "distinct_value": 2}
+    nationally and not when each contact is counted once (4). K5's referral has a hospital spell
+    this financial year; K6 has one contact."""
+    assert raw["MHS108"] == {"value": 5, "distinct_value": 4}
 
 
 def test_mhs116_counts_referrals_by_team_or_procedure(raw):
@@ -403,3 +449,53 @@ def test_statuses_incomplete_when_a_window_month_is_unpublished(derived):
     assert date(2025, 12, 1) == next(r for r in rows if r["metric_id"] == "MHS108")["window_start"]
     los = next(r for r in rows if r["metric_id"] == "MHS156b")
     assert los["window_months"] == 3 and los["window_start"] == date(2026, 9, 1)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The reference seeds with the test's member of the assessment procedures refset added (the
+    repository ships none: its members are loaded from the SNOMED CT UK Edition)."""
+    ref = tmp_path_factory.mktemp("reference")
+    seeds = REPO / "dbt_project" / "seeds" / "reference"
+    shutil.copy(seeds / "ref_assessment_tools.csv", ref / "ref_assessment_tools.csv")
+    text = (seeds / "ref_snomed_intervention_valueset.csv").read_text()
+    (ref / "ref_snomed_intervention_valueset.csv").write_text(
+        text.rstrip("\n") + f"\n{ASSESS},Test assessment,mhsds_assessments,{waits.ASSESSMENT_REFSET},test\n"
+    )
+    return ref
+
+
+def test_four_week_waits_as_nhs_england_computes_them(derived, reference):
+    """Spells in scope overlapping the quarter: W2, A1, A2, A3, A5, A6 (CMHT referrals earlier in the
+    year), K1-K4. K5 (hospital spell) and K6 (EIP) are out of scope.
+
+    * Clock stops in the quarter (MRS01): K1 on 20 Sep (its last component: the CAT intervention),
+      K2 on 25 Sep, K4 on 2 Sep (baseline PHQ-9 the day after its only contact) = 3. The A and W
+      people have no baseline outcome, so no clock stop.
+    * Within 28 days of the spell start (MRS01a): K1 (19 days) = 1. K2 took 55 days. K4's spell
+      starts on 1 July because its referrals 4 days apart merge: 63 days (9 if they did not).
+    * MRS01b = 1/3 = 33%, withheld because its numerator is under 5.
+    * Waiting for a 2nd contact at the period end (MRS03): W2, A5 (the 2nd was a DNA), K3, K4 = 4.
+      A6 has one contact, but NHS England's join gives it a 2nd (two core team rows that month).
+    * 2nd contact in the quarter (MRS15): K1 (20 Sep), K2 (25 Sep) = 2.
+    """
+    con, _ = derived
+    raw = ltp_metrics.raw_values(con, PERIOD, CODES, reference)
+    assert raw["MRS01"]["value"] == 3 and raw["MRS01a"]["value"] == 1
+    assert raw["MRS01b"]["value"] == pytest.approx(100 / 3)
+    assert ltp_metrics.publishable(ltp_metrics.METRIC_BY_ID["MRS01b"], raw) is None
+    assert raw["MRS03"]["value"] == 4 and raw["MRS15"]["value"] == 2
+    assert raw["MRS01"]["spells"] == 10
+
+
+def test_no_clock_stop_until_the_assessment_refset_is_loaded(derived):
+    """With the repository's seeds (no member of refset 1853441000000109), spells from April 2024
+    never stop the clock, and the published row says why."""
+    con, history = derived
+    raw = ltp_metrics.raw_values(con, PERIOD, CODES, REPO / "dbt_project" / "seeds" / "reference")
+    assert raw["MRS01"]["value"] == 0 and raw["MRS15"]["value"] == 2
+    rows, _ = ltp_metrics.ltp_metrics(
+        con, history, CODES, [], reference_dir=REPO / "dbt_project" / "seeds" / "reference"
+    )
+    mrs01 = next(r for r in rows if r["metric_id"] == "MRS01")
+    assert "1853441000000109" in mrs01["caveat"] and mrs01["window_months"] == 3

@@ -190,6 +190,7 @@ def compute_outputs(settings: Settings, period: str):
             ltp_metrics.load_metric_codes(fin.seed_dir),
             ltp_metrics.load_trajectories(fin.seed_dir),
             fin.trajectory_scale,
+            settings.dbt_project_dir / "seeds" / "reference",
         )
     finally:
         derived.close()

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, time
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mhsds_pipeline.checksums import sha256_file
-from mhsds_pipeline.finance.published import TABLES
-
-
-def _type(column: str) -> pa.DataType:
-    if column.endswith("Time"):
-        return pa.time64("us")
-    if "Date" in column:
-        return pa.date32()
-    return pa.string()
+from mhsds_pipeline.finance.published import TABLES, arrow_type
 
 
 def write_published_month(
@@ -37,7 +29,7 @@ def write_published_month(
     files: dict[str, dict] = {}
     for table, (columns, _, _) in TABLES.items():
         rows = tables.get(table, [])
-        schema = pa.schema([pa.field(c, _type(c)) for c in columns])
+        schema = pa.schema([pa.field(c, arrow_type(c)) for c in columns])
         data = {c: [_value(r.get(c), schema.field(c).type) for r in rows] for c in columns}
         path = version_dir / "mhsds" / f"{table}.parquet"
         pq.write_table(pa.table(data, schema=schema), path)
@@ -56,11 +48,13 @@ def write_published_month(
     return version_dir
 
 
-def _value(value, arrow_type: pa.DataType):
+def _value(value, column_type: pa.DataType):
     if value is None:
         return None
-    if arrow_type == pa.date32() and isinstance(value, str):
+    if column_type == pa.date32() and isinstance(value, str):
         return date.fromisoformat(value)
-    if pa.types.is_time(arrow_type) and isinstance(value, str):
+    if pa.types.is_timestamp(column_type) and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if pa.types.is_time(column_type) and isinstance(value, str):
         return time.fromisoformat(value)
     return value

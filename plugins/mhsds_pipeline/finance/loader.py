@@ -139,6 +139,7 @@ _LOAD_SQL_TYPES = {
     **SQL_TYPES,
     pa.date32(): "date",
     pa.time64("us"): "time",
+    pa.timestamp("us"): "timestamp",
     pa.int64(): "bigint",
     pa.int32(): "integer",
 }

@@ -41,12 +41,12 @@ those are what the trajectory is compared with.
 from __future__ import annotations
 
 import csv
-import re
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from mhsds_pipeline.finance import waits
+from mhsds_pipeline.finance.measure_sql import ENGLAND, Metric, codes, run, whole_number
 from mhsds_pipeline.finance.published import PublishedHistory, months_back
 from mhsds_pipeline.finance.schema import financial_year, fy_start_year
 from mhsds_pipeline.period import ReportingPeriod
@@ -62,22 +62,11 @@ DERIVED_TABLES = (
     "der_activity",
     "der_care_activity",
     "der_inpatients",
+    "der_coded_assessment",
 )
 
 #: Statuses against a trajectory.
 STATUSES = ("met", "not_met", "incomplete", "no_trajectory", "suppressed", "not_measurable")
-
-
-@dataclass(frozen=True)
-class Metric:
-    metric_id: str
-    name: str
-    unit: str  # people | referrals | discharges | bed days | days
-    kind: str  # count | mean
-    months: int  # window length in submitted months
-    numerator: str | None = None  # the count a mean is suppressed on
-    trajectory_id: str | None = None  # the local trajectory it is compared with
-    source: str = ""  # NHS England's code: file (under menh_bbrb/notebooks) and lines
 
 
 _CYP = "04_cyp_perinatal/cyp_perinatal_prep.py"
@@ -187,15 +176,12 @@ METRICS: tuple[Metric, ...] = (
         source=f"{_LOS} (national definition over the local trajectory's 12 months)",
     ),
 )
-METRIC_BY_ID = {m.metric_id: m for m in METRICS}
+#: Every measure published: the access and length-of-stay measures, then the 4-week waits.
+ALL_METRICS: tuple[Metric, ...] = METRICS + waits.METRICS
+METRIC_BY_ID = {m.metric_id: m for m in ALL_METRICS}
 
 
-def _codes(metric: str, code_list: str) -> str:
-    return f"(SELECT code FROM ltp_code WHERE metric_id = '{metric}' AND code_list = '{code_list}')"
-
-
-#: England residents or unknown residence (NHS England: LADistrictAuth LIKE 'E%' OR NULL OR '').
-_ENGLAND = "(r.LADistrictAuth LIKE 'E%' OR r.LADistrictAuth IS NULL OR r.LADistrictAuth = '')"
+_ENGLAND = ENGLAND
 _IN_WINDOW = "r.UniqMonthID BETWEEN $start_month AND $end_month"
 
 SQL: dict[str, str] = {
@@ -227,7 +213,7 @@ SQL: dict[str, str] = {
             FROM der_referral_month r
             JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
             WHERE {_IN_WINDOW} AND {_ENGLAND}
-              AND t.ServTeamTypeRefToMH IN {_codes("MHS91", "serv_team_type")}
+              AND t.ServTeamTypeRefToMH IN {codes("MHS91", "serv_team_type")}
               AND (r.GenderIDCode IN ('2', '3')
                    OR (r.GenderIDCode = '1' AND r.GenderSameAtBirth = 'N')
                    OR (r.GenderIDCode IS NULL AND r.Gender = '2'))
@@ -236,8 +222,8 @@ SQL: dict[str, str] = {
         FROM refs r
         JOIN der_activity a ON a.RecordNumber = r.RecordNumber AND a.UniqServReqID = r.UniqServReqID
         WHERE a.Der_ActivityType = 'DIRECT'
-          AND a.AttendStatus IN {_codes("MHS91", "attend_status")}
-          AND a.ConsMechanismMH IN {_codes("MHS91", "cons_mechanism")}
+          AND a.AttendStatus IN {codes("MHS91", "attend_status")}
+          AND a.ConsMechanismMH IN {codes("MHS91", "cons_mechanism")}
     """,
     # cmh_prep.py 176-287: adult referral-months in the window with a core community team type,
     # England, no hospital spell on the referral in the same financial year; direct attended
@@ -250,7 +236,7 @@ SQL: dict[str, str] = {
             FROM der_referral_month r
             JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
             WHERE {_IN_WINDOW} AND r.AgeServReferRecDate >= 18 AND {_ENGLAND}
-              AND t.ServTeamTypeRefToMH IN {_codes("MHS108", "serv_team_type")}
+              AND t.ServTeamTypeRefToMH IN {codes("MHS108", "serv_team_type")}
               AND NOT EXISTS (SELECT 1 FROM der_inpatients i
                               WHERE i.Person_ID = r.Person_ID AND i.UniqServReqID = r.UniqServReqID
                                 AND i.Der_FY = r.Der_FY)
@@ -292,16 +278,16 @@ SQL: dict[str, str] = {
             FROM refs r
             JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
             JOIN direct d ON d.RecordNumber = r.RecordNumber AND d.UniqServReqID = r.UniqServReqID
-            WHERE t.ServTeamTypeRefToMH IN {_codes("MHS116", "serv_team_type")}
+            WHERE t.ServTeamTypeRefToMH IN {codes("MHS116", "serv_team_type")}
         ),
         by_snomed AS (
             SELECT DISTINCT r.UniqServReqID
             FROM refs r
             JOIN direct d ON d.RecordNumber = r.RecordNumber AND d.UniqServReqID = r.UniqServReqID
             JOIN der_care_activity c ON c.UniqMonthID = d.UniqMonthID AND c.CareContactID = d.CareContactID
-            WHERE c.Der_SNoMEDProcCode IN {_codes("MHS116", "snomed_procedure")}
+            WHERE c.Der_SNoMEDProcCode IN {codes("MHS116", "snomed_procedure")}
               AND (c.Der_SNoMEDProcQual IS NULL
-                   OR c.Der_SNoMEDProcQual NOT IN {_codes("MHS116", "snomed_qualifier_excluded")})
+                   OR c.Der_SNoMEDProcQual NOT IN {codes("MHS116", "snomed_qualifier_excluded")})
         )
         SELECT count(*) AS value FROM (SELECT UniqServReqID FROM by_team UNION SELECT UniqServReqID FROM by_snomed)
     """,
@@ -314,15 +300,15 @@ SQL: dict[str, str] = {
             FROM der_inpatients i
             WHERE i.UniqMonthID BETWEEN $start_month AND $end_month
               AND i.DischDateHospProvSpell BETWEEN $start AND $end
-              AND i.MHAdmittedPatientClass IN {_codes("MHS156", "admitted_patient_class")}
+              AND i.MHAdmittedPatientClass IN {codes("MHS156", "admitted_patient_class")}
         )
         SELECT
             count(DISTINCT UniqHospProvSpellID) FILTER (WHERE AgeRepPeriodEnd >= 18) AS discharges,
             coalesce(sum(Hosp_LOS) FILTER (WHERE AgeRepPeriodEnd >= 18), 0) AS bed_days,
             avg(Hosp_LOS) FILTER (WHERE AgeRepPeriodEnd >= 18) AS mean_los,
-            count(DISTINCT Person_ID) FILTER (WHERE MHAdmittedPatientClass IN {_codes("MHS100", "admitted_patient_class")}
+            count(DISTINCT Person_ID) FILTER (WHERE MHAdmittedPatientClass IN {codes("MHS100", "admitted_patient_class")}
                                                 AND AgeRepPeriodEnd BETWEEN 18 AND 64 AND Hosp_LOS >= 60) AS mhs100,
-            count(DISTINCT Person_ID) FILTER (WHERE MHAdmittedPatientClass IN {_codes("MHS103", "admitted_patient_class")}
+            count(DISTINCT Person_ID) FILTER (WHERE MHAdmittedPatientClass IN {codes("MHS103", "admitted_patient_class")}
                                                 AND AgeRepPeriodEnd >= 65 AND Hosp_LOS >= 90) AS mhs103
         FROM spells
     """,
@@ -378,39 +364,32 @@ def _params(period: str, months: int) -> dict:
     return {"start": start, "end": end, "start_month": end_month - months + 1, "end_month": end_month}
 
 
-def _run(con, sql: str, params: dict) -> tuple:
-    """Execute with the parameters the statement uses (DuckDB refuses unused ones)."""
-    used = set(re.findall(r"\$(\w+)", sql))
-    return con.execute(sql, {k: v for k, v in params.items() if k in used}).fetchone()
-
-
-def raw_values(con, period: str, codes: list[dict]) -> dict[str, dict]:
-    """Unrounded measure values for ``period`` (internal: not for publication)."""
+def raw_values(con, period: str, codes: list[dict], reference_dir: Path | None = None) -> dict[str, dict]:
+    """Unrounded measure values for ``period`` (internal: not for publication); with the
+    reference seeds directory, the 4-week waits too."""
     end = ReportingPeriod.parse(period).end
     _set_codes(con, codes, end)
     year = _params(period, WINDOW_MONTHS)
     quarter = _params(period, QUARTER_MONTHS)
     out: dict[str, dict] = {}
-    value, indirect_only = _run(con, SQL["MHS95"], year)
+    value, indirect_only = run(con, SQL["MHS95"], year)
     out["MHS95"] = {"value": value, "indirect_only": indirect_only}
-    out["MHS91"] = {"value": _run(con, SQL["MHS91"], year)[0]}
-    value, distinct_value = _run(con, SQL["MHS108"], year)
+    out["MHS91"] = {"value": run(con, SQL["MHS91"], year)[0]}
+    value, distinct_value = run(con, SQL["MHS108"], year)
     out["MHS108"] = {"value": value, "distinct_value": distinct_value}
-    out["MHS116"] = {"value": _run(con, SQL["MHS116"], year)[0]}
+    out["MHS116"] = {"value": run(con, SQL["MHS116"], year)[0]}
     for suffix, params in (("", quarter), ("_12M", year)):
-        discharges, bed_days, mean_los, mhs100, mhs103 = _run(con, SQL["LOS"], params)
+        discharges, bed_days, mean_los, mhs100, mhs103 = run(con, SQL["LOS"], params)
         out[f"MHS156{suffix}"] = {"value": discharges}
         out[f"MHS156a{suffix}"] = {"value": int(bed_days)}
         out[f"MHS156b{suffix}"] = {"value": float(mean_los) if mean_los is not None else None}
         if not suffix:
             out["MHS100"] = {"value": mhs100}
             out["MHS103"] = {"value": mhs103}
+    if reference_dir is not None:
+        waits.register_reference(con, reference_dir)
+        out.update(waits.raw_values(con, period))
     return out
-
-
-def whole_number(value: float) -> int:
-    """Spark's ROUND(x, 0): halves away from zero."""
-    return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def publishable(metric: Metric, raw: dict[str, dict]) -> float | int | None:
@@ -418,7 +397,7 @@ def publishable(metric: Metric, raw: dict[str, dict]) -> float | int | None:
     counts suppressed under 5 and rounded to the nearest 5; a mean suppressed when its numerator is
     under 5, else rounded to a whole number."""
     value = raw[metric.metric_id]["value"]
-    if metric.kind == "mean":
+    if metric.kind in ("mean", "percent"):
         numerator = raw[metric.numerator]["value"] if metric.numerator else 0
         if value is None or disclosure_control(numerator) is None:
             return None
@@ -457,8 +436,10 @@ def scaled_trajectory(row: dict, scale: float) -> float:
     return float(value)
 
 
-def _caveat(metric: Metric, raw: dict[str, dict], missing: list[str], no_indirect: list[str]) -> str:
-    notes = []
+def _caveat(
+    metric: Metric, raw: dict[str, dict], missing: list[str], no_indirect: list[str], refsets: dict
+) -> str:
+    notes = [waits.caveat(metric, refsets)] if metric in waits.METRICS else []
     if metric.metric_id == "MHS95":
         if raw["MHS95"]["indirect_only"]:
             n = disclosure_control(raw["MHS95"]["indirect_only"])
@@ -488,6 +469,7 @@ def ltp_metrics(
     codes: list[dict],
     trajectories: list[dict],
     trajectory_scale: float = 1.0,
+    reference_dir: Path | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """(measures at the period, monthly series) as publishable rows.
 
@@ -499,12 +481,14 @@ def ltp_metrics(
     period = history.period
     fy = financial_year(period)
     without_indirect = set(history.without_table("MHS204IndirectActivity"))
+    measures = ALL_METRICS if reference_dir is not None else METRICS
+    refsets = waits.register_reference(con, reference_dir) if reference_dir is not None else {}
     rows: list[dict] = []
     series: list[dict] = []
     for point in [m for m in months_back(period, WINDOW_MONTHS) if m in history.available]:
-        raw = raw_values(con, point, codes)
+        raw = raw_values(con, point, codes, reference_dir)
         point_fy = financial_year(point)
-        for metric in METRICS:
+        for metric in measures:
             start, end, ms = window(point, metric.months)
             missing = history.missing_in(ms[0], ms[-1])
             value = publishable(metric, raw)
@@ -546,7 +530,7 @@ def ltp_metrics(
                         if value is not None and traj_value
                         else None
                     ),
-                    "caveat": _caveat(metric, raw, missing, no_indirect),
+                    "caveat": _caveat(metric, raw, missing, no_indirect, refsets),
                 }
             )
     for metric_id in sorted(

@@ -70,6 +70,16 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
         ("ServiceRequestID", "IndirectActDate", "IndirectActTime", "OtherCareProfTeamLocalID"),
         "ServiceRequestID",
     ),
+    "MHS606CodedScoreAssessmentRefer": (
+        ("ServiceRequestID", "CodedAssToolType", "AssToolCompTimestamp"),
+        ("ServiceRequestID", "CodedAssToolType", "AssToolCompTimestamp"),
+        "ServiceRequestID",
+    ),
+    "MHS607CodedScoreAssessmentAct": (
+        ("CareActID", "CodedAssToolType"),
+        ("CareActID", "CodedAssToolType"),
+        "CareActID",
+    ),
     "MHS501HospProvSpell": (
         ("HospProvSpellID", "ServiceRequestID", "StartDateHospProvSpell", "DischDateHospProvSpell"),
         ("HospProvSpellID",),
@@ -246,9 +256,12 @@ def open_history(history: PublishedHistory):
     return con
 
 
-def _arrow_type(column: str):
+def arrow_type(column: str):
+    """The published type of a column read here (as the contracts type them)."""
     import pyarrow as pa
 
+    if column.endswith("Timestamp"):
+        return pa.timestamp("us")
     if column.endswith("Time"):
         return pa.time64("us")
     if "Date" in column:
@@ -260,7 +273,7 @@ def _empty_table(table: str):
     import pyarrow as pa
 
     columns = TABLES[table][0]
-    return pa.table({c: pa.array([], type=_arrow_type(c)) for c in columns})
+    return pa.table({c: pa.array([], type=arrow_type(c)) for c in columns})
 
 
 def published_tables(history: PublishedHistory, default_org: str) -> dict:
