@@ -163,7 +163,8 @@ def test_trajectory_carried_forward_scaled_and_compared():
     # a window with an unpublished month is incomplete, whatever its value
     assert ltp_metrics.compare(10, 626.5, "at_least", ["2026-06"]) == "incomplete"
     assert ltp_metrics.compare(None, 626.5, "at_least", ["2026-06"]) == "incomplete"
-    assert ltp_metrics.compare(10, None, "at_least", ["2026-06"]) == "no_trajectory"
+    assert ltp_metrics.compare(10, None, None, ["2026-06"]) == "incomplete"
+    assert ltp_metrics.compare(10, None, None) == "no_trajectory"
 
 
 @pytest.mark.parametrize(("count", "published"), [(4, None), (7, 5)])

@@ -415,13 +415,16 @@ def trajectory_for(trajectories: list[dict], metric_id: str, fy: str) -> dict | 
     return max(rows, key=lambda r: fy_start_year(r["financial_year"])) if rows else None
 
 
-def compare(value: float | None, trajectory: float | None, direction: str, missing: list[str] = ()) -> str:
-    """Status against a trajectory: ``incomplete`` whenever a month of the window is unpublished
-    (a partial window says nothing about the trajectory), else met / not_met / suppressed."""
-    if trajectory is None:
-        return "no_trajectory"
+def compare(
+    value: float | None, trajectory: float | None, direction: str | None, missing: list[str] = ()
+) -> str:
+    """Status of a measure: ``incomplete`` whenever a month of its window is unpublished (a partial
+    window is neither a figure to compare nor one to quote), else no_trajectory / suppressed /
+    met / not_met."""
     if missing:
         return "incomplete"
+    if trajectory is None:
+        return "no_trajectory"
     if value is None:
         return "suppressed"
     met = value >= trajectory if direction == "at_least" else value <= trajectory
@@ -505,7 +508,7 @@ def ltp_metrics(
                 "window_complete": not missing,
                 "value": float(value) if value is not None else None,
                 "trajectory": traj_value,
-                "status": compare(value, traj_value, traj["direction"], missing) if traj else "no_trajectory",
+                "status": compare(value, traj_value, traj["direction"] if traj else None, missing),
             }
             series.append(entry)
             if point != period:
