@@ -314,8 +314,10 @@ def test_trajectory_and_metric_code_seeds_are_well_formed():
     got = {(t["metric_id"], t["financial_year"]): t["trajectory_value"] for t in trajectories}
     assert all(got[k] == v for k, v in readme.items())
     code_lists = {(c["metric_id"], c["code_list"]) for c in _seed("ref_ltp_metric_code")}
-    for metric in ("MHS95", "MHS91", "MHS108", "MHS116"):
+    # Der_DirectContact (MHS95, MHS108, MHS116, 4-week waits) and MHS91's own face-to-face/video list
+    for metric in ("Der_DirectContact", "MHS91"):
         assert (metric, "attend_status") in code_lists and (metric, "cons_mechanism") in code_lists
+    assert ("MRS01", "serv_team_type") in code_lists and ("MHS108", "serv_team_type") in code_lists
 
 
 # ---------------------------------------------------------------------------------------------
