@@ -463,7 +463,7 @@ def _caveat(
         )
     if missing:
         notes.append(f"Months not published: {', '.join(missing)}.")
-    return " ".join(notes)
+    return " ".join(n for n in notes if n)
 
 
 def ltp_metrics(
