@@ -107,13 +107,14 @@ class Trust:
             {"ServiceRequestID": rid, "CodedAssToolType": tool, "AssToolCompTimestamp": f"{when}T11:00:00"}
         )
 
-    def indirect_activity(self, rid, day):
+    def indirect_activity(self, rid, day, procedure=None):
         self.indirect.append(
             {
                 "ServiceRequestID": rid,
                 "OtherCareProfTeamLocalID": None,
                 "IndirectActDate": day,
                 "IndirectActTime": "11:15:00",
+                "IndActProcedure": procedure,
             }
         )
 
@@ -310,6 +311,11 @@ def build_trust() -> Trust:
     t.referral("RK6", "K6", "T_EIP", "2026-09-01")
     t.contact("CK6", "RK6", "2026-09-05", procedures=(ASSESS, CAT))
     t.assessment("RK6", "2026-09-06")
+    t.person("K7", "1976-01-01", gid="1", gender="1")  # intervention recorded as indirect activity
+    t.referral("RK7", "K7", "T_CMHT", "2026-10-01")
+    t.contact("CK7", "RK7", "2026-10-02", procedure=ASSESS)
+    t.assessment("RK7", "2026-10-03")
+    t.indirect_activity("RK7", "2026-10-08", procedure=CAT)
     return t
 
 
@@ -467,25 +473,27 @@ def reference(tmp_path_factory):
 
 def test_four_week_waits_as_nhs_england_computes_them(derived, reference):
     """Spells in scope overlapping the quarter: W2, A1, A2, A3, A5, A6 (CMHT referrals earlier in the
-    year), K1-K4. K5 (hospital spell) and K6 (EIP) are out of scope.
+    year), K1-K4, K7. K5 (hospital spell) and K6 (EIP) are out of scope.
 
     * Clock stops in the quarter (MRS01): K1 on 20 Sep (its last component: the CAT intervention),
-      K2 on 25 Sep, K4 on 2 Sep (baseline PHQ-9 the day after its only contact) = 3. The A and W
-      people have no baseline outcome, so no clock stop.
-    * Within 28 days of the spell start (MRS01a): K1 (19 days) = 1. K2 took 55 days. K4's spell
-      starts on 1 July because its referrals 4 days apart merge: 63 days (9 if they did not).
-    * MRS01b = 1/3 = 33%, withheld because its numerator is under 5.
-    * Waiting for a 2nd contact at the period end (MRS03): W2, A5 (the 2nd was a DNA), K3, K4 = 4.
+      K2 on 25 Sep, K4 on 2 Sep (baseline PHQ-9 the day after its only contact), K7 on 8 Oct (its
+      intervention recorded on an indirect activity, MHS204) = 4. The A and W people have no
+      baseline outcome, so no clock stop.
+    * Within 28 days of the spell start (MRS01a): K1 (19 days), K7 (7 days) = 2. K2 took 55 days.
+      K4's spell starts on 1 July because its referrals 4 days apart merge: 63 days (9 if they
+      did not).
+    * MRS01b = 2/4 = 50%, withheld because its numerator is under 5.
+    * Waiting for a 2nd contact at the period end (MRS03): W2, A5 (the 2nd was a DNA), K3, K4, K7 = 5.
       A6 has one contact, but NHS England's join gives it a 2nd (two core team rows that month).
     * 2nd contact in the quarter (MRS15): K1 (20 Sep), K2 (25 Sep) = 2.
     """
     con, _ = derived
     raw = ltp_metrics.raw_values(con, PERIOD, CODES, reference)
-    assert raw["MRS01"]["value"] == 3 and raw["MRS01a"]["value"] == 1
-    assert raw["MRS01b"]["value"] == pytest.approx(100 / 3)
+    assert raw["MRS01"]["value"] == 4 and raw["MRS01a"]["value"] == 2
+    assert raw["MRS01b"]["value"] == pytest.approx(50.0)
     assert ltp_metrics.publishable(ltp_metrics.METRIC_BY_ID["MRS01b"], raw) is None
-    assert raw["MRS03"]["value"] == 4 and raw["MRS15"]["value"] == 2
-    assert raw["MRS01"]["spells"] == 10
+    assert raw["MRS03"]["value"] == 5 and raw["MRS15"]["value"] == 2
+    assert raw["MRS01"]["spells"] == 11
 
 
 def test_no_clock_stop_until_the_assessment_refset_is_loaded(derived):

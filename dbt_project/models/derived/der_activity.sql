@@ -4,7 +4,8 @@
 -- UniqServReqID). Der_DirectContact: attended (AttendStatus) with a direct consultation mechanism,
 -- code lists from ref_ltp_metric_code (metric_id Der_DirectContact) as in force in the month.
 -- AgeCareContDate: age at the contact; null for indirect activity (the measures then use the
--- month's AgeRepPeriodEnd, as NHS England's code does).
+-- month's AgeRepPeriodEnd, as NHS England's code does). Der_IndActProcCode: an indirect activity's
+-- SNOMED CT procedure concept (text before the first ':'); a contact's are in der_care_activity.
 
 with referral as (
     select * from {{ ref('der_referral_month') }}
@@ -42,7 +43,8 @@ direct as (
                             and r."ReportingPeriodStartDate" >= m.valid_from
                             and (m.valid_to is null or r."ReportingPeriodStartDate" <= m.valid_to))
              then true else false end as "Der_DirectContact",
-        {{ mhsds_age_years('p."PersonBirthDate"', 'c."CareContDate"') }} as "AgeCareContDate"
+        {{ mhsds_age_years('p."PersonBirthDate"', 'c."CareContDate"') }} as "AgeCareContDate",
+        cast(null as varchar) as "Der_IndActProcCode"
     from {{ source('mhsds_published', 'MHS201CareContact') }} c
     join referral r on r."UniqMonthID" = c."UniqMonthID" and r."ServiceRequestID" = c."ServiceRequestID"
     join person p on p."UniqMonthID" = r."UniqMonthID" and p."LocalPatientID" = r."LocalPatientID"
@@ -67,7 +69,8 @@ indirect as (
         cast(null as varchar) as "AttendStatus",
         cast(null as varchar) as "ConsMechanismMH",
         false as "Der_DirectContact",
-        cast(null as integer) as "AgeCareContDate"
+        cast(null as integer) as "AgeCareContDate",
+        nullif(trim(split_part(i."IndActProcedure", ':', 1)), '') as "Der_IndActProcCode"
     from {{ source('mhsds_published', 'MHS204IndirectActivity') }} i
     join referral r on r."UniqMonthID" = i."UniqMonthID" and r."ServiceRequestID" = i."ServiceRequestID"
 )

@@ -66,7 +66,13 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     ),
     "MHS202CareActivity": (("CareActID", "CareContactID", "Procedure"), ("CareActID",), "CareContactID"),
     "MHS204IndirectActivity": (
-        ("ServiceRequestID", "OtherCareProfTeamLocalID", "IndirectActDate", "IndirectActTime"),
+        (
+            "ServiceRequestID",
+            "OtherCareProfTeamLocalID",
+            "IndirectActDate",
+            "IndirectActTime",
+            "IndActProcedure",
+        ),
         ("ServiceRequestID", "IndirectActDate", "IndirectActTime", "OtherCareProfTeamLocalID"),
         "ServiceRequestID",
     ),

@@ -12,8 +12,8 @@ and ``measure_metadata.py`` 469-534, 620-634, 1130-1144; docs/mhis.md "4-week wa
   overlap or are at most 5 days apart; a spell runs from the earliest referral received date.
 * **Clock stop** (495-511): the latest of the spell's first attended direct contact, first baseline
   outcome measure (MHS606/MHS607 with a tool in ``mh_ass``, not Current View), first care plan or
-  intervention (a procedure in the MHSDS psychological therapies / psychosocial / medication
-  refsets) and, for spells from April 2024, first meaningful assessment (a procedure in the MHSDS
+  intervention (a care activity's or an indirect activity's procedure in the MHSDS psychological
+  therapies / psychosocial / medication refsets, 4w_waits_prep.py 311-379) and, for spells from April 2024, first meaningful assessment (a procedure in the MHSDS
   assessment procedures refset 1853441000000109). A missing component means no clock stop.
 * **Quarter** (540-600): spells overlapping the quarter ending with the period. MRS01 clock stops
   in the quarter; MRS01a those within 28 days of the spell start; MRS01b their percentage; MRS03
@@ -23,8 +23,8 @@ and ``measure_metadata.py`` 469-534, 620-634, 1130-1144; docs/mhis.md "4-week wa
 Refset members come from the seed ``ref_snomed_intervention_valueset`` (value_set_id = the
 refset). Its assessment refset has no member until the trust loads the refset from the NHS
 SNOMED CT UK Edition (TRUD): until then no spell from April 2024 has a clock stop, and MRS01's
-caveat says so. Care plans (MHS008/MHS009) and indirect activity procedures (MHS204) are not yet
-read: the intervention component comes from MHS202 care activities only.
+caveat says so. Care plans (MHS008/MHS009) are not built yet (#13): the care plan or intervention
+component comes from procedures only.
 """
 
 from __future__ import annotations
@@ -144,18 +144,28 @@ outcome AS (
     WHERE x.CodedAssToolType IN (SELECT concept_id FROM mh_ass)
     GROUP BY s.SpellID
 ),
-procedures AS (
-    SELECT s.SpellID,
-           min(a.Der_ContactDate) FILTER (WHERE v.refset_id = '{ASSESSMENT_REFSET}') AS assessment,
-           min(a.Der_ContactDate) FILTER (WHERE v.refset_id <> '{ASSESSMENT_REFSET}') AS intervention
+procedure_events AS (
+    SELECT s.SpellID, a.Der_ContactDate, c.Der_SNoMEDProcCode AS concept_id
     FROM spells s
     JOIN der_activity a ON a.Person_ID = s.Person_ID AND a.Der_ContactDate BETWEEN s.StartDate AND s.EndDate
                         AND a.Der_ActivityType = 'DIRECT'
     JOIN der_care_activity c ON c.UniqMonthID = a.UniqMonthID AND c.CareContactID = a.CareContactID
     JOIN records r ON r.RecordNumber = a.RecordNumber AND r.UniqServReqID = a.UniqServReqID
-    JOIN refset v ON v.concept_id = c.Der_SNoMEDProcCode
-    WHERE c.Der_SNoMEDProcCode NOT IN {codes("MRS01", "snomed_excluded")}
-    GROUP BY s.SpellID
+    UNION ALL
+    SELECT s.SpellID, a.Der_ContactDate, a.Der_IndActProcCode
+    FROM spells s
+    JOIN der_activity a ON a.Person_ID = s.Person_ID AND a.Der_ContactDate BETWEEN s.StartDate AND s.EndDate
+                        AND a.Der_ActivityType = 'INDIRECT'
+    JOIN records r ON r.RecordNumber = a.RecordNumber AND r.UniqServReqID = a.UniqServReqID
+),
+procedures AS (
+    SELECT e.SpellID,
+           min(e.Der_ContactDate) FILTER (WHERE v.refset_id = '{ASSESSMENT_REFSET}') AS assessment,
+           min(e.Der_ContactDate) FILTER (WHERE v.refset_id <> '{ASSESSMENT_REFSET}') AS intervention
+    FROM procedure_events e
+    JOIN refset v ON v.concept_id = e.concept_id
+    WHERE e.concept_id NOT IN {codes("MRS01", "snomed_excluded")}
+    GROUP BY e.SpellID
 ),
 open_refs AS (
     SELECT s.SpellID,
