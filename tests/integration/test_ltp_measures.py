@@ -507,3 +507,36 @@ def test_no_clock_stop_until_the_assessment_refset_is_loaded(derived):
     )
     mrs01 = next(r for r in rows if r["metric_id"] == "MRS01")
     assert "1853441000000109" in mrs01["caveat"] and mrs01["window_months"] == 3
+
+
+def test_derived_fields_follow_a_republished_or_unloaded_month(tmp_path):
+    """publish_mhis computes on the months published now: a month re-published after
+    load_finance, or one an earlier period needs but the latest period's load did not reach, is
+    reloaded and the derived fields rebuilt before any measure is computed."""
+    from mhsds_pipeline.finance import ensure_derived
+
+    settings = scratch_settings(tmp_path)
+    t = Trust()
+    t.person("C1", "2012-05-01")
+    t.referral("RC1", "C1", "T_CAMHS", "2026-09-10")
+    t.contact("CC1", "RC1", "2026-10-05")
+    t.publish(settings.output_dir, ["2026-09", "2026-10"])
+    assert ensure_derived(settings, find_published(settings.output_dir, "2026-10", 2)) == [
+        "2026-09",
+        "2026-10",
+    ]
+    assert ensure_derived(settings, find_published(settings.output_dir, "2026-10", 2)) == []  # as loaded
+
+    t.contact("CC2", "RC1", "2026-10-20")  # October re-published with a second contact
+    t.publish(settings.output_dir, ["2026-10"])
+    t.publish(settings.output_dir, ["2026-08"])  # a month only an earlier window reaches
+    con = ltp_metrics.open_derived(settings)
+    assert con.execute("SELECT count(*) FROM der_activity").fetchone()[0] == 1
+    con.close()
+    assert ensure_derived(settings, find_published(settings.output_dir, "2026-10", 3)) == [
+        "2026-08",
+        "2026-10",
+    ]
+    con = ltp_metrics.open_derived(settings)
+    assert con.execute("SELECT count(*) FROM der_activity").fetchone()[0] == 2
+    con.close()

@@ -160,12 +160,40 @@ def build_finance(period: str, settings: Settings | None = None) -> dict:
     return {"period": period, **build_finance_marts(settings, period)}
 
 
+def ensure_derived(settings: Settings, history) -> list[str]:
+    """Make the warehouse's derived fields describe exactly the published months ``history``
+    reads: when a month is missing from the load or was re-published since, reload the published
+    months and rebuild the derived models (``+tag:derived``). Returns the months refreshed."""
+    from mhsds_pipeline.finance.published import load_published, stale_months
+    from mhsds_pipeline.transform import TransformError, run_dbt
+
+    stale = stale_months(settings, history)
+    if not stale:
+        return []
+    log.info(
+        "MHIS %s: published month(s) %s not as loaded; reloading the history and rebuilding the derived fields",
+        history.period,
+        ", ".join(stale),
+    )
+    load_published(settings, history)
+    work_dir = settings.data_dir / "dbt" / "finance" / f"{history.period}-derived"
+    ok, nodes = run_dbt(settings, ["build", "--select", "+tag:derived"], {"finance_enabled": True}, work_dir)
+    if not ok:
+        failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
+        raise TransformError(
+            f"dbt build of the derived fields failed for MHIS {history.period}: "
+            + "; ".join(failed or ["see the dbt logs"])
+            + f". Logs: {work_dir / 'logs'}"
+        )
+    return stale
+
+
 def compute_outputs(settings: Settings, period: str):
     """The MHIS position, LTP metrics and activity linkage for ``period`` (not yet written)."""
     from mhsds_pipeline.finance import activity, ltp_metrics, mhis
     from mhsds_pipeline.finance.config import load_finance_settings
     from mhsds_pipeline.finance.loader import read_marts
-    from mhsds_pipeline.finance.published import check_loaded_versions, open_history
+    from mhsds_pipeline.finance.published import open_history
     from mhsds_pipeline.finance.report import MhisOutputs
     from mhsds_pipeline.publish import code_version
 
@@ -181,7 +209,7 @@ def compute_outputs(settings: Settings, period: str):
         row["short_name"] = short.get(row["mhis_category"]) or row["category_name"]
 
     history = history_for(settings, period)
-    check_loaded_versions(settings, history)
+    ensure_derived(settings, history)
     derived = ltp_metrics.open_derived(settings)
     try:
         metrics, series = ltp_metrics.ltp_metrics(

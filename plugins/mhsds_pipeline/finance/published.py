@@ -330,18 +330,18 @@ def load_published(settings, history: PublishedHistory) -> dict[str, int]:
     return load_schema(settings, PUBLISHED_SCHEMA, published_tables(history, settings.org_id_provider))
 
 
-def check_loaded_versions(settings, history: PublishedHistory) -> None:
-    """The derived fields were built from the months loaded by ``load_published``: refuse to
-    compute when a month has been re-published (or published) since, so the figures and the
-    manifest's list of versions describe the same data."""
+def stale_months(settings, history: PublishedHistory) -> list[str]:
+    """Months of ``history`` the warehouse's ``mhsds_published`` does not hold as published now:
+    not loaded (an earlier period of a multi-period MHIS run reaches further back than the latest
+    period's load), or re-published since (its tables' fingerprint changed). Later months loaded
+    for another period do not matter: every measure selects its months by UniqMonthID."""
     from mhsds_pipeline.warehouse import read_mart
 
-    loaded = read_mart(settings, "months", f'"{PUBLISHED_SCHEMA}"."months"').to_pylist()
+    try:
+        loaded = read_mart(settings, "months", f'"{PUBLISHED_SCHEMA}"."months"').to_pylist()
+    except Exception:  # noqa: BLE001 - schema not loaded yet (first run, or another warehouse)
+        loaded = []
     have = {r["ReportingPeriod"]: r["Fingerprint"] for r in loaded}
-    now = {m.period: m.fingerprint or m.version for m in history.months}
-    if have != now:
-        changed = sorted(p for p in set(have) | set(now) if have.get(p) != now.get(p))
-        raise PublishedDataError(
-            f"MHIS {history.period}: published MHSDS month(s) {', '.join(changed)} changed after the "
-            "history was loaded; re-run the MHIS run for the period (load, build, publish)."
-        )
+    stale = [m.period for m in history.months if have.get(m.period) != (m.fingerprint or m.version)]
+    stale += [p for p in history.missing if p in have]  # loaded, since withdrawn
+    return sorted(stale)
