@@ -181,7 +181,6 @@ ALL_METRICS: tuple[Metric, ...] = METRICS + waits.METRICS
 METRIC_BY_ID = {m.metric_id: m for m in ALL_METRICS}
 
 
-_ENGLAND = ENGLAND
 _IN_WINDOW = "r.UniqMonthID BETWEEN $start_month AND $end_month"
 
 SQL: dict[str, str] = {
@@ -191,7 +190,7 @@ SQL: dict[str, str] = {
         WITH refs AS (
             SELECT r.RecordNumber, r.UniqServReqID, r.Person_ID, r.AgeRepPeriodEnd
             FROM der_referral_month r
-            WHERE {_IN_WINDOW} AND r.AgeServReferRecDate BETWEEN 0 AND 17 AND {_ENGLAND}
+            WHERE {_IN_WINDOW} AND r.AgeServReferRecDate BETWEEN 0 AND 17 AND {ENGLAND}
         ),
         acts AS (
             SELECT r.Person_ID, a.Der_ActivityType
@@ -212,7 +211,7 @@ SQL: dict[str, str] = {
             SELECT DISTINCT r.RecordNumber, r.UniqServReqID, r.Person_ID
             FROM der_referral_month r
             JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
-            WHERE {_IN_WINDOW} AND {_ENGLAND}
+            WHERE {_IN_WINDOW} AND {ENGLAND}
               AND t.ServTeamTypeRefToMH IN {codes("MHS91", "serv_team_type")}
               AND (r.GenderIDCode IN ('2', '3')
                    OR (r.GenderIDCode = '1' AND r.GenderSameAtBirth = 'N')
@@ -235,7 +234,7 @@ SQL: dict[str, str] = {
             SELECT r.RecordNumber, r.UniqServReqID, r.Person_ID
             FROM der_referral_month r
             JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
-            WHERE {_IN_WINDOW} AND r.AgeServReferRecDate >= 18 AND {_ENGLAND}
+            WHERE {_IN_WINDOW} AND r.AgeServReferRecDate >= 18 AND {ENGLAND}
               AND t.ServTeamTypeRefToMH IN {codes("MHS108", "serv_team_type")}
               AND NOT EXISTS (SELECT 1 FROM der_inpatients i
                               WHERE i.Person_ID = r.Person_ID AND i.UniqServReqID = r.UniqServReqID
@@ -266,7 +265,7 @@ SQL: dict[str, str] = {
         WITH refs AS (
             SELECT r.RecordNumber, r.UniqServReqID
             FROM der_referral_month r
-            WHERE {_IN_WINDOW} AND r.ReferralRequestReceivedDate >= DATE '2016-01-01' AND {_ENGLAND}
+            WHERE {_IN_WINDOW} AND r.ReferralRequestReceivedDate >= DATE '2016-01-01' AND {ENGLAND}
         ),
         direct AS (
             SELECT a.RecordNumber, a.UniqServReqID, a.CareContactID, a.UniqMonthID

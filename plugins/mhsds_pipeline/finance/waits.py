@@ -82,7 +82,6 @@ METRICS: tuple[Metric, ...] = (
     ),
 )
 
-_ENGLAND = ENGLAND
 
 SQL = f"""
 WITH refs AS (
@@ -92,7 +91,7 @@ WITH refs AS (
                 THEN r.ReportingPeriodEndDate ELSE r.ServDischDate END AS Der_EndDate
     FROM der_referral_month r
     JOIN der_service_team_type t ON t.RecordNumber = r.RecordNumber AND t.UniqServReqID = r.UniqServReqID
-    WHERE r.UniqMonthID <= $end_month AND r.AgeServReferRecDate >= 18 AND {_ENGLAND}
+    WHERE r.UniqMonthID <= $end_month AND r.AgeServReferRecDate >= 18 AND {ENGLAND}
       AND t.ServTeamTypeRefToMH IN {codes("MRS01", "serv_team_type")}
       AND NOT EXISTS (SELECT 1 FROM der_inpatients h
                       WHERE h.UniqServReqID = r.UniqServReqID AND h.Person_ID = r.Person_ID
