@@ -363,9 +363,12 @@ def _params(period: str, months: int) -> dict:
     return {"start": start, "end": end, "start_month": end_month - months + 1, "end_month": end_month}
 
 
-def raw_values(con, period: str, codes: list[dict], reference_dir: Path | None = None) -> dict[str, dict]:
+def raw_values(
+    con, period: str, codes: list[dict], reference_dir: Path | None = None, registered: bool = False
+) -> dict[str, dict]:
     """Unrounded measure values for ``period`` (internal: not for publication); with the
-    reference seeds directory, the 4-week waits too."""
+    reference seeds directory, the 4-week waits too (``registered``: its tables are already in
+    ``con``)."""
     end = ReportingPeriod.parse(period).end
     _set_codes(con, codes, end)
     year = _params(period, WINDOW_MONTHS)
@@ -386,7 +389,8 @@ def raw_values(con, period: str, codes: list[dict], reference_dir: Path | None =
             out["MHS100"] = {"value": mhs100}
             out["MHS103"] = {"value": mhs103}
     if reference_dir is not None:
-        waits.register_reference(con, reference_dir)
+        if not registered:
+            waits.register_reference(con, reference_dir)
         out.update(waits.raw_values(con, period))
     return out
 
@@ -488,7 +492,7 @@ def ltp_metrics(
     rows: list[dict] = []
     series: list[dict] = []
     for point in [m for m in months_back(period, WINDOW_MONTHS) if m in history.available]:
-        raw = raw_values(con, point, codes, reference_dir)
+        raw = raw_values(con, point, codes, reference_dir, registered=True)
         point_fy = financial_year(point)
         for metric in measures:
             start, end, ms = window(point, metric.months)

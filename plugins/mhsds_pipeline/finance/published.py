@@ -337,10 +337,15 @@ def stale_months(settings, history: PublishedHistory) -> list[str]:
     for another period do not matter: every measure selects its months by UniqMonthID."""
     from mhsds_pipeline.warehouse import read_mart
 
-    try:
-        loaded = read_mart(settings, "months", f'"{PUBLISHED_SCHEMA}"."months"').to_pylist()
-    except Exception:  # noqa: BLE001 - schema not loaded yet (first run, or another warehouse)
-        loaded = []
+    if settings.warehouse_target == "duckdb" and not settings.warehouse_path.exists():
+        return sorted(m.period for m in history.months)  # no warehouse yet: nothing loaded
+    exists = read_mart(
+        settings,
+        "months",
+        "(SELECT table_name FROM information_schema.tables "
+        f"WHERE table_schema = '{PUBLISHED_SCHEMA}' AND table_name = 'months') AS t",
+    ).num_rows
+    loaded = read_mart(settings, "months", f'"{PUBLISHED_SCHEMA}"."months"').to_pylist() if exists else []
     have = {r["ReportingPeriod"]: r["Fingerprint"] for r in loaded}
     stale = [m.period for m in history.months if have.get(m.period) != (m.fingerprint or m.version)]
     stale += [p for p in history.missing if p in have]  # loaded, since withdrawn
