@@ -28,5 +28,10 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "diagnoses": ("mhs604_prim_diag", "mhs605_sec_diag"),
     "assessments": ("mhs606_coded_score_assessment_refer", "mhs607_coded_score_assessment_act"),
 }
+# The tables built from NHS England's rules file: one EPR table per MHSDS table (schema_v6).
+from mhsds_pipeline.source.schema_v6 import epr_to_model as _v6_models  # noqa: E402
+
+SOURCES.update({epr: (model,) for epr, model in _v6_models().items()})
+
 #: EPR tables read only to enrich other rows (no MHSDS rows of their own).
 LOOKUPS: tuple[str, ...] = ("wards",)

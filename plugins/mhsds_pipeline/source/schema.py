@@ -275,3 +275,11 @@ EPR_KEYS: dict[str, tuple[str, ...]] = {
     "ward_movements": ("ward_stay_id",),
     "diagnoses": ("diagnosis_id",),
 }
+
+# The EPR tables of the MHSDS tables built from NHS England's rules file (source/schema_v6.py):
+# extracted after the tables above (their parents), each keyed by its own record_id.
+from mhsds_pipeline.source import schema_v6 as _v6  # noqa: E402
+
+V6_TABLES: dict[str, Table] = _v6.define(metadata)
+TABLE_NAMES = TABLE_NAMES + tuple(V6_TABLES)
+EPR_KEYS.update({name: (_v6.EPR_KEY_COLUMN,) for name in V6_TABLES})
