@@ -229,15 +229,22 @@ class Table:
         return list(self.items)  # no natural key: the whole row
 
     def scope(self) -> dict:
-        after_end = [r.element for r in self.rules if r.body.endswith(f"is after the {HEADER_END}")]
-        before_start = [r.element for r in self.rules if r.body.endswith(f"is before the {HEADER_START}")]
+        """Which EPR rows a period takes. A start date that may not be after the period and an
+        end date that may not be before it: rows whose interval overlaps the period (period).
+        One date bounded on both sides: rows dated in the period (event). Otherwise the rows
+        of parents in scope (a patient's indicators, a referral's other reasons), or every row
+        (reference tables with no parent). The extract also takes rows keyed in the period."""
         dates = [i.name for i in self.items.values() if infer(i, None)[0] in ("date", "timestamp")]
-        start = next((c for c in after_end if c in dates), None)
-        end = next((c for c in before_start if c in dates and c != start), None)
+        after_end = {r.element for r in self.rules if r.body.endswith(f"is after the {HEADER_END}")}
+        before_start = {r.element for r in self.rules if r.body.endswith(f"is before the {HEADER_START}")}
+        both = [c for c in dates if c in after_end and c in before_start]
+        start = next((c for c in dates if c in after_end and c not in before_start), None)
+        ends = [c for c in dates if c in before_start and c != start]
+        end = next((c for c in ends if "End" in c), ends[0] if ends else None)
         if start and end:
             return {"kind": "period", "start": start, "end": end}
-        if start or end:
-            return {"kind": "event", "date": start or end}
+        if both:
+            return {"kind": "event", "date": both[0]}
         parents = self.parents()
         if parents:
             return {"kind": "parent", "table": parents[0]["table"], "columns": parents[0]["columns"]}
@@ -280,11 +287,23 @@ def code_map() -> dict[str, str]:
         return {r["error_code"]: r["seed"] for r in csv.DictReader(fh)}
 
 
+def default_only(seed: str) -> bool:
+    """A seed holding only default codes (ZZ99 postcodes, R9998 sites): the column's valid values
+    are national tables (ONS postcodes, ODS sites), not a code list."""
+    for path in (SEEDS / f"{seed}.csv", SEEDS / "v6" / f"{seed}.csv"):
+        if path.exists():
+            with path.open(newline="") as fh:
+                cats = {r.get("vodim_category", "") for r in csv.DictReader(fh)}
+            return cats == {"default"}
+    return False
+
+
 def column_seeds(table: Table, cmap: dict[str, str]) -> dict[str, str]:
     out = {}
     for r in table.rules:
         if r.kind == "National Code" and r.code in cmap and "invalid national code" in r.body:
-            out[r.element] = cmap[r.code]
+            if not default_only(cmap[r.code]):
+                out[r.element] = cmap[r.code]
     return out
 
 
@@ -443,6 +462,8 @@ def rule_check(
         return "format"
     if body.endswith("contains an invalid national code value") or body.endswith("contains an invalid national code"):
         seed = cmap.get(r.code)
+        if seed and default_only(seed):
+            return None  # needs the ONS postcode directory / ODS sites (docs/submission.md)
         return {"type": "code_list", "seed": seed} if seed else None
     if "is not for a current live organisation in national tables" in body:
         return {"type": "org_live"}

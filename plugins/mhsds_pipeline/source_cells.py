@@ -322,3 +322,21 @@ def format_rule_ids() -> dict[tuple[str, str], str]:
 
 def describe(problem: str) -> str:
     return PROBLEMS.get(problem, "could not be read")
+
+
+def _add_generated_tables() -> None:
+    """The tables built from NHS England's rules file (source/schema_v6.py): each EPR column
+    feeds the IDB column of the same name in its one MHSDS table."""
+    from mhsds_pipeline.source.schema_v6 import generated_contracts, snake
+
+    kinds = {"date": "d", "timestamp": "ts"}
+    for model in generated_contracts():
+        meta = model["config"]["meta"]
+        epr_table, name = meta["epr_table"], model["name"]
+        types = {c["name"]: c["data_type"].split("(")[0].lower() for c in model["columns"]}
+        for column in types:
+            MHSDS_COLUMNS[(epr_table, snake(column))] = {name: column}
+        MART_KEYS[name] = tuple((c, snake(c), kinds.get(types[c], "s")) for c in meta["key"])
+
+
+_add_generated_tables()

@@ -57,6 +57,7 @@ def sql_context(settings: Settings, period: ReportingPeriod) -> SqlContext:
         rp_start=period.start,
         rp_end=period.end,
         org_id_provider=settings.org_id_provider,
+        org_id_submit=settings.org_id_submit,
         dialect="postgresql" if settings.warehouse_target == "postgres" else "duckdb",
         columns={m: c.column_names for m, c in contracts.items()},
         keys={m: list(c.key) for m, c in contracts.items()},

@@ -28,6 +28,10 @@ TABLE_NAMES_FILE = REPO / "expectations" / "rules" / "reference" / "MHSDS_table_
 CONSEQUENCES = ("File rejected", "Group rejected", "Record rejected", "Severity 1 Warning", "Warning", "Info")
 _NORMAL = {c.lower(): c for c in CONSEQUENCES}
 
+#: The file names MHS205 two ways: its two ServiceRequestID rules say "MHS205SDDigitalIntervention",
+#: its other twelve the IDB name "MHS205PatientSDDI" (MHSDS_table_names_v6.0.csv: one table, MHS205).
+TABLE_ALIASES = {"MHS205SDDigitalIntervention": "MHS205PatientSDDI"}
+
 #: ``[M001901]LocalPatientID=<LocalPatientID>``: a data item the message shows with its value.
 _VALUE_ITEM = re.compile(r"\[(M\d{6})\](\w+)=<(\w+)>")
 
@@ -81,7 +85,7 @@ def load_nhs_rules(path: Path = RULES_FILE) -> dict[str, NhsRule]:
                 raise ValueError(f"{path}: error code {code} appears twice")
             rules[code] = NhsRule(
                 code=code,
-                table=_column(row, "Table"),
+                table=TABLE_ALIASES.get(_column(row, "Table"), _column(row, "Table")),
                 item_id=_column(row, "UID"),
                 element=_column(row, "XML ELEMENT NAME"),
                 level=_column(row, "Validation Level").title(),

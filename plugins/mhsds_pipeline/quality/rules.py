@@ -70,6 +70,9 @@ SEEDS = REPO / "dbt_project" / "seeds" / "reference"
 DBT_PROJECT = REPO / "dbt_project"
 #: A rejected header rejects the file: a submission without a valid header has none.
 HEADER_TABLE = "MHS000Header"
+#: The organisations in NHS England's ODS tables, as the trust configures them (a seed the trust
+#: refreshes from the public ODS files; scripts/ods_seed.py builds the synthetic trust's).
+ODS_SEED = "ref_ods_organisations"
 
 #: The one severity vocabulary (STYLE.md): what happens to the data, in NHS England's words.
 SEVERITIES = ("file rejected", "group rejected", "record rejected", "severity 1 warning", "warning", "info")
@@ -207,6 +210,7 @@ def load_catalogue(path: Path = CATALOGUE, dbt_project_dir: Path = DBT_PROJECT) 
     doc = yaml.safe_load(path.read_text())
     nhs = load_nhs_rules((path.parent / doc["nhs_rules_file"]).resolve())
     models = idb_tables(Path(dbt_project_dir))
+    _include(doc, path)
     order = tuple(doc["cascade_order"])
     for table in order:
         if table not in models:
@@ -237,6 +241,25 @@ def load_catalogue(path: Path = CATALOGUE, dbt_project_dir: Path = DBT_PROJECT) 
     )
 
 
+def _include(doc: dict, path: Path) -> None:
+    """Merge the catalogue parts ``include`` names (the generated mhsds_v6_rules_tables.yml):
+    their rules and format codes join this file's, their tables follow its cascade_order. An
+    entry of this file wins over a generated entry with the same code."""
+    for name in doc.get("include") or ():
+        part = yaml.load((path.parent / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        own = {r["id"] for r in doc["rules"]} | {
+            code for cols in (doc.get("format_rules") or {}).values() for code in cols.values()
+        }
+        doc["rules"] = [*doc["rules"], *(r for r in part.get("rules") or () if r["id"] not in own)]
+        formats = doc.setdefault("format_rules", {})
+        for table, cols in (part.get("format_rules") or {}).items():
+            mine = formats.setdefault(table, {})
+            for column, code in cols.items():
+                if code not in own:
+                    mine.setdefault(column, code)
+        doc["cascade_order"] = [*doc["cascade_order"], *(t for t in part.get("cascade_order_tail") or () if t not in doc["cascade_order"])]
+
+
 def _rule(raw: dict, nhs: dict[str, NhsRule], models: dict[str, str], path: Path) -> Rule:
     rid, table, column = raw["id"], raw["table"], raw.get("column")
     if table not in models:
@@ -247,6 +270,13 @@ def _rule(raw: dict, nhs: dict[str, NhsRule], models: dict[str, str], path: Path
             if check[key] not in models:
                 raise CatalogueError(f"rule {rid}: {key} {check[key]} is not an IDB table we build")
             check[key] = models[check[key]]
+    if "path" in check:  # parent_date_order: the chain of parent links, as relations
+        hops = []
+        for hop in check["path"]:
+            if hop["table"] not in models:
+                raise CatalogueError(f"rule {rid}: path table {hop['table']} is not an IDB table we build")
+            hops.append({**hop, "table": models[hop["table"]]})
+        check["path"] = hops
     if rid.startswith("LOCAL_"):
         missing = [k for k in ("consequence", "message", "why") if not raw.get(k)]
         if missing:
@@ -366,6 +396,10 @@ class SqlContext:
     columns: dict[str, list[str]] = field(default_factory=dict)  # table -> column names
     seeds_dir: Path = SEEDS  # reference seeds (code lists): the settings' dbt project
     keys: dict[str, list[str]] = field(default_factory=dict)  # table -> key columns
+    #: the organisation the Submission Portal login belongs to (the configured submitting org)
+    org_id_submit: str | None = None
+
+    header_model: str = "mhs000_header"
 
     def table(self, name: str) -> str:
         return f"{q(self.schema)}.{q(name)}"
@@ -570,9 +604,61 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
             f"t.{q(col)} IS NOT NULL AND (({scheme} = {icd10} AND {_regex_fails(_text(col), ICD10_PATTERN.pattern, ctx)}) "
             f"OR ({scheme} = {snomed} AND NOT ({sctid})))"
         )
+    if kind == "always":  # MHS60815: no assessment tools are in scope, every record is rejected
+        return "TRUE"
+    if kind == "org_live":
+        # "not for a current live organisation in national tables": the ODS reference seed the
+        # trust refreshes from NHS England's ODS files (docs/rules.md "Organisations").
+        rows = seed_rows(c.get("seed", ODS_SEED), ctx.seeds_dir)
+        if c.get("during_period"):
+            live = [
+                r["code"] for r in rows
+                if (not r.get("open_date") or r["open_date"] <= ctx.rp_end.isoformat())
+                and (not r.get("close_date") or r["close_date"] >= ctx.rp_start.isoformat())
+            ]  # fmt: skip
+        else:
+            live = [
+                r["code"] for r in rows
+                if (not r.get("open_date") or r["open_date"] <= ctx.rp_end.isoformat())
+                and (not r.get("close_date") or r["close_date"] > ctx.rp_end.isoformat())
+            ]  # fmt: skip
+        return f"t.{q(col)} IS NOT NULL AND UPPER({_text(col)}) NOT IN {in_list(sorted(live))}"
+    if kind == "parent_date_order":
+        # this row's date against a parent's (or grandparent's) date, through its parent links
+        joins, prev = [], "t"
+        for n, hop in enumerate(c["path"]):
+            alias = f"p{n}"
+            match = " AND ".join(f"{alias}.{q(pc)} = {prev}.{q(pc)}" for pc in hop["columns"])
+            joins.append((alias, hop["table"], match))
+            prev = alias
+        last = joins[-1][0]
+        this, other = f"CAST(t.{q(col)} AS DATE)", f"CAST({last}.{q(c['other'])} AS DATE)"
+        cmp = f"{this} < {other}" if c["relation"] == "before" else f"{this} > {other}"
+        frm = f"{ctx.table(joins[0][1])} {joins[0][0]}"
+        on = [joins[0][2]]
+        for alias, table, match in joins[1:]:
+            frm += f" JOIN {ctx.table(table)} {alias} ON {match}"
+        return (
+            f"t.{q(col)} IS NOT NULL AND EXISTS (SELECT 1 FROM {frm} WHERE {' AND '.join(on)} "
+            f"AND {last}.{q(c['other'])} IS NOT NULL AND {cmp})"
+        )
+    if kind == "after_dataset_created":
+        created = f'(SELECT MAX(CAST(h."DateTimeDatSetCreate" AS DATE)) FROM {ctx.table(ctx.header_model)} h)'
+        return f"t.{q(col)} IS NOT NULL AND CAST(t.{q(col)} AS DATE) > {created}"
+    if kind == "after_upload":  # the upload is now or later: a creation time in the future fails
+        return f"t.{q(col)} IS NOT NULL AND CAST(t.{q(col)} AS TIMESTAMP) > CAST(CURRENT_TIMESTAMP AS TIMESTAMP)"
+    if kind == "age_range":
+        lo, hi = int(c.get("min_years", 0)), int(c.get("max_years", 130))
+        born = f"CAST(t.{q(col)} AS DATE)"
+        oldest = ctx.rp_end.replace(year=ctx.rp_end.year - hi - 1) + timedelta(days=1)
+        youngest = ctx.rp_end.replace(year=ctx.rp_end.year - lo) if lo else ctx.rp_end
+        return f"t.{q(col)} IS NOT NULL AND ({born} < {lit(oldest)} OR {born} > {lit(youngest)})"
     if kind == "fail_when":
         sql = c["sql"].format(
-            rp_start=lit(ctx.rp_start), rp_end=lit(ctx.rp_end), org_id_provider=lit(ctx.org_id_provider)
+            rp_start=lit(ctx.rp_start),
+            rp_end=lit(ctx.rp_end),
+            org_id_provider=lit(ctx.org_id_provider),
+            org_id_submit=lit(ctx.org_id_submit or ctx.org_id_provider),
         )
         return "(" + _quote_columns(sql, ctx.columns.get(rule.model, [])) + ")"
     raise CatalogueError(f"rule {rule.id}: unknown check type {kind!r}")

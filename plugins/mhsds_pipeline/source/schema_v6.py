@@ -5,7 +5,7 @@ leave, ward and staff details, ...) the source contract takes the clinical syste
 the MHSDS items' own terms: one EPR table per MHSDS table (``meta.epr_table`` of its dbt contract
 in ``dbt_project/models/marts/mhsds/_mhsds_v6__models.yml``), one column per IDB item in snake
 case (``StartDateMHActLegalStatusClass`` -> ``start_date_mh_act_legal_status_class``) with the
-contract's type, plus
+contract's type (times as 'HH:MM:SS' text), plus
 
 * ``record_id``: the EPR's own row identifier (the EPR key; never published);
 * ``recorded_at``: when the row was keyed (a row keyed in the period is extracted with it even
@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table, Time
+from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table
 
 CONTRACT = Path(__file__).resolve().parents[3] / "dbt_project" / "models" / "marts" / "mhsds" / "_mhsds_v6__models.yml"
 
@@ -52,8 +52,8 @@ def _sa_type(data_type: str, fmt: str | None):
     base = data_type.split("(")[0].lower()
     if base == "date":
         return Date
-    if base == "time":
-        return Time
+    if base == "time":  # 'HH:MM:SS' text, as many EPRs keep times (dbt casts it)
+        return String(8)
     if base == "timestamp":
         return DateTime
     if base in ("integer", "int", "bigint"):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, DateTime, Select, and_, or_, select
 
 from mhsds_pipeline.source import schema as epr
 
@@ -88,7 +88,7 @@ def period_filters(period: ReportingPeriod) -> dict[str, ColumnElement[bool] | N
         epr.ward_movements,
         epr.diagnoses,
     )
-    return {
+    filters: dict[str, ColumnElement[bool] | None] = {
         "teams": None,
         "wards": None,
         "patients": epr.patients.c.patient_id.in_(scoped_patient_ids),
@@ -125,6 +125,93 @@ def period_filters(period: ReportingPeriod) -> dict[str, ColumnElement[bool] | N
             and_(d.c.diagnosed_at >= start, d.c.diagnosed_at < end_excl),
         ),
     }
+    filters.update(_generated_filters(period, filters))
+    return filters
+
+
+#: For a generated table whose scope follows its parent: the hand-built EPR table and column
+#: holding the parent's identifier (the IDB join column).
+_HAND_BUILT_PARENTS: dict[str, tuple[str, str]] = {
+    "LocalPatientID": ("patients", "patient_id"),
+    "ServiceRequestID": ("referrals", "referral_id"),
+    "CareContactID": ("appointments", "appointment_id"),
+    "CareActID": ("interventions", "intervention_id"),
+    "HospProvSpellID": ("admissions", "admission_id"),
+    "WardStayID": ("ward_movements", "ward_stay_id"),
+    "WardCode": ("ward_movements", "ward_code"),
+}
+
+
+def _generated_filters(
+    period: ReportingPeriod, hand_built: dict[str, ColumnElement[bool] | None]
+) -> dict[str, ColumnElement[bool] | None]:
+    """The tables built from NHS England's rules file (source/schema_v6.py), by the scope their
+    contract declares (``meta.scope``; scripts/v6_tables.py derives it from the rules):
+
+    * period: the row's interval overlaps the period (start on or before its end; end empty or
+      on or after its start);
+    * event: the row's date is in the period;
+    * parent: the parent row belongs to the period (a patient's indicators, a plan's agreements);
+    * all: every row (reference tables).
+
+    Any row keyed in the period (``recorded_at``) belongs to it too, whatever its dates, so a
+    late-keyed or mis-dated row lands and the quality gate rejects it with its rule.
+    """
+    from mhsds_pipeline.source.schema_v6 import RECORDED_AT, generated_contracts, snake
+
+    start, end_excl = period.start_ts, period.end_exclusive_ts
+    rp_start, rp_end = period.start, period.end
+    contracts = {m["config"]["meta"]["idb_table"]: m for m in generated_contracts()}
+    out: dict[str, ColumnElement[bool] | None] = {}
+
+    def condition(idb_table: str) -> ColumnElement[bool] | None:
+        meta = contracts[idb_table]["config"]["meta"]
+        name = meta["epr_table"]
+        if name in out:
+            return out[name]
+        t = epr.metadata.tables[name]
+        scope = meta["scope"]
+        keyed = and_(t.c[RECORDED_AT] >= start, t.c[RECORDED_AT] < end_excl)
+        kind = scope["kind"]
+        if kind == "all":
+            cond = None
+        elif kind == "period":
+            s, e = t.c[snake(scope["start"])], t.c[snake(scope["end"])]
+            cond = or_(
+                and_(or_(s.is_(None), s <= _bound(s, rp_end, end_excl)), or_(e.is_(None), e >= _low(e, rp_start, start))),
+                keyed,
+            )
+        elif kind == "event":
+            d = t.c[snake(scope["date"])]
+            cond = or_(and_(d >= _low(d, rp_start, start), d <= _bound(d, rp_end, end_excl)), keyed)
+            if isinstance(d.type, DateTime):
+                cond = or_(and_(d >= start, d < end_excl), keyed)
+        else:
+            parent, column = scope["table"], scope["columns"][0]
+            if parent in contracts:
+                pt = epr.metadata.tables[contracts[parent]["config"]["meta"]["epr_table"]]
+                pcol, pcond = pt.c[snake(column)], condition(parent)
+            else:
+                pname, pcolname = _HAND_BUILT_PARENTS[column]
+                pt = epr.metadata.tables[pname]
+                pcol, pcond = pt.c[pcolname], hand_built[pname]
+            ids = select(pcol) if pcond is None else select(pcol).where(pcond)
+            cond = or_(t.c[snake(column)].in_(ids), keyed)
+        out[name] = cond
+        return cond
+
+    for idb_table in contracts:
+        condition(idb_table)
+    return out
+
+
+def _bound(col, rp_end, end_excl):
+    """The period's last day, as the column's type compares it."""
+    return end_excl if isinstance(col.type, DateTime) else rp_end
+
+
+def _low(col, rp_start, start):
+    return start if isinstance(col.type, DateTime) else rp_start
 
 
 def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:

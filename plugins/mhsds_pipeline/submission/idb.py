@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import yaml
 
-from mhsds_pipeline.contracts import MARTS_YAML, arrow_type, load_contracts
+from mhsds_pipeline.contracts import arrow_type, contract_models, load_contracts
 
 #: Bumped whenever the way values are written changes (a new format makes a new package version).
 #: /2: formula-like text cells escaped with a leading apostrophe (reversible).
@@ -227,10 +227,8 @@ def _text_format(fmt, base: str) -> str:
 
 def _item_ids(dbt_project_dir: Path) -> dict[tuple[str, str], str]:
     """(model, column) -> ETOS item UID, read from the descriptions the contracts document."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ~10x faster
-    doc = yaml.load((Path(dbt_project_dir) / MARTS_YAML).read_text(), Loader=loader)  # noqa: S506
     out: dict[tuple[str, str], str] = {}
-    for model in doc.get("models", []):
+    for model in contract_models(Path(dbt_project_dir)):
         for col in model.get("columns", []):
             m = _ITEM_ID.match(str(col.get("description") or ""))
             if m:
