@@ -55,6 +55,7 @@ from mhsds_pipeline.synthetic.indirect import IndirectModel
 from mhsds_pipeline.synthetic.loader import Loader
 from mhsds_pipeline.synthetic.scope import MAX_MONTHS, Scope, lookup, or_by_key
 from mhsds_pipeline.synthetic.spine import Spine, Window, build_spine
+from mhsds_pipeline.synthetic.v6_tables import V6Generator, ward_code_masks
 
 __all__ = ["DefectRates", "GenerationSummary", "generate", "main"]
 
@@ -296,7 +297,9 @@ def _write_expected_keys(path: Path, window: Window, result: ScopeResult) -> int
     return total
 
 
-def _ground_truth(path: Path, window: Window, defects: DefectLog, result: ScopeResult) -> dict[str, int]:
+def _ground_truth(
+    path: Path, window: Window, defects: DefectLog, result: ScopeResult, extra: list[tuple] = ()
+) -> dict[str, int]:
     rule_order = {name: i for i, name in enumerate(RULES)}
     planted = sorted(set(defects.rows), key=lambda r: (rule_order[r[0]], r[2], r[3]))
     as_ids, as_activity = result.assessment_is_activity
@@ -329,6 +332,12 @@ def _ground_truth(path: Path, window: Window, defects: DefectLog, result: ScopeR
         for period in periods:
             lines.append((f"D{n:06d}", rule, table, epr_key, mhsds_table, column, period))
             per_rule[rule] += 1
+    # The generated v6 tables' defects (v6_tables.py): the rule is the NHS error code itself and
+    # epr_key the MHSDS row key text.
+    for n, (rule, table, key, mhsds_table, column, periods) in enumerate(extra, start=len(planted) + 1):
+        for period in periods:
+            lines.append((f"D{n:06d}", rule, table, key, mhsds_table, column, period))
+            per_rule[rule] = per_rule.get(rule, 0) + 1
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
@@ -358,12 +367,14 @@ def generate(
     months: int = 12,
     out_dir: Path,
     defect_rates: DefectRates | None = None,
+    v6_tables: bool = True,
 ) -> GenerationSummary:
     """(Re)create the synthetic EPR at ``url`` and write the ground truth into ``out_dir``.
 
     ``end_period`` (``YYYY-MM``; default the latest complete month) is the last reporting period
     generated and ``months`` how many periods end there. ``defect_rates`` defaults to
-    ``DefectRates()``; ``DefectRates.none()`` gives a clean source.
+    ``DefectRates()``; ``DefectRates.none()`` gives a clean source. ``v6_tables``: fill the
+    47 tables generated from the v6 rules file too (``v6_tables.py``).
     """
     t0 = time.perf_counter()
     if not scale > 0:
@@ -409,6 +420,11 @@ def generate(
         model = ActivityModel(spine, scale, seed)
         indirect = IndirectModel(model)
         acts = ActivityKeys()
+        v6 = (
+            V6Generator(spine, model, seed, defects, enabled_defects=any(rates.to_dict().values()))
+            if v6_tables
+            else None
+        )  # fmt: skip
         for k in range(window.months):
             month = model.month(k)
             month = plant_month_defects(model, month, k, rates, seed, defects)
@@ -421,6 +437,8 @@ def generate(
             loader.write("interventions", month.interventions)
             loader.write("assessments", month.assessments)
             loader.write("indirect_activities", ia)
+            if v6 is not None:
+                v6.add_month(k, month, ia)
             ap, iv, asm = month.appointments, month.interventions, month.assessments
             acts.add(
                 app_id=ap["appointment_id"],
@@ -437,6 +455,11 @@ def generate(
                 ia_recorded=ia["recorded_at"],
             )
             t = lap("load", t)
+        if v6 is not None:
+            v6.generate()
+            for name, frame in v6.frames():
+                loader.write(name, frame)
+            t = lap("v6_tables", t)
         loader.finish()
         t = lap("index", t)
     except BaseException:
@@ -444,8 +467,15 @@ def generate(
         raise
 
     result = _scope(spine, acts)
+    v6_truth: list[tuple] = []
+    if v6 is not None:
+        masks = v6.masks(window, result.by_table, ward_code_masks(spine.ward_movements, result.by_table["ward_movements"]))
+        for model_name, mask in masks.items():
+            rids = v6.record_ids(model_name)
+            result.tables.append((model_name, mask, lambda rows, rids=rids: rids[rows]))
+        v6_truth = v6.ground_truth(masks, window)
     n_keys = _write_expected_keys(out_dir / "expected_keys.parquet", window, result)
-    period_rows = _ground_truth(out_dir / "ground_truth.csv", window, defects, result)
+    period_rows = _ground_truth(out_dir / "ground_truth.csv", window, defects, result, v6_truth)
     t = lap("outputs", t)
 
     summary = GenerationSummary(
@@ -458,7 +488,8 @@ def generate(
         source=_redact(url),
         out_dir=str(out_dir),
         row_counts=dict(loader.rows),
-        defects={rule: defects.count(rule) for rule in RULES},
+        defects={rule: defects.count(rule) for rule in RULES}
+        | {rule: sum(1 for d in v6_truth if d[0] == rule) for rule in sorted({d[0] for d in v6_truth})},
         defect_period_rows=period_rows,
         defect_rates=rates.to_dict(),
         expected_key_rows=n_keys,
