@@ -287,6 +287,7 @@ class Defect:
     row: dict
     column: str | None
     only_month: int | None  # None: every period the row is extracted in
+    upto: bool = False  # only_month means: that month and every earlier one
 
 
 @dataclass
@@ -703,6 +704,17 @@ class V6Generator:
         row["_start"] = d
         row["_end"] = None if is_open else (e if end_col else d)
         row["_rec"] = np.datetime64(d, "s") + np.timedelta64(tsec + 3600, "s")
+        if scope["kind"] == "parent":
+            # extracted in every period its parent is: its dates (and keying) precede the window
+            back = int(rng.integers(2, 300)) * DAY_D
+            early = self.window.start.astype("datetime64[D]") - back
+            for c in t.columns.values():
+                if row.get(c.name) is not None and c.data_type == "date" and "BirthDate" not in c.name:
+                    row[c.name] = early
+                elif row.get(c.name) is not None and c.data_type == "timestamp":
+                    row[c.name] = np.datetime64(early, "s") + np.timedelta64(tsec, "s")
+            row["_start"], row["_end"] = early, early
+            row["_rec"] = np.datetime64(early, "s") + np.timedelta64(tsec + 3600, "s")
         return row
 
     def _dedupe(self, t: Table, k: int) -> None:
@@ -768,7 +780,7 @@ class V6Generator:
             self.rows[t.idb].append(row)
 
     # --- defects ---------------------------------------------------------------------------------
-    def _linked(self, t: Table) -> set[str]:
+    def _linked(self, t: Table, codes_too: bool = True) -> set[str]:
         """Columns a blank or a bad value must not touch: parent/child links, fail_when inputs,
         a single-column key."""
         out = set(ANCHOR_COLUMNS) | {"CareProfLocalID", "WardCode"}
@@ -784,7 +796,9 @@ class V6Generator:
             out.update(c for c in t.columns if re.search(rf"\b{c}\b", r["check"]["sql"]))
         for r in t.rules:
             ch = r["check"]
-            if ch["type"] in ("sctid", "diagnosis_code", "value_set", "score_range", "org_live", "code_list"):
+            if ch["type"] in ("sctid", "diagnosis_code", "value_set", "score_range", "org_live") or (
+                codes_too and ch["type"] == "code_list"
+            ):
                 out.add(r["column"])
             if ch.get("scheme_column"):
                 out.add(ch["scheme_column"])
@@ -831,7 +845,7 @@ class V6Generator:
         linked = self._linked(t)
         blanks = sorted(
             ((self._other_rules(t, r["column"]), r["id"], r["column"]) for r in t.rules_of("not_null")
-             if r["column"] in t.columns and r["column"] not in linked),
+             if r["column"] in t.columns and r["column"] not in self._linked(t, codes_too=False)),
         )  # fmt: skip
         fmt_rules = {r["column"]: r["id"] for r in t.rules_of("format")}
         formats = sorted(
@@ -896,6 +910,12 @@ class V6Generator:
                 col = scope["start"]
         elif scope["kind"] == "event":
             col = scope["date"]
+        elif scope["kind"] == "parent":
+            col = next((c.name for c in t.columns.values() if c.data_type in ("date", "timestamp")
+                        and row.get(c.name) is not None and any(r["check"].get("bound", "both") in ("end", "both")
+                        for r in t.rules_of("date_in_period", c.name))), None)  # fmt: skip
+            if col is None:
+                return False
         else:
             return False
         if row.get(col) is None or t.columns[col].data_type not in ("date", "timestamp"):
@@ -921,7 +941,10 @@ class V6Generator:
         if key_text(t, {**row, col: new}) in self._keys_elsewhere(t, row):
             return False
         row[col] = new
-        self.defects.append(Defect(rules[0]["id"], t, row, col, k))
+        upto = scope["kind"] == "parent"
+        if upto:  # keyed now: extracted this month even when its parent is not
+            row["_rec"] = np.datetime64(month_start(self.window.first + k), "s") + np.timedelta64(36000, "s")
+        self.defects.append(Defect(rules[0]["id"], t, row, col, k, upto))
         return True
 
     def _plant_orphan(self, t: Table, row: dict, k: int) -> bool:
@@ -950,6 +973,8 @@ class V6Generator:
             parent["_children"] -= 1
             row["_orphan_of"] = row.pop("_parent")
         row["_orphan"] = True
+        if t.scope["kind"] == "parent":  # keyed this month, so extracted with it (and only it)
+            row["_rec"] = np.datetime64(month_start(self.window.first + k), "s") + np.timedelta64(36000, "s")
         self.defects.append(Defect(r["id"], t, row, cols[0], None))
         return True
 
@@ -958,6 +983,8 @@ class V6Generator:
         """(EPR table, frame) for the loader."""
         for t in tables():
             rows = self.rows[t.idb]
+            if not rows:
+                continue
             frame: dict[str, np.ndarray] = {"record_id": np.array([r["_rid"] for r in rows], dtype=object)}
             for c in t.columns.values():
                 vals = [r.get(c.name) for r in rows]
@@ -1029,7 +1056,7 @@ class V6Generator:
         for d in self.defects:
             m = int(masks[d.table.model][pos[d.table.idb][id(d.row)]])
             if d.only_month is not None:
-                m &= 1 << d.only_month
+                m &= ((1 << (d.only_month + 1)) - 1) if d.upto else 1 << d.only_month
             periods = [window.period(i) for i in range(window.months) if m >> i & 1]
             if periods:
                 out.append((d.rule, d.table.epr, key_text(d.table, d.row), d.table.model, d.column or "", periods))
