@@ -108,10 +108,13 @@ def read_rules() -> list[NhsRow]:
             table = TABLE_ALIASES.get(g["Table"], g["Table"])
             out.append(
                 NhsRow(
-                    g["Error Code"].strip(), table, g["XML ELEMENT NAME"].strip(),
+                    g["Error Code"].strip(),
+                    table,
+                    g["XML ELEMENT NAME"].strip(),
                     g["Generic Validation Type (M/R/F/N)"].strip(),
                     g["Validation Level (File, Group, Record)"].strip(),
-                    g["Error Level"].strip(), g["Validation Text with Action"].strip(),
+                    g["Error Level"].strip(),
+                    g["Validation Text with Action"].strip(),
                 )  # fmt: skip
             )
     return out
@@ -133,7 +136,12 @@ _NAME_RULES: tuple[tuple[str, str, str | None, str | None], ...] = (
     (r"^ORGANISATION SITE IDENTIF", "varchar", "min an5 max an9", None),
     (r"^ORGANISATION IDENTIF", "varchar", "min an3 max an6", "ods"),
     (r"\bDATE\b|^OBSERVATION DATE", "date", None, None),
-    (r"\b(START|END|EXPIRY|ARRIVAL|REQUEST|CREATION|UPDATED|AGREED|REFER|REFERRAL) TIME\b|\bTIME \(", "time", None, None),
+    (
+        r"\b(START|END|EXPIRY|ARRIVAL|REQUEST|CREATION|UPDATED|AGREED|REFER|REFERRAL) TIME\b|\bTIME \(",
+        "time",
+        None,
+        None,
+    ),
     (r"DURATION|NUMBER OF|BED DAYS|CHARGE", "integer", "max n6", None),
     (r"\(SNOMED CT EXPRESSION\)", "varchar", "min an6 max an512", None),
     (r"\(SNOMED CT\)", "varchar", "min n6 max n18", None),
@@ -384,7 +392,9 @@ def sources_yaml(tables: dict[str, Table]) -> str:
 
 
 def _dims(kind: str) -> str:
-    return {"Blank": "completeness", "Format": "conformance", "National Code": "validity"}.get(kind, "consistency")
+    return {"Blank": "completeness", "Format": "conformance", "National Code": "validity"}.get(
+        kind, "consistency"
+    )
 
 
 def catalogue_entries(
@@ -431,6 +441,7 @@ def _join_columns(t: Table, other: str, named: list[str], cols: dict[str, set[st
 
 def _path_to(t: Table, prefix: str, every: dict[str, Table], cols: dict[str, set[str]]) -> list[dict] | None:
     """Parent links from ``t`` up to the table numbered ``prefix`` (one or two hops)."""
+
     def hops(table: Table) -> list[tuple[str, list[str]]]:
         out = []
         for p in table.parents():
@@ -460,7 +471,9 @@ def rule_check(
         return {"type": "not_null"}
     if r.kind == "Format":
         return "format"
-    if body.endswith("contains an invalid national code value") or body.endswith("contains an invalid national code"):
+    if body.endswith("contains an invalid national code value") or body.endswith(
+        "contains an invalid national code"
+    ):
         seed = cmap.get(r.code)
         if seed and default_only(seed):
             return None  # needs the ONS postcode directory / ODS sites (docs/submission.md)
@@ -528,14 +541,26 @@ def rule_check(
         return {"type": "parent_date_order", "column": this, "relation": rel, "other": other, "path": path}
     if "indicates the person is outside of the 0-130 years age range" in body:
         return {"type": "age_range", "min_years": 0, "max_years": 130}
-    m = re.match(r"\[M\d{6}\]\s*(\w+) (?:is populated but the )?format does not match expected format from (?:selected )?\[M\d{6}\]\s*(\w+)$", body)
+    m = re.match(
+        r"\[M\d{6}\]\s*(\w+) (?:is populated but the )?format does not match expected format from (?:selected )?\[M\d{6}\]\s*(\w+)$",
+        body,
+    )
     if m:
         scheme = m.group(2)
         # DIAGNOSIS SCHEME IN USE: 02 ICD-10, 06 SNOMED CT; FINDING SCHEME IN USE: 01 ICD-10, 04 SNOMED CT
-        codes = {"icd10_code": "02", "snomed_code": "06"} if scheme == "DiagSchemeInUse" else {"icd10_code": "01", "snomed_code": "04"}
+        codes = (
+            {"icd10_code": "02", "snomed_code": "06"}
+            if scheme == "DiagSchemeInUse"
+            else {"icd10_code": "01", "snomed_code": "04"}
+        )
         return {"type": "diagnosis_code", "scheme_column": scheme, **codes}
     if body.endswith("is not in the associated reference table") and col == "CodedAssToolType":
-        return {"type": "value_set", "seed": "ref_assessment_tools", "seed_column": "concept_id", "require_valid_sctid": False}
+        return {
+            "type": "value_set",
+            "seed": "ref_assessment_tools",
+            "seed_column": "concept_id",
+            "require_valid_sctid": False,
+        }
     if "contains an invalid person score for the coded assessment tool type" in body:
         return {"type": "score_range", "tool_column": "CodedAssToolType", "seed": "ref_assessment_tools"}
     if "does not match the Organisation Identifier from the Submission Portal login details" in body:
@@ -547,13 +572,23 @@ def rule_check(
     m = re.match(r"\[M\d{6}\]\s*(\w+) is blank but \[M\d{6}\]\s*(\w+) is populated$", body)
     if m:
         return {"type": "fail_when", "sql": f"{m.group(1)} IS NULL AND {m.group(2)} IS NOT NULL"}
-    m = re.match(r"\[M\d{6}\]\s*(\w+) is populated but code (\d+) has been submitted for \[M\d{6}\]\s*(\w+)$", body)
+    m = re.match(
+        r"\[M\d{6}\]\s*(\w+) is populated but code (\d+) has been submitted for \[M\d{6}\]\s*(\w+)$", body
+    )
     if m:
         return {"type": "fail_when", "sql": f"{m.group(1)} IS NOT NULL AND {m.group(3)} = '{m.group(2)}'"}
-    m = re.match(r"\[M\d{6}\]\s*(\w+) is blank but \[M\d{6}\]\s*(\w+) is populated with code (\d+) or code (\d+)$", body)
+    m = re.match(
+        r"\[M\d{6}\]\s*(\w+) is blank but \[M\d{6}\]\s*(\w+) is populated with code (\d+) or code (\d+)$",
+        body,
+    )
     if m:
-        return {"type": "fail_when", "sql": f"{m.group(1)} IS NULL AND {m.group(2)} IN ('{m.group(3)}', '{m.group(4)}')"}
-    m = re.match(r"\[M\d{6}\]\s*(\w+) is populated but \[M\d{6}\]\s*(\w+) has been populated with '(\w)'", body)
+        return {
+            "type": "fail_when",
+            "sql": f"{m.group(1)} IS NULL AND {m.group(2)} IN ('{m.group(3)}', '{m.group(4)}')",
+        }
+    m = re.match(
+        r"\[M\d{6}\]\s*(\w+) is populated but \[M\d{6}\]\s*(\w+) has been populated with '(\w)'", body
+    )
     if m:
         return {"type": "fail_when", "sql": f"{m.group(1)} IS NOT NULL AND {m.group(2)} = '{m.group(3)}'"}
     return None
@@ -580,7 +615,9 @@ def rules_yaml(entries: list[dict], formats: dict[str, dict[str, str]], order: l
             lines.append(f"    {col}: {code}")
     lines.append("rules:")
     for e in entries:
-        lines.append("  - " + yaml.safe_dump(e, default_flow_style=True, sort_keys=False, width=10_000).strip())
+        lines.append(
+            "  - " + yaml.safe_dump(e, default_flow_style=True, sort_keys=False, width=10_000).strip()
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -612,7 +649,9 @@ def build() -> dict[Path, str]:
     doc = yaml.safe_load(CATALOGUE.read_text())
     existing = {r["id"] for r in doc["rules"]} | {c for m in doc["format_rules"].values() for c in m.values()}
     hand_doc = yaml.safe_load(HAND_YAML.read_text())
-    items_by_table = {m["config"]["meta"]["idb_table"]: {c["name"] for c in m["columns"]} for m in hand_doc["models"]}
+    items_by_table = {
+        m["config"]["meta"]["idb_table"]: {c["name"] for c in m["columns"]} for m in hand_doc["models"]
+    }
     for t in generated.values():
         items_by_table[t.idb] = set(t.items)
     entries, skipped, formats = catalogue_entries(every, existing, cmap, items_by_table)
@@ -642,7 +681,11 @@ def main(argv: list[str] | None = None) -> int:
     stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
     if args.check:
         if stale:
-            print("out of date (run python scripts/v6_tables.py):", *[str(p.relative_to(REPO)) for p in stale], sep="\n  ")
+            print(
+                "out of date (run python scripts/v6_tables.py):",
+                *[str(p.relative_to(REPO)) for p in stale],
+                sep="\n  ",
+            )
             return 1
         return 0
     OUT_MODELS.mkdir(parents=True, exist_ok=True)

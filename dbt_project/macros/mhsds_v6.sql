@@ -6,9 +6,10 @@
   contract. Generic on purpose: 47 models share it, so the graph gains one node per table.
 -#}
 {% macro mhsds_v6_table() -%}
-{%- set meta = model.config.meta -%}
+{#- the EPR table is the model name without its mhsNNN_ prefix (= contract meta.epr_table; the
+    name is known when dbt parses the model, the contract's meta only when it compiles it) -#}
 with source as (
-    select * from {{ source('epr_v6', meta['epr_table']) }}
+    select * from {{ source('epr_v6', model.name.split('_', 1)[1]) }}
 ),
 
 staged as (

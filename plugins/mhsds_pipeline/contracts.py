@@ -34,6 +34,7 @@ def contract_models(dbt_project_dir: Path) -> list[dict]:
             models.extend(yaml.load(path.read_text(), Loader=loader).get("models") or [])  # noqa: S506
     return models
 
+
 _ARROW = {
     "varchar": pa.string(),
     "text": pa.string(),

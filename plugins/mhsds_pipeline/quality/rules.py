@@ -246,7 +246,9 @@ def _include(doc: dict, path: Path) -> None:
     their rules and format codes join this file's, their tables follow its cascade_order. An
     entry of this file wins over a generated entry with the same code."""
     for name in doc.get("include") or ():
-        part = yaml.load((path.parent / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        part = yaml.load(
+            (path.parent / name).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )  # noqa: S506
         own = {r["id"] for r in doc["rules"]} | {
             code for cols in (doc.get("format_rules") or {}).values() for code in cols.values()
         }
@@ -257,7 +259,10 @@ def _include(doc: dict, path: Path) -> None:
             for column, code in cols.items():
                 if code not in own:
                     mine.setdefault(column, code)
-        doc["cascade_order"] = [*doc["cascade_order"], *(t for t in part.get("cascade_order_tail") or () if t not in doc["cascade_order"])]
+        doc["cascade_order"] = [
+            *doc["cascade_order"],
+            *(t for t in part.get("cascade_order_tail") or () if t not in doc["cascade_order"]),
+        ]
 
 
 def _rule(raw: dict, nhs: dict[str, NhsRule], models: dict[str, str], path: Path) -> Rule:
@@ -342,7 +347,10 @@ def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
 def seed_rows(seed: str, seeds_dir: Path = SEEDS) -> tuple[dict[str, str], ...]:
     """A reference seed's rows (code lists, refsets, tool ranges): the seeds dbt loads, found
     through the settings' dbt project (``SqlContext.seeds_dir``) so a trust's copy is the one read."""
-    with (Path(seeds_dir) / f"{seed}.csv").open(newline="") as fh:
+    path = Path(seeds_dir) / f"{seed}.csv"
+    if not path.exists():  # the code lists of the tables built from the rules file
+        path = Path(seeds_dir) / "v6" / f"{seed}.csv"
+    with path.open(newline="") as fh:
         return tuple(csv.DictReader(fh))
 
 
@@ -646,7 +654,9 @@ def fail_predicate(rule: Rule, ctx: SqlContext) -> str:
         created = f'(SELECT MAX(CAST(h."DateTimeDatSetCreate" AS DATE)) FROM {ctx.table(ctx.header_model)} h)'
         return f"t.{q(col)} IS NOT NULL AND CAST(t.{q(col)} AS DATE) > {created}"
     if kind == "after_upload":  # the upload is now or later: a creation time in the future fails
-        return f"t.{q(col)} IS NOT NULL AND CAST(t.{q(col)} AS TIMESTAMP) > CAST(CURRENT_TIMESTAMP AS TIMESTAMP)"
+        return (
+            f"t.{q(col)} IS NOT NULL AND CAST(t.{q(col)} AS TIMESTAMP) > CAST(CURRENT_TIMESTAMP AS TIMESTAMP)"
+        )
     if kind == "age_range":
         lo, hi = int(c.get("min_years", 0)), int(c.get("max_years", 130))
         born = f"CAST(t.{q(col)} AS DATE)"

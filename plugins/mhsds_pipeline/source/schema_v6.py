@@ -25,7 +25,14 @@ from pathlib import Path
 import yaml
 from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table
 
-CONTRACT = Path(__file__).resolve().parents[3] / "dbt_project" / "models" / "marts" / "mhsds" / "_mhsds_v6__models.yml"
+CONTRACT = (
+    Path(__file__).resolve().parents[3]
+    / "dbt_project"
+    / "models"
+    / "marts"
+    / "mhsds"
+    / "_mhsds_v6__models.yml"
+)
 
 EPR_KEY_COLUMN = "record_id"
 RECORDED_AT = "recorded_at"

@@ -178,7 +178,10 @@ def _generated_filters(
         elif kind == "period":
             s, e = t.c[snake(scope["start"])], t.c[snake(scope["end"])]
             cond = or_(
-                and_(or_(s.is_(None), s <= _bound(s, rp_end, end_excl)), or_(e.is_(None), e >= _low(e, rp_start, start))),
+                and_(
+                    or_(s.is_(None), s <= _bound(s, rp_end, end_excl)),
+                    or_(e.is_(None), e >= _low(e, rp_start, start)),
+                ),
                 keyed,
             )
         elif kind == "event":

@@ -40,7 +40,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import yaml
 
 from mhsds_pipeline.contracts import arrow_type, contract_models, load_contracts
 
