@@ -86,7 +86,7 @@ SPECS: dict[str, dict] = {
     "MHS301GroupSession": {"anchor": "none", "rate": 80, "id": "GS"},
     "MHS302MHDropInContact": {"anchor": "none", "rate": 150, "id": "DI"},
     "MHS401MHActPeriod": {"anchor": "patient", "rate": 0.012, "open": 0.5, "id": "MHA"},
-    "MHS402RespClinicianAssignPeriod": {"anchor": "MHS401MHActPeriod", "rate": 1.0},
+    "MHS402RespClinicianAssignPeriod": {"anchor": "MHS401MHActPeriod", "rate": 0.9},
     "MHS403ConditionalDischarge": {"anchor": "MHS401MHActPeriod", "rate": 0.1},
     "MHS404CommTreatOrder": {"anchor": "MHS401MHActPeriod", "rate": 0.2},
     "MHS405CommTreatOrderRecall": {"anchor": "MHS401MHActPeriod", "rate": 0.08},
@@ -605,14 +605,17 @@ class V6Generator:
             hi = pe + DAY_D if pe is not None else ps + DAY_D
         a = Anchor(dict(parent["_anchor"].ids), lo, hi, parent["_anchor"].team, parent["_anchor"].clinician,
                    parent["_anchor"].mask_src)  # fmt: skip
-        span = self._dates(rng, lo, hi, ms_d, me_d)
+        if ps is not None and ps < ms_d:  # a parent dated before the window (parent-scoped)
+            span = (ps, ps)
+        else:
+            span = self._dates(rng, lo, hi, ms_d, me_d)
         if span is None:
             return None
         d, e = span
         if t.idb == "MHS515RestrictiveInterventType":
             d, e = ps, pe if pe is not None else ps
         is_open = pe is None and t.scope["kind"] == "period"
-        row = self._fill(t, rng, a, d, e, is_open, k)
+        row = self._fill(t, rng, a, d, e, is_open, k, early=ps if ps is not None and ps < ms_d else None)
         row["_anchor"] = a
         row["_parent"] = parent
         parent["_children"] = parent.get("_children", 0) + 1
@@ -628,7 +631,7 @@ class V6Generator:
                     row[c.name] = parent.get("StartTimeRestrictiveIntInc")
         return row
 
-    def _fill(self, t: Table, rng, a: Anchor, d, e, is_open: bool, k: int) -> dict:
+    def _fill(self, t: Table, rng, a: Anchor, d, e, is_open: bool, k: int, early=None) -> dict:
         """A clean row: every date ``d`` (or ``e`` for the scope's end), times equal."""
         row: dict = {"_table": t.idb, "_month": k, "_rid": self.next_id(t.idb[:6] + "-")}
         scope = t.scope
@@ -707,7 +710,8 @@ class V6Generator:
         if scope["kind"] == "parent":
             # extracted in every period its parent is: its dates (and keying) precede the window
             back = int(rng.integers(2, 300)) * DAY_D
-            early = self.window.start.astype("datetime64[D]") - back
+            if early is None:
+                early = self.window.start.astype("datetime64[D]") - back
             for c in t.columns.values():
                 if row.get(c.name) is not None and c.data_type == "date" and "BirthDate" not in c.name:
                     row[c.name] = early
@@ -819,7 +823,8 @@ class V6Generator:
     def _candidates(self, t: Table, k: int, used: set) -> list[dict]:
         out = []
         for r in self.rows[t.idb]:
-            if id(r) in used or r.get("_children"):
+            # an incident always has a type row (has_child): its defects cascade to them
+            if id(r) in used or (r.get("_children") and t.idb != "MHS505RestrictiveInterventInc"):
                 continue
             if t.idb == "MHS901StaffDetails":
                 if r.get("_spare"):
@@ -1010,6 +1015,7 @@ class V6Generator:
         all_bits = np.uint64((1 << window.months) - 1) if window.months < 64 else np.uint64(2**64 - 1)
         out = {}
         ward_keys = wm_codes
+        ppos = {t.idb: {id(r): i for i, r in enumerate(self.rows[t.idb])} for t in tables()}
         for t in tables():
             rows = self.rows[t.idb]
             n = len(rows)
@@ -1043,6 +1049,10 @@ class V6Generator:
                 else:
                     for i, r in enumerate(rows):
                         a = r.get("_anchor")
+                        par = r.get("_parent")
+                        if par is not None:  # a generated parent: extracted with it
+                            m[i] |= out[self.tables[par["_table"]].model][ppos[par["_table"]][id(par)]]
+                            continue
                         if a is not None and a.mask_src is not None and not r.get("_orphan"):
                             name, key = a.mask_src
                             m[i] |= lookup(*by_table[name], np.array([key], dtype=np.int64))[0]
