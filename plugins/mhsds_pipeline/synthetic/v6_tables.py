@@ -66,10 +66,10 @@ DAY_D = np.timedelta64(1, "D")
 # period rows left open (no end date), own id prefix.
 SPECS: dict[str, dict] = {
     "MHS003AccommStatus": {"anchor": "patient", "rate": 0.03},
-    "MHS004EmpStatus": {"anchor": "patient", "rate": 0.06},
+    "MHS004EmpStatus": {"anchor": "patient", "rate": 0.03},
     "MHS005PatInd": {"anchor": "patient", "rate": 0.02},
-    "MHS006MHCareCoord": {"anchor": "patient", "rate": 0.1, "open": 0.25},
-    "MHS007DisabilityType": {"anchor": "patient", "rate": 0.19, "once": True},
+    "MHS006MHCareCoord": {"anchor": "patient", "rate": 0.2, "open": 0.4},
+    "MHS007DisabilityType": {"anchor": "patient", "rate": 0.12, "once": True},
     "MHS008CarePlanType": {"anchor": "patient", "rate": 0.15, "id": "CP"},
     "MHS009CarePlanAgreement": {"anchor": "MHS008CarePlanType", "rate": 0.95},
     "MHS010AssTechToSupportDisTyp": {"anchor": "patient", "rate": 0.005},
