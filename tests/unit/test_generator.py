@@ -295,8 +295,14 @@ def test_ground_truth_rows_are_in_the_expected_keys(gen):
         "admissions": "mhs501_hosp_prov_spell",
         "ward_movements": "mhs502_ward_stay",
     }
+    tables_in = {(p, t) for p, t, _ in keys}
     for row in gen.gt.itertuples():
         mhsds = table_of.get(row.epr_table, row.mhsds_table)
+        if re.fullmatch(r"MHS\d{5}", row.rule):
+            # a generated v6 table's defect: ground truth holds the MHSDS row key (the rule
+            # engine's), expected_keys the EPR record_id; its table is extracted that period
+            assert (row.period, mhsds) in tables_in, row
+            continue
         assert (row.period, mhsds, row.epr_key) in keys, row
         assert row.mhsds_table == RULES[row.rule].mhsds_table or row.rule in (
             "ASSESSMENT_SCORE_OUT_OF_RANGE",

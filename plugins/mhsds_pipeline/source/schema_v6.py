@@ -55,7 +55,7 @@ def generated_contracts(path: Path = CONTRACT) -> tuple[dict, ...]:
     return tuple(doc.get("models") or ())
 
 
-def _sa_type(data_type: str, fmt: str | None):
+def _sa_type(data_type: str):
     base = data_type.split("(")[0].lower()
     if base == "date":
         return Date
@@ -65,8 +65,8 @@ def _sa_type(data_type: str, fmt: str | None):
         return DateTime
     if base in ("integer", "int", "bigint"):
         return Integer
-    m = re.search(r"(\d+)\s*$", fmt or "")
-    return String(max(int(m.group(1)), 20) if m else 100)
+    # EPR text is wider than the MHSDS format (that is what the v6 Format rules catch)
+    return String(255)
 
 
 def define(metadata: MetaData) -> dict[str, Table]:
@@ -76,8 +76,7 @@ def define(metadata: MetaData) -> dict[str, Table]:
         meta = model["config"]["meta"]
         cols = [Column(EPR_KEY_COLUMN, String(24), nullable=False)]
         for c in model["columns"]:
-            cmeta = (c.get("config") or {}).get("meta") or {}
-            cols.append(Column(snake(c["name"]), _sa_type(c["data_type"], cmeta.get("format"))))
+            cols.append(Column(snake(c["name"]), _sa_type(c["data_type"])))
         cols.append(Column(RECORDED_AT, DateTime, nullable=False))
         out[meta["epr_table"]] = Table(meta["epr_table"], metadata, *cols)
     return out

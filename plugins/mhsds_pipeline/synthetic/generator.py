@@ -333,10 +333,11 @@ def _ground_truth(
             lines.append((f"D{n:06d}", rule, table, epr_key, mhsds_table, column, period))
             per_rule[rule] += 1
     # The generated v6 tables' defects (v6_tables.py): the rule is the NHS error code itself and
-    # epr_key the MHSDS row key text.
-    for n, (rule, table, key, mhsds_table, column, periods) in enumerate(extra, start=len(planted) + 1):
+    # epr_key the MHSDS row key text; numbered on their own (V...) so the ids do not depend on
+    # how many defects only a SQLite EPR can hold.
+    for n, (rule, table, key, mhsds_table, column, periods) in enumerate(extra, start=1):
         for period in periods:
-            lines.append((f"D{n:06d}", rule, table, key, mhsds_table, column, period))
+            lines.append((f"V{n:06d}", rule, table, key, mhsds_table, column, period))
             per_rule[rule] = per_rule.get(rule, 0) + 1
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as fh:
