@@ -168,8 +168,7 @@ def test_sql_rule_expectations_query_the_gx_batch_and_build_silently(capsys):
 
 
 #: MHS204 rules of the v6.0 file that cannot be judged before upload, with why (mhsds_v6_rules.yml).
-MHS204_NOT_EVALUATED = {
-}
+MHS204_NOT_EVALUATED = {}
 
 
 def test_every_locally_judged_mhs204_rule_is_in_the_catalogue(catalogue):

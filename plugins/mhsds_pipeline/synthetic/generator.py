@@ -470,7 +470,9 @@ def generate(
     result = _scope(spine, acts)
     v6_truth: list[tuple] = []
     if v6 is not None:
-        masks = v6.masks(window, result.by_table, ward_code_masks(spine.ward_movements, result.by_table["ward_movements"]))
+        masks = v6.masks(
+            window, result.by_table, ward_code_masks(spine.ward_movements, result.by_table["ward_movements"])
+        )
         for model_name, mask in masks.items():
             rids = v6.record_ids(model_name)
             result.tables.append((model_name, mask, lambda rows, rids=rids: rids[rows]))

@@ -27,7 +27,6 @@ the tables generated before these (and their keys and defects) do not move.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -151,7 +150,9 @@ class Table:
 
     def rules_of(self, kind: str, column: str | None = None) -> list[dict]:
         return [
-            r for r in self.rules if r["check"]["type"] == kind and (column is None or r.get("column") == column)
+            r
+            for r in self.rules
+            if r["check"]["type"] == kind and (column is None or r.get("column") == column)
         ]
 
 
@@ -346,18 +347,21 @@ class V6Generator:
         pats = set(self.spine.patients["patient_id"].tolist())
         bad_pat = by.get("patients", set())
         bad_ref = by.get("referrals", set()) | set(
-            ref["referral_id"][np.isin(ref["patient_id"], list(bad_pat)) | ~np.isin(ref["patient_id"], list(pats))]
-            .tolist()
+            ref["referral_id"][
+                np.isin(ref["patient_id"], list(bad_pat)) | ~np.isin(ref["patient_id"], list(pats))
+            ].tolist()
         )
         refs = set(ref["referral_id"].tolist())
         bad_adm = by.get("admissions", set()) | set(
-            adm["admission_id"][np.isin(adm["referral_id"], list(bad_ref)) | ~np.isin(adm["referral_id"], list(refs))]
-            .tolist()
+            adm["admission_id"][
+                np.isin(adm["referral_id"], list(bad_ref)) | ~np.isin(adm["referral_id"], list(refs))
+            ].tolist()
         )
         adms = set(adm["admission_id"].tolist())
         bad_ws = by.get("ward_movements", set()) | set(
-            wm["ward_stay_id"][np.isin(wm["admission_id"], list(bad_adm)) | ~np.isin(wm["admission_id"], list(adms))]
-            .tolist()
+            wm["ward_stay_id"][
+                np.isin(wm["admission_id"], list(bad_adm)) | ~np.isin(wm["admission_id"], list(adms))
+            ].tolist()
         )
         # a patient's record is bad when any referral of theirs is (spine defects reach the patient)
         self.bad = {"patients": bad_pat, "referrals": bad_ref, "admissions": bad_adm, "ward_movements": bad_ws,
@@ -384,9 +388,11 @@ class V6Generator:
         if raw is not None:
             self.clinician_text.update(str(v) for v in raw if v is not None)
         self.clinicians.update(ia["clinician_id"].tolist())
-        ok_ap = ~np.isin(ap["appointment_id"], list(self.bad["appointments"])) & ~np.isin(
-            ap["referral_id"], list(self.bad["referrals"])
-        ) & np.isin(ap["referral_id"], self.spine.referrals["referral_id"])
+        ok_ap = (
+            ~np.isin(ap["appointment_id"], list(self.bad["appointments"]))
+            & ~np.isin(ap["referral_id"], list(self.bad["referrals"]))
+            & np.isin(ap["referral_id"], self.spine.referrals["referral_id"])
+        )
         # one row per contact id (a planted duplicate's id appears twice)
         ids, counts = np.unique(ap["appointment_id"], return_counts=True)
         ok_ap &= np.isin(ap["appointment_id"], ids[counts == 1])
@@ -427,7 +433,7 @@ class V6Generator:
             if to_end and m.end[r] < self.window.now:
                 continue
             # child dates: from the day after the referral was received, before the day it ended
-            start_day = (ref["received_at"][r].astype("datetime64[D]") + DAY_D)
+            start_day = ref["received_at"][r].astype("datetime64[D]") + DAY_D
             lo_d = max(a.astype("datetime64[D]"), start_day)
             hi_d = b.astype("datetime64[D]") if b < self.window.now else np.datetime64(b, "D")
             ended = not np.isnat(ref["discharged_at"][r]) and ref["discharged_at"][r] < month_start(mi + 1)
@@ -490,7 +496,9 @@ class V6Generator:
             is_open = bool(np.isnat(end) or end >= self.window.now)
             if stays and not np.isnat(adm["discharged_at"][sp]):
                 is_open = False
-            out.append(Anchor(ids, lo_d, hi_d, team, team * 100 + 1 + int(key) % 30, (src_name, int(key)), is_open))
+            out.append(
+                Anchor(ids, lo_d, hi_d, team, team * 100 + 1 + int(key) % 30, (src_name, int(key)), is_open)
+            )
         return out
 
     def anchors(self, kind: str, k: int, to_end: bool = False) -> list[Anchor]:
@@ -539,7 +547,11 @@ class V6Generator:
         scope = t.scope
         opens = spec.get("open", 0.0) if scope["kind"] == "period" else 0.0
         if kind == "none":
-            n = int(spec["rate"]) if spec.get("fixed") else max(MIN_ROWS, int(rng.poisson(spec["rate"] * self.scale)))
+            n = (
+                int(spec["rate"])
+                if spec.get("fixed")
+                else max(MIN_ROWS, int(rng.poisson(spec["rate"] * self.scale)))
+            )
             anchors = [Anchor({}, ms_d, me_d, int(rng.integers(0, len(trust.TEAMS))), -1) for _ in range(n)]
             chosen = anchors
         elif kind.startswith("MHS"):
@@ -563,7 +575,7 @@ class V6Generator:
             take = rng.random(len(pool)) < p
             chosen = [a for a, x in zip(pool, take, strict=True) if x]
             if len(chosen) < MIN_ROWS and len(pool):
-                extra = rng.permutation(len(pool))[: MIN_ROWS]
+                extra = rng.permutation(len(pool))[:MIN_ROWS]
                 have = {id(a) for a in chosen}
                 chosen += [pool[i] for i in extra if id(pool[i]) not in have][: MIN_ROWS - len(chosen)]
             if once:
@@ -640,7 +652,9 @@ class V6Generator:
         scope = t.scope
         end_col = scope.get("end") if scope["kind"] == "period" else None
         tsec = int(rng.integers(8 * 3600, 17 * 3600))
-        nulls = {x for r in t.rules_of("fail_when") for x in t.columns if re.search(rf"\b{x}\b", r["check"]["sql"])}
+        nulls = {
+            x for r in t.rules_of("fail_when") for x in t.columns if re.search(rf"\b{x}\b", r["check"]["sql"])
+        }
         diag = {r["column"]: r["check"] for r in t.rules_of("diagnosis_code")}
         schemes = {v["scheme_column"]: v.get("icd10_code", "02") for v in diag.values()}
         sct = {r["column"] for r in t.rules_of("sctid")}
@@ -765,7 +779,9 @@ class V6Generator:
 
     def _staff(self, t: Table) -> None:
         rng = self.rng(t, 0)
-        ids = sorted(str(x) for x in format_ids("clinician_id", np.array(sorted(self.clinicians), dtype=np.int64)))
+        ids = sorted(
+            str(x) for x in format_ids("clinician_id", np.array(sorted(self.clinicians), dtype=np.int64))
+        )
         ids += sorted(self.clinician_text - set(ids))
         # staff with no activity this year (the ones planted defects go on)
         spare = [str(format_ids("clinician_id", np.array([99_000 + i]))[0]) for i in range(12)]
@@ -796,7 +812,11 @@ class V6Generator:
         for other in self.tables.values():
             for r in other.rules:
                 ch = r["check"]
-                if ch["type"] in ("references", "has_child") and t.idb in (r["table"], ch.get("parent"), ch.get("child")):
+                if ch["type"] in ("references", "has_child") and t.idb in (
+                    r["table"],
+                    ch.get("parent"),
+                    ch.get("child"),
+                ):
                     out.update(ch["columns"])
                     out.update(ch["columns"].values())
         for r in t.rules_of("fail_when"):
@@ -898,7 +918,14 @@ class V6Generator:
             rid, col = codes[0]
             valid, _ = code_list(t, col)
             c = t.columns[col]
-            bad = next((x for x in ("ZZ", "Z9", "ZZZ", "99999", "Q1", "8", "77", "ZZZZZZ") if x not in valid and _fits(c, x)), None)
+            bad = next(
+                (
+                    x
+                    for x in ("ZZ", "Z9", "ZZZ", "99999", "Q1", "8", "77", "ZZZZZZ")
+                    if x not in valid and _fits(c, x)
+                ),
+                None,
+            )
             if bad is None:
                 return False
             row[col] = int(bad) if c.data_type == "integer" else bad
@@ -928,7 +955,9 @@ class V6Generator:
             return False
         if row.get(col) is None or t.columns[col].data_type not in ("date", "timestamp"):
             return False
-        rules = [r for r in t.rules_of("date_in_period", col) if r["check"].get("bound", "both") in ("end", "both")]
+        rules = [
+            r for r in t.rules_of("date_in_period", col) if r["check"].get("bound", "both") in ("end", "both")
+        ]
         if not rules:
             return False
         for r in t.rules_of("date_order"):
@@ -936,7 +965,10 @@ class V6Generator:
                 return False
         for c in t.columns.values():  # next month, the row's other dates must still be in period
             if c.name != col and row.get(c.name) is not None and c.data_type in ("date", "timestamp"):
-                if any(r["check"].get("bound", "both") in ("start", "both") for r in t.rules_of("date_in_period", c.name)):
+                if any(
+                    r["check"].get("bound", "both") in ("start", "both")
+                    for r in t.rules_of("date_in_period", c.name)
+                ):
                     return False
         if t.rules_of("parent_date_order", col):
             a = row.get("_anchor")
@@ -960,8 +992,12 @@ class V6Generator:
         if not refs:
             return False
         parent = row.get("_parent")
-        if parent is not None and parent.get("_children", 0) < 2 and any(
-            r["check"].get("child") == t.idb for r in self.tables[parent["_table"]].rules_of("has_child")
+        if (
+            parent is not None
+            and parent.get("_children", 0) < 2
+            and any(
+                r["check"].get("child") == t.idb for r in self.tables[parent["_table"]].rules_of("has_child")
+            )
         ):
             return False
         r = refs[0]
@@ -1026,7 +1062,9 @@ class V6Generator:
             rec = np.array([r["_rec"] for r in rows], dtype="datetime64[s]")
             rk = month_index(rec) - window.first
             ok = (rk >= 0) & (rk < window.months)
-            m |= np.where(ok, np.uint64(1) << np.where(ok, rk, 0).astype(np.uint64), np.uint64(0)).astype(np.uint64)
+            m |= np.where(ok, np.uint64(1) << np.where(ok, rk, 0).astype(np.uint64), np.uint64(0)).astype(
+                np.uint64
+            )
             sc = t.scope
             if sc["kind"] == "all":
                 m |= all_bits
@@ -1036,7 +1074,9 @@ class V6Generator:
                               for r in rows], dtype="datetime64[s]")  # fmt: skip
                 dk = month_index(d) - window.first
                 ok = (dk >= 0) & (dk < window.months)
-                m |= np.where(ok, np.uint64(1) << np.where(ok, dk, 0).astype(np.uint64), np.uint64(0)).astype(np.uint64)
+                m |= np.where(ok, np.uint64(1) << np.where(ok, dk, 0).astype(np.uint64), np.uint64(0)).astype(
+                    np.uint64
+                )
             elif sc["kind"] == "period":
                 b = np.array([np.datetime64("NaT", "s") if r.get(sc["start"]) is None else np.datetime64(r[sc["start"]], "s")
                               for r in rows], dtype="datetime64[s]")  # fmt: skip
@@ -1062,7 +1102,9 @@ class V6Generator:
             out[t.model] = m
         return out
 
-    def ground_truth(self, masks: dict[str, np.ndarray], window) -> list[tuple[str, str, str, str, str, list[str]]]:
+    def ground_truth(
+        self, masks: dict[str, np.ndarray], window
+    ) -> list[tuple[str, str, str, str, str, list[str]]]:
         """(rule, epr_table, MHSDS key, model, column, periods) per planted defect."""
         pos = {t.idb: {id(r): i for i, r in enumerate(self.rows[t.idb])} for t in tables()}
         out = []
@@ -1072,7 +1114,9 @@ class V6Generator:
                 m &= ((1 << (d.only_month + 1)) - 1) if d.upto else 1 << d.only_month
             periods = [window.period(i) for i in range(window.months) if m >> i & 1]
             if periods:
-                out.append((d.rule, d.table.epr, key_text(d.table, d.row), d.table.model, d.column or "", periods))
+                out.append(
+                    (d.rule, d.table.epr, key_text(d.table, d.row), d.table.model, d.column or "", periods)
+                )
         return out
 
     def record_ids(self, model: str) -> np.ndarray:
