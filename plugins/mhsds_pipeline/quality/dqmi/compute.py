@@ -89,11 +89,12 @@ def compute_dqmi(
             rp, provider, submitted = _read_header(conn, probe, rp)
             config = load_dqmi_config(rp, seed_dir)
             selected = _select_items(config.items, items, config.idb_tables)
-            wanted = {i.table_name for i in selected} | {HEADER_TABLE, REFERRAL_TABLE, MPI_TABLE}
+            counted = [i for i in selected if not i.not_applicable]
+            wanted = {i.table_name for i in counted} | {HEADER_TABLE, REFERRAL_TABLE, MPI_TABLE}
             if config.snomed is not None:
                 wanted |= {config.snomed.table_name, config.snomed.rule_arg or ""}
             ctx = _Ctx(period=rp, tables=_reflect_tables(conn, schema, wanted), idb=config.idb_tables)
-            counts, errors, records = _count_items(conn, ctx, selected)
+            counts, errors, records = _count_items(conn, ctx, counted)
             snomed = _snomed(conn, ctx, config.snomed, seed_dir) if config.snomed is not None else None
     finally:
         if owned:
@@ -104,6 +105,9 @@ def compute_dqmi(
     expected = {relation_of.get(t, t): n for t, n in (expected_records or {}).items()}
     results: list[ItemResult] = []
     for item in selected:
+        if item.not_applicable:  # listed in the DQMI, not scored here: the seed row says why
+            results.append(ItemResult(item, None, base_coverage, None, "not_applicable"))
+            continue
         if item.item_id in errors:
             results.append(ItemResult(item, None, base_coverage, None, "error", errors[item.item_id]))
             continue

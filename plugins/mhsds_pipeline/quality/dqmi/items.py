@@ -47,6 +47,12 @@ RULES_ITEM: Final[frozenset[str]] = frozenset(
 RULES_INTEGRITY: Final[frozenset[str]] = frozenset({"time_not_on_hour"})
 RULE_SNOMED: Final[str] = "snomed_ct_coverage"
 RULE_DATASET: Final[str] = "dataset_score"
+#: A DQMI item listed but not scored (e.g. provisional diagnosis date: MHS603 has no v6 table);
+#: ``rule_arg`` holds the reason a reader sees. It is reported as not applicable, never counted.
+RULE_NOT_APPLICABLE: Final[str] = "not_applicable"
+#: ODS organisation code lengths the ``ods_code`` rule accepts when the row gives no ``rule_arg``
+#: (commissioners: 3-character CCG/ICB sub-locations, 5-character trusts and hubs).
+ODS_CODE_LENGTHS: Final[tuple[int, ...]] = (3, 5)
 
 #: Named denominators (seed column ``population``). Filters live here, not as SQL text in a CSV.
 POPULATIONS: Final[dict[str, str]] = {
@@ -56,6 +62,9 @@ POPULATIONS: Final[dict[str, str]] = {
     "discharged_referrals": "referrals with a service discharge date (closed)",
     "closed_other_services": "other-service referrals with a referral closure date",
     "not_scottish_gp_practice": "GP registrations except Scottish practices (codes starting S)",
+    "column_populated": "records where the item is not null (NHS Digital counts only these)",
+    "discharge_plan_created": "referrals with a discharge plan creation date",
+    "discharged_spells": "hospital spells with a discharge date",
 }
 
 #: VODIM categories, in report order, with what each means for a reader in information governance.
@@ -106,6 +115,22 @@ class DqmiItem:
     idb_table: str = ""
     #: IDB name of ``rule_arg`` when it names a table (snomed_ct_coverage: the care activity table).
     rule_arg_idb_table: str = ""
+
+    @property
+    def not_applicable(self) -> bool:
+        """Listed in the DQMI but not scored here; :attr:`not_applicable_reason` says why."""
+        return self.rule == RULE_NOT_APPLICABLE
+
+    @property
+    def not_applicable_reason(self) -> str | None:
+        return (self.rule_arg or "") if self.not_applicable else None
+
+    @property
+    def ods_code_lengths(self) -> tuple[int, ...]:
+        """Lengths an ``ods_code`` value may have: ``rule_arg`` (pipe-separated) or 3 and 5."""
+        if self.rule != "ods_code" or not self.rule_arg:
+            return ODS_CODE_LENGTHS
+        return tuple(int(n) for n in _split(self.rule_arg))
 
     @property
     def dimension(self) -> str:
@@ -161,6 +186,9 @@ def with_idb_names(item: DqmiItem, idb_tables: Mapping[str, str], where: str | N
     do not name could only be shown under its warehouse relation name.
     """
     where = where or f"DQMI item {item.item_id!r}"
+    if item.not_applicable and item.table_name not in idb_tables:
+        # A table this pipeline does not build (no contract): the row names it by its IDB name.
+        return replace(item, idb_table=item.table_name)
     if item.table_name not in idb_tables:
         raise ValueError(
             f"{where}: table_name {item.table_name!r} is not a dbt mart with a contract "
@@ -204,9 +232,22 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+#: Sub-folders of the reference seeds that also hold code lists (the v6 national code lists).
+CODE_LIST_DIRS: Final[tuple[str, ...]] = ("", "v6")
+
+
+def _code_list_path(seed_dir: Path, name: str) -> Path:
+    """``<seed_dir>/<name>.csv``, else ``<seed_dir>/v6/<name>.csv`` (docs/code_lists.md)."""
+    for sub in CODE_LIST_DIRS:
+        path = seed_dir / sub / f"{name}.csv"
+        if path.exists():
+            return path
+    return seed_dir / f"{name}.csv"  # _read_csv names the missing file
+
+
 def _code_list(seed_dir: Path, name: str) -> dict[str, str]:
-    """``{code: vodim_category}`` of a reference code-list seed."""
-    rows = _read_csv(seed_dir / f"{name}.csv")
+    """``{code: vodim_category}`` of a reference code-list seed (in the reference seeds or v6/)."""
+    rows = _read_csv(_code_list_path(seed_dir, name))
     if rows and ("code" not in rows[0] or "vodim_category" not in rows[0]):
         raise ValueError(
             f"{name}.csv has no code / vodim_category columns: it cannot serve as a DQMI code list"
@@ -217,10 +258,9 @@ def _code_list(seed_dir: Path, name: str) -> dict[str, str]:
 def _item_from_row(row: dict[str, str], line: int) -> DqmiItem:
     where = f"{SEED_FILE} line {line} ({row.get('item_id')!r})"
     rule = (row.get("rule") or "").strip()
-    if rule not in RULES_ITEM | {RULE_SNOMED, RULE_DATASET}:
-        raise ValueError(
-            f"{where}: unknown rule {rule!r}; use one of {sorted(RULES_ITEM | {RULE_SNOMED, RULE_DATASET})}"
-        )
+    known_rules = RULES_ITEM | {RULE_SNOMED, RULE_DATASET, RULE_NOT_APPLICABLE}
+    if rule not in known_rules:
+        raise ValueError(f"{where}: unknown rule {rule!r}; use one of {sorted(known_rules)}")
     population = _opt(row.get("population")) or "all"
     if population not in POPULATIONS:
         raise ValueError(f"{where}: unknown population {population!r}; use one of {sorted(POPULATIONS)}")
@@ -254,6 +294,14 @@ def _item_from_row(row: dict[str, str], line: int) -> DqmiItem:
                 raise ValueError(f"{where}: {ident!r} is not a plain table/column name")
     if rule in ("code_list", "code_list_first_char") and not (item.code_list or item.valid_values):
         raise ValueError(f"{where}: rule {rule} needs a code_list seed or valid_values")
+    if rule == RULE_NOT_APPLICABLE and not item.rule_arg:
+        raise ValueError(f"{where}: rule not_applicable needs rule_arg = the reason the item is not scored")
+    if rule == "ods_code" and item.rule_arg is not None:
+        lengths = _split(item.rule_arg)
+        if not lengths or not all(n.isdigit() and 0 < int(n) <= 20 for n in lengths):
+            raise ValueError(
+                f"{where}: rule ods_code takes rule_arg = allowed code lengths, e.g. 5|6|7|8|9; got {item.rule_arg!r}"
+            )
     if rule == "code_shape" and not item.valid_values:
         raise ValueError(f"{where}: rule code_shape needs valid_values shapes (A = letter, 9 = digit)")
     if rule == "date_not_before" and not (item.rule_arg and _IDENT_RE.match(item.rule_arg)):

@@ -222,6 +222,7 @@ th,td{border:1px solid #d8dde0;padding:.3rem .45rem;text-align:left;vertical-ali
 th{background:#f0f4f5;overflow-wrap:normal;hyphens:auto}td.n{text-align:right;font-variant-numeric:tabular-nums}
 table.items{font-size:.8rem}table.items th{font-size:.75rem}
 .passed{color:#007f3b;font-weight:bold}.failed{color:#d5281b;font-weight:bold}.error{color:#d5281b}
+tr.grp th{background:#e8edee;font-size:.8rem;text-align:left}
 .not_applicable{color:#4c6272}code{background:#f0f4f5;padding:0 .2rem}.small{font-size:.8rem;color:#4c6272}
 """
 
@@ -270,7 +271,15 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
         )
 
     item_rows = []
-    for r in result.items:
+    # Rows grouped by table (seed order within a table), each group under its IDB table name, so
+    # a reader finds an item by the table an EPR team maps.
+    table_order = list(dict.fromkeys(r.item.idb_table for r in result.items))
+    grouped = sorted(result.items, key=lambda r: table_order.index(r.item.idb_table))
+    shown_table = None
+    for r in grouped:
+        if r.item.idb_table != shown_table:
+            shown_table = r.item.idb_table
+            item_rows.append(f"<tr class='grp'><th colspan='14'>{e(shown_table)}</th></tr>")
         c = r.counts
         cells = [
             f"<td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)} &middot; "
@@ -293,6 +302,11 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
             f"<td class='{e(r.status)}'>{e(r.status.replace('_', ' '))}"
             + (f"<br><span class='small'>{e(r.error)}</span>" if r.error else "")
             + (
+                f"<br><span class='small'>{e(r.item.not_applicable_reason or '')}</span>"
+                if r.item.not_applicable
+                else ""
+            )
+            + (
                 "<br><span class='small'>never populated: check the EPR mapping of this column</span>"
                 if c is not None and c.total and c.missing == c.total
                 else ""
@@ -308,7 +322,15 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
         f"<tr><td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)}</span></td>"
         f"<td>{e(r.item.rule.replace('_', ' '))}</td><td>{e(_rule_text(r.item))}</td><td class='small'>"
         f"{e(readable_source(r.item.source))}</td></tr>"
-        for r in result.items
+        for r in grouped
+    )
+    n_na = sum(1 for r in result.items if r.status == "not_applicable")
+    n_err = sum(1 for r in result.items if r.status == "error")
+    item_count = (
+        f"{len(result.items)} data items: {len(result.scored_items)} scored, {n_na} not applicable "
+        f"(listed by NHS England but not scored here, or no records to score)"
+        + (f", {n_err} not computed" if n_err else "")
+        + "."
     )
     snomed_section = ""
     if s is not None:
@@ -348,7 +370,7 @@ finding scheme; valid = 6-18 digits, concept partition, Verhoeff check digit). T
 <h2>Data items</h2>
 <p>Each record of an item is classed Valid, Other, Default, Invalid or Missing (VODIM). Item score =
 (V + O + D &minus; defaults in excess) / records &times; 100, where defaults in excess = max(0, D &minus; default
-threshold &times; records). Items with no records are not scored.</p>
+threshold &times; records). Items with no records are not scored. {e(item_count)}</p>
 <table class="items">
 <colgroup><col style="width:16%"><col style="width:19%">{'<col style="width:4.5%">' * 6}<col style="width:6%">
 <col style="width:6%"><col style="width:5%"><col style="width:4.5%"><col style="width:5.5%"><col></colgroup>
@@ -377,11 +399,13 @@ published; here a time not on the hour is Valid, one on the hour Invalid, 00:00 
 threshold (so it scores as on the hour but is shown apart) and a blank time Missing, so item score = times
 populated and not on the hour / records &times; 100, blanks counting against it as for every other item. The
 share on the hour among populated times (NHS Digital's own measure) is shown under each time item.</li>
-<li><b>Not reproduced</b>: ODS open/closed status of organisation and GP practice codes and ONS postcode activity
-(format checks stand in); the onward referral time (MHS105 is not built) and discharge plan creation time
-(no EPR source) items; items on tables this pipeline does not
-build (MHS005, MHS006, MHS008, MHS105, MHS401, MHS503, MHS504, MHS603); specialised MH service codes;
-the national DQMI's own coverage table (expected submitters over the previous 7 months).</li>
+<li><b>Not reproduced</b>: ODS open/closed status of organisation, site and GP practice codes and ONS postcode
+activity (format checks stand in, so a closed organisation's code scores Valid here where NHS England counts it
+Other or Invalid); provisional diagnosis date (its table, MHS603, is not part of MHSDS v6: listed as not
+applicable); the national DQMI's own coverage table (expected submitters over the previous 7 months).</li>
+<li><b>Ward items</b> (ward setting type, intended age group, sex, clinical care intensity, security level,
+locked ward): MHSDS v6 records them once per ward (MHS903WardDetails), so each ward counts once; NHS Digital's
+rules read them per ward stay.</li>
 <li><b>Sources</b>: this method follows {e(METHOD_SOURCE)}.</li>
 </ul>
 <h2>Item rules</h2>
@@ -420,7 +444,17 @@ def _rule_text(item: DqmiItem) -> str:
     elif item.rule == "code_shape":
         parts.append(f"valid shapes (A letter, 9 digit): {show(item.valid_values)}")
     elif item.rule == "ods_code":
-        parts.append("valid: ODS code format, 3 or 5 upper-case letters/digits")
+        lengths = item.ods_code_lengths
+        span = (
+            " or ".join(map(str, lengths))
+            if len(lengths) <= 2
+            else f"{min(lengths)} to {max(lengths)}"
+            if list(lengths) == list(range(min(lengths), max(lengths) + 1))
+            else ", ".join(map(str, lengths))
+        )
+        parts.append(f"valid: ODS code format, {span} upper-case letters/digits")
+    elif item.not_applicable:
+        parts.append(f"not scored: {item.not_applicable_reason}")
     elif item.rule == "nhs_number":
         parts.append("valid: 10 digits, Modulus 11 check digit, not a repeated-digit dummy")
     elif item.rule == "birth_date":

@@ -278,7 +278,9 @@ def to_check_results(result: DqmiResult) -> list[CheckResult]:
     for r in result.items:
         item = r.item
         c = r.counts
-        if r.status == "error":
+        if item.not_applicable:
+            desc = f"{item.data_item}: not applicable - {item.not_applicable_reason}"
+        elif r.status == "error":
             desc = f"{item.data_item}: not computed - {r.error}"
         elif c is None or c.total == 0:
             desc = f"{item.data_item}: no records in {POPULATIONS[item.population]}"

@@ -169,9 +169,10 @@ def _category_expr(item: DqmiItem, ctx: _Ctx) -> ColumnElement[int]:
         if rule == "code_shape":
             return _case(missing, (default, "default"), (_in(_shape(t), item.valid_values), "valid"))
         if rule == "ods_code":
-            # ODS organisation codes: 3 or 5 upper-case letters/digits (format only, see seed source).
+            # ODS codes: upper-case letters/digits of an accepted length (3 or 5 for organisations,
+            # the row's rule_arg for sites): format only, no ODS extract (see the seed's source).
             well_formed = sa.and_(
-                sa.func.length(t).in_([3, 5]),
+                sa.func.length(t).in_([sa.literal(n, sa.Integer) for n in item.ods_code_lengths]),
                 sa.func.translate(t, _lit(_UPPER + _DIGITS), _lit("")) == _lit(""),
             )
             return _case(missing, (default, "default"), (well_formed, "valid"))
@@ -224,6 +225,12 @@ def _population_expr(item: DqmiItem, ctx: _Ctx) -> ColumnElement[bool] | None:
         return _column(ctx, item.table_name, "ServDischDate").is_not(None)
     if pop == "closed_other_services":
         return _column(ctx, item.table_name, "ReferClosureDate").is_not(None)
+    if pop == "column_populated":
+        return _column(ctx, item.table_name, item.column_name).is_not(None)
+    if pop == "discharge_plan_created":
+        return _column(ctx, item.table_name, "DischPlanCreationDate").is_not(None)
+    if pop == "discharged_spells":
+        return _column(ctx, item.table_name, "DischDateHospProvSpell").is_not(None)
     if pop == "not_scottish_gp_practice":
         gp = _column(ctx, item.table_name, item.column_name)
         return sa.or_(gp.is_(None), sa.not_(sa.func.upper(_trimmed(gp)).like(_lit("S%"))))
