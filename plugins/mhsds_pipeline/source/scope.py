@@ -149,7 +149,7 @@ def _generated_filters(
     contract declares (``meta.scope``; scripts/v6_tables.py derives it from the rules):
 
     * period: the row's interval overlaps the period (start on or before its end; end empty or
-      on or after its start);
+      on or after its start); a row with no start date belongs only to the month it was keyed;
     * event: the row's date is in the period;
     * parent: the parent row belongs to the period (a patient's indicators, a plan's agreements);
     * all: every row (reference tables).
@@ -179,7 +179,7 @@ def _generated_filters(
             s, e = t.c[snake(scope["start"])], t.c[snake(scope["end"])]
             cond = or_(
                 and_(
-                    or_(s.is_(None), s <= _bound(s, rp_end, end_excl)),
+                    s <= _bound(s, rp_end, end_excl),  # no start date: only the month it was keyed
                     or_(e.is_(None), e >= _low(e, rp_start, start)),
                 ),
                 keyed,

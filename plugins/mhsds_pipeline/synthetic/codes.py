@@ -156,10 +156,13 @@ REFERRAL_CLOSURE_REASONS = (
     ("09", 0.01),
 )
 REFERRAL_REJECT_REASONS = (("01", 0.6), ("02", 0.3), ("03", 0.1))
-ADMISSION_SOURCE = (("19", 0.85), ("51", 0.08), ("29", 0.04), ("39", 0.03))
+# Current (v5/v6) codes only: 39, 54 and 65 were retired after September 2021 (NHS England's
+# valid-code table, menh_dq 00_version_change_tables.py, LastMonth 1458); 42 = police custody,
+# 56 and 55 = care homes.
+ADMISSION_SOURCE = (("19", 0.85), ("51", 0.08), ("29", 0.04), ("42", 0.03))
 ADMISSION_METHOD = (("21", 0.35), ("25", 0.3), ("2D", 0.15), ("24", 0.1), ("81", 0.05), ("12", 0.05))
 DISCHARGE_METHOD = (("1", 0.9), ("2", 0.07), ("3", 0.03))
-DISCHARGE_DESTINATION = (("19", 0.82), ("29", 0.06), ("54", 0.05), ("65", 0.04), ("51", 0.03))
+DISCHARGE_DESTINATION = (("19", 0.82), ("29", 0.06), ("56", 0.05), ("55", 0.04), ("51", 0.03))
 DECEASED_CLOSURE_REASON = "05"
 
 

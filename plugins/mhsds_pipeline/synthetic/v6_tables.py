@@ -66,7 +66,7 @@ DAY_D = np.timedelta64(1, "D")
 SPECS: dict[str, dict] = {
     "MHS003AccommStatus": {"anchor": "patient", "rate": 0.03},
     "MHS004EmpStatus": {"anchor": "patient", "rate": 0.03},
-    "MHS005PatInd": {"anchor": "patient", "rate": 0.02},
+    "MHS005PatInd": {"anchor": "patient", "rate": 0.02, "once": True},
     "MHS006MHCareCoord": {"anchor": "patient", "rate": 0.2, "open": 0.4},
     "MHS007DisabilityType": {"anchor": "patient", "rate": 0.12, "once": True},
     "MHS008CarePlanType": {"anchor": "patient", "rate": 0.15, "id": "CP"},
@@ -711,8 +711,8 @@ class V6Generator:
                 v = self.orgs[int(rng.integers(0, len(self.orgs)))]
             elif lo == 5 and hi == 9:
                 v = self.sites[int(rng.integers(0, len(self.sites)))]
-            elif n == "NHSNumber":
-                v = None
+            elif n == "NHSNumber":  # a drop-in contact: a valid number from the 999 test range
+                v = _test_nhs_number(rng)
             elif c.data_type == "integer" and not c.codes_seed:
                 v = int(rng.integers(1, 60)) if n != "SMHEPCCharge" else int(rng.integers(1000, 9000))
             else:
@@ -729,6 +729,12 @@ class V6Generator:
             back = int(rng.integers(2, 300)) * DAY_D
             if early is None:
                 early = self.window.start.astype("datetime64[D]") - back
+            # never before the parent started (MHS516/517 dates are checked against it); a parent
+            # that started in the window keys its child in its own first month
+            inpatient = ("spell" in a.ids or "ward_stay" in a.ids) and "contact" not in a.ids
+            floor = np.datetime64(a.lo, "D") - DAY_D if inpatient and not np.isnat(a.lo) else None
+            if floor is not None and early < floor:
+                early = floor
             for c in t.columns.values():
                 if row.get(c.name) is not None and c.data_type == "date" and "BirthDate" not in c.name:
                     row[c.name] = early
@@ -939,10 +945,22 @@ class V6Generator:
 
     def _plant_av(self, t: Table, row: dict, k: int, rng) -> bool:
         scope = t.scope
+        # The date is put after the end of the whole window: a row of a period or event table is
+        # then extracted only in the month it was keyed (its interval overlaps no other month),
+        # and a parent-scoped row fails the same rule in every month it is extracted in.
+        cleared: dict = {}
         if scope["kind"] == "period":
-            col = scope["end"] if row.get(scope["end"]) is not None else None
-            if col is None:
-                col = scope["start"]
+            col = scope["start"]
+            end = t.columns[scope["end"]]
+            if row.get(end.name) is not None:
+                if end.mandatory:
+                    return False
+                cleared[end.name] = row[end.name]
+                row[end.name] = None  # an open interval starting after the window
+                tcol = _time_twin_of(t, end.name)
+                if tcol and row.get(tcol) is not None:
+                    cleared[tcol] = row[tcol]
+                    row[tcol] = None
         elif scope["kind"] == "event":
             col = scope["date"]
         elif scope["kind"] == "parent":
@@ -953,39 +971,53 @@ class V6Generator:
                 return False
         else:
             return False
-        if row.get(col) is None or t.columns[col].data_type not in ("date", "timestamp"):
+        ok = self._av_possible(t, row, col)
+        if not ok:
+            row.update(cleared)
             return False
+        rules = ok
+        we_d = month_start(self.window.first + self.window.months).astype("datetime64[D]")
+        new = we_d + int(rng.integers(1, 6)) * DAY_D
+        if t.columns[col].data_type == "timestamp":
+            new = np.datetime64(new, "s") + np.timedelta64(36000, "s")
+        if key_text(t, {**row, col: new}) in self._keys_elsewhere(t, row):
+            row.update(cleared)
+            return False
+        row[col] = new
+        if scope["kind"] == "parent":  # keyed now: extracted this month even when its parent is not
+            row["_rec"] = np.datetime64(month_start(self.window.first + k), "s") + np.timedelta64(36000, "s")
+        # after the window, the date fails the rule in every month the row is extracted in
+        self.defects.append(Defect(rules[0]["id"], t, row, col, None))
+        return True
+
+    def _av_possible(self, t: Table, row: dict, col: str) -> list | None:
+        """The 'after the period end' rules of ``col`` when moving it past the window trips no
+        other rule of the row, else None."""
+        if row.get(col) is None or t.columns[col].data_type not in ("date", "timestamp"):
+            return None
+        if row.get("_children"):  # its children's dates are checked against it (MHS505 -> MHS515)
+            return None
         rules = [
             r for r in t.rules_of("date_in_period", col) if r["check"].get("bound", "both") in ("end", "both")
         ]
         if not rules:
-            return False
+            return None
         for r in t.rules_of("date_order"):
             if r["check"]["before"] == col and row.get(r["check"]["after"]) is not None:
-                return False
-        for c in t.columns.values():  # next month, the row's other dates must still be in period
-            if c.name != col and row.get(c.name) is not None and c.data_type in ("date", "timestamp"):
-                if any(
-                    r["check"].get("bound", "both") in ("start", "both")
-                    for r in t.rules_of("date_in_period", c.name)
-                ):
-                    return False
+                return None
+        if t.scope["kind"] == "parent":  # extracted in other months too: its other dates stay valid
+            for c in t.columns.values():
+                if c.name != col and row.get(c.name) is not None and c.data_type in ("date", "timestamp"):
+                    if any(
+                        r["check"].get("bound", "both") in ("start", "both")
+                        for r in t.rules_of("date_in_period", c.name)
+                    ):
+                        return None
         if t.rules_of("parent_date_order", col):
             a = row.get("_anchor")
             if row.get("_parent") is not None or a is None or not a.open:
-                return False
-        me_d = month_start(self.window.first + k + 1).astype("datetime64[D]")
-        new = me_d + int(rng.integers(1, 6)) * DAY_D
-        if t.columns[col].data_type == "timestamp":
-            new = np.datetime64(new, "s") + np.timedelta64(36000, "s")
-        if key_text(t, {**row, col: new}) in self._keys_elsewhere(t, row):
-            return False
-        row[col] = new
-        upto = scope["kind"] == "parent"
-        if upto:  # keyed now: extracted this month even when its parent is not
-            row["_rec"] = np.datetime64(month_start(self.window.first + k), "s") + np.timedelta64(36000, "s")
-        self.defects.append(Defect(rules[0]["id"], t, row, col, k, upto))
-        return True
+                return None
+        return rules
 
     def _plant_orphan(self, t: Table, row: dict, k: int) -> bool:
         refs = t.rules_of("references")
@@ -1133,3 +1165,20 @@ def ward_code_masks(wm: dict, by_ward_stay: tuple[np.ndarray, np.ndarray]) -> tu
 
 
 __all__ = ["ID_FORMATS", "V6Generator", "code_list", "key_text", "tables", "ward_code_masks"]
+
+
+def _test_nhs_number(rng: np.random.Generator) -> str:
+    """A valid NHS number (Modulus 11) from the 999 test range."""
+    from mhsds_pipeline.identifiers import nhs_number_check_digit
+
+    while True:
+        body = "999" + "".join(str(int(x)) for x in rng.integers(0, 10, 6))
+        check = nhs_number_check_digit(body)
+        if check is not None:
+            return body + str(check)
+
+
+def _time_twin_of(t: Table, date_col: str) -> str | None:
+    """The time item paired with a date item (EndDateX -> EndTimeX), if the table has one."""
+    cand = date_col.replace("Date", "Time", 1)
+    return cand if cand != date_col and cand in t.columns else None
