@@ -669,12 +669,51 @@ def build() -> dict[Path, str]:
     return files
 
 
+def coverage_table() -> str:
+    """Per table: rules in NHS England's v6.0 file and rules the catalogue evaluates, by kind."""
+    sys.path.insert(0, str(REPO / "plugins"))
+    from mhsds_pipeline.quality.rules import load_catalogue
+
+    rules = read_rules()
+    evaluated = {r.id for r in load_catalogue().rules}
+    hand = hand_built()
+    rows = {}
+    for r in rules:
+        row = rows.setdefault(r.table, {"file": 0, "ours": 0, "kinds": {}})
+        row["file"] += 1
+        if r.code in evaluated:
+            row["ours"] += 1
+        k = row["kinds"].setdefault(r.kind, [0, 0])
+        k[0] += 1
+        k[1] += r.code in evaluated
+    out = [
+        "| table | built | rules in file | evaluated | Blank | Format | National Code | AV |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for table in sorted(rows, key=lambda t: (t[:6], t)):
+        row = rows[table]
+        cells = [
+            f"{row['kinds'].get(k, [0, 0])[1]}/{row['kinds'].get(k, [0, 0])[0]}"
+            for k in ("Blank", "Format", "National Code", "AV")
+        ]
+        built = "by hand" if table in hand else "generated"
+        out.append(f"| {table} | {built} | {row['file']} | {row['ours']} | " + " | ".join(cells) + " |")
+    total_file = sum(r["file"] for r in rows.values())
+    total_ours = sum(r["ours"] for r in rows.values())
+    out.append(f"| **all {len(rows)} tables** | | **{total_file}** | **{total_ours}** | | | | |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="fail if the checked-in files differ")
     ap.add_argument("--report", action="store_true", help="list the rules left out and why")
+    ap.add_argument("--coverage", action="store_true", help="rules evaluated per table, as a Markdown table")
     args = ap.parse_args(argv)
     files = build()
+    if args.coverage:
+        print(coverage_table())
+        return 0
     if args.report:
         for code, why in build.skipped:  # type: ignore[attr-defined]
             print(f"{code}\t{why}")
