@@ -424,8 +424,23 @@ def catalogue_entries(
             if check == "format":
                 formats.setdefault(t.idb, {})[r.element] = r.code
                 continue
-            entries.append({**base, "check": check})
+            entry = {**base, "check": check}
+            national = _national_context(check)
+            if national:  # judged before upload against a configured stand-in for SDCS's own context
+                entry["reference"] = national
+            entries.append(entry)
     return entries, skipped, formats
+
+
+def _national_context(check: dict) -> str | None:
+    """What a rule that needs the national system's context is judged against here."""
+    if check["type"] == "org_live":
+        return "ODS organisations seed ref_ods_organisations (scripts/ods_seed.py), not SDCS's national tables"
+    if check["type"] == "after_upload":
+        return "the time the gate runs (the upload is later), not the Submission Portal's upload date"
+    if check["type"] == "fail_when" and "{org_id_submit}" in check["sql"]:
+        return "the configured submitting organisation (MHSDS_ORG_ID_SUBMIT), not the portal login"
+    return None
 
 
 def _join_columns(t: Table, other: str, named: list[str], cols: dict[str, set[str]]) -> list[str] | None:
