@@ -57,6 +57,10 @@ CODE_MAP = REPO / "expectations" / "rules" / "reference" / "code_list_map.csv"
 #: "MHS205SDDigitalIntervention", its other twelve "MHS205PatientSDDI" (the IDB name).
 TABLE_ALIASES = {"MHS205SDDigitalIntervention": "MHS205PatientSDDI"}
 
+SOURCE_CELL_WHY = (
+    "v6 has no code for a row whose EPR cells could not be read at extract; its scope or audit dates "
+    "are unknown, so it cannot be shown to be what it claims and is rejected."
+)
 HEADER_START = "[M000050]ReportingPeriodStartDate"
 HEADER_END = "[M000060]ReportingPeriodEndDate"
 _ITEM = re.compile(r"\[(M\d{6})\]\s*(\w+)")
@@ -670,6 +674,18 @@ def build() -> dict[Path, str]:
     for t in generated.values():
         items_by_table[t.idb] = set(t.items)
     entries, skipped, formats = catalogue_entries(every, existing, cmap, items_by_table)
+    for t in sorted(generated.values(), key=lambda t: t.idb):  # as every hand-built table has
+        entries.append(
+            {
+                "id": f"LOCAL_{t.idb[:6]}_SOURCE_CELL",
+                "table": t.idb,
+                "consequence": "Record rejected",
+                "dimension": "validity",
+                "check": {"type": "source_cell"},
+                "message": "An EPR cell of this row could not be read at extract (not its type)",
+                "why": SOURCE_CELL_WHY,
+            }
+        )
     files = {
         OUT_YAML: contract_yaml(generated, cmap),
         OUT_SOURCES: sources_yaml(generated),

@@ -347,9 +347,10 @@ def _format_rules(doc: dict, dbt_project_dir: Path, path: Path) -> list[dict]:
 def seed_rows(seed: str, seeds_dir: Path = SEEDS) -> tuple[dict[str, str], ...]:
     """A reference seed's rows (code lists, refsets, tool ranges): the seeds dbt loads, found
     through the settings' dbt project (``SqlContext.seeds_dir``) so a trust's copy is the one read."""
-    path = Path(seeds_dir) / f"{seed}.csv"
-    if not path.exists():  # the code lists of the tables built from the rules file
-        path = Path(seeds_dir) / "v6" / f"{seed}.csv"
+    # the code lists of the tables built from the rules file live in v6/; a project without a
+    # copy of a seed (a trust's trimmed project, a test's) reads the one this repository ships
+    candidates = [Path(d) / sub / f"{seed}.csv" for d in (seeds_dir, SEEDS) for sub in ("", "v6")]
+    path = next((p for p in candidates if p.exists()), candidates[0])
     with path.open(newline="") as fh:
         return tuple(csv.DictReader(fh))
 
