@@ -439,7 +439,9 @@ def catalogue_entries(
 def _national_context(check: dict) -> str | None:
     """What a rule that needs the national system's context is judged against here."""
     if check["type"] == "org_live":
-        return "ODS organisations seed ref_ods_organisations (scripts/ods_seed.py), not SDCS's national tables"
+        return (
+            "ODS organisations seed ref_ods_organisations (scripts/ods_seed.py), not SDCS's national tables"
+        )
     if check["type"] == "after_upload":
         return "the time the gate runs (the upload is later), not the Submission Portal's upload date"
     if check["type"] == "fail_when" and "{org_id_submit}" in check["sql"]:
