@@ -212,8 +212,9 @@ class Table:
         return out
 
     def parents(self) -> list[dict]:
-        """Links to a parent: the named table is earlier in the IDB (a link to a later table,
-        MHS505 -> MHS515 'no valid type for this incident', asks for a child: has_child)."""
+        """Links to an earlier table: the parents a row hangs off (scope, generator). A link to a
+        later reference table (MHS901 staff) is checked as a reference by the catalogue; one to a
+        later table that links back (MHS505 -> MHS515) asks for a child (has_child)."""
         return [p for p in self.links() if p["table"][:6] < self.idb[:6]]
 
     def unique(self) -> list[dict]:
@@ -528,9 +529,10 @@ def rule_check(
         link_cols = _join_columns(t, other, [c for _u, c in _ITEM.findall(m.group(3))], cols)
         if link_cols is None:
             return None
-        if other[:6] < t.idb[:6]:
-            return {"type": "references", "parent": other, "columns": {c: c for c in link_cols}}
-        return {"type": "has_child", "child": other, "columns": {c: c for c in link_cols}}
+        back = other in every and any(p["table"] == t.idb for p in every[other].links())
+        if back and other[:6] > t.idb[:6]:  # mutual (MHS505 <-> MHS515): the later table is the child
+            return {"type": "has_child", "child": other, "columns": {c: c for c in link_cols}}
+        return {"type": "references", "parent": other, "columns": {c: c for c in link_cols}}
     m = re.match(r"More than one \[(MHS\d{3})\]\w+ submitted for this (.+)", body)
     if m:
         rest = m.group(2)
@@ -627,8 +629,10 @@ def rules_yaml(entries: list[dict], formats: dict[str, dict[str, str]], order: l
         "# and message come from the rules file as for every coded rule. Do not edit by hand: change the\n"
         "# script (or hand-write the rule in mhsds_v6_rules.yml, which then takes precedence).\n"
     )
-    lines = [head, "cascade_order_tail:"]
-    lines += [f"  - {t}" for t in order]
+    first = [t for t in order if t.startswith("MHS9") and t != "MHS903WardDetails"]
+    lines = [head, "# reference tables without parents: right after the header (others reference them)"]
+    lines += ["cascade_order_head:"] + [f"  - {t}" for t in first]
+    lines += ["cascade_order_tail:"] + [f"  - {t}" for t in order if t not in first]
     lines.append("format_rules:")
     for table in sorted(formats):
         lines.append(f"  {table}:")
@@ -644,8 +648,8 @@ def rules_yaml(entries: list[dict], formats: dict[str, dict[str, str]], order: l
 
 def cascade_tail(tables: dict[str, Table]) -> list[str]:
     """Generated tables, parents first (a table after every table it references)."""
-    done: list[str] = []
-    pending = sorted(tables)
+    done: list[str] = [t for t in sorted(tables) if t.startswith("MHS9") and not tables[t].parents()]
+    pending = [t for t in sorted(tables) if t not in done]
     while pending:
         for name in pending:
             deps = {p["table"] for p in tables[name].parents()} & set(tables)

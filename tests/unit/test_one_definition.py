@@ -214,7 +214,8 @@ def test_each_catalogue_rule_is_defined_once_in_the_repository():
     ``format_rules``). The rendered GX suites are generated from the catalogue, not definitions."""
     from mhsds_pipeline.quality.rules import CATALOGUE, load_catalogue
 
-    text = CATALOGUE.read_text()
+    # the catalogue and the part it includes (scripts/v6_tables.py writes it from the rules file)
+    text = CATALOGUE.read_text() + (CATALOGUE.parent / "mhsds_v6_rules_tables.yml").read_text()
     sources = [p for p in (*PLUGINS.rglob("*.py"), *_project_files()) if p.is_file()]
     for rule in load_catalogue().rules:
         entry = re.findall(rf"(?:id: |: ){rule.id}\b", text)
