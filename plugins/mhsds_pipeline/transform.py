@@ -136,7 +136,11 @@ def build(settings: Settings, period: ReportingPeriod, source_watermark: str | N
     """``dbt build`` for the period; raises TransformError naming each failed node."""
     work_dir = settings.data_dir / "dbt" / str(period)
     t0 = time.perf_counter()
-    ok, nodes = run_dbt(settings, ["build"], dbt_vars(settings, period, source_watermark), work_dir)
+    # The v6 code lists (seeds/reference/v6) are read by the quality gate from their CSVs and by
+    # no model: the monthly build does not reload and re-test 74 seeds (`dbt seed` loads them
+    # into the warehouse for analysts; the test suite builds and tests them).
+    args = ["build", "--exclude", "path:seeds/reference/v6"]
+    ok, nodes = run_dbt(settings, args, dbt_vars(settings, period, source_watermark), work_dir)
     counts: dict[str, int] = {}
     for n in nodes:
         counts[n.status] = counts.get(n.status, 0) + 1
