@@ -41,6 +41,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugins"))
+from mhsds_pipeline.source.schema_v6 import snake  # noqa: E402 - the one IDB -> EPR column rule
+
 RULES_FILE = REPO / "expectations" / "rules" / "reference" / "MHSDS_validation_rules_v6.0.csv"
 NAMES_FILE = REPO / "expectations" / "rules" / "reference" / "MHSDS_table_names_v6.0.csv"
 DBT = REPO / "dbt_project"
@@ -65,12 +68,6 @@ HEADER_START = "[M000050]ReportingPeriodStartDate"
 HEADER_END = "[M000060]ReportingPeriodEndDate"
 _ITEM = re.compile(r"\[(M\d{6})\]\s*(\w+)")
 _TABLE_REF = re.compile(r"\[(MHS\d{3})\](\w+)")
-
-
-def snake(name: str) -> str:
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
-    return s.lower()
 
 
 def model_name(idb_table: str) -> str:
@@ -708,7 +705,6 @@ def build() -> dict[Path, str]:
 
 def coverage_table() -> str:
     """Per table: rules in NHS England's v6.0 file and rules the catalogue evaluates, by kind."""
-    sys.path.insert(0, str(REPO / "plugins"))
     from mhsds_pipeline.quality.rules import load_catalogue
 
     rules = read_rules()

@@ -160,7 +160,6 @@ def _generated_filters(
     from mhsds_pipeline.source.schema_v6 import RECORDED_AT, generated_contracts, snake
 
     start, end_excl = period.start_ts, period.end_exclusive_ts
-    rp_start, rp_end = period.start, period.end
     contracts = {m["config"]["meta"]["idb_table"]: m for m in generated_contracts()}
     out: dict[str, ColumnElement[bool] | None] = {}
 
@@ -179,16 +178,14 @@ def _generated_filters(
             s, e = t.c[snake(scope["start"])], t.c[snake(scope["end"])]
             cond = or_(
                 and_(
-                    s <= _bound(s, rp_end, end_excl),  # no start date: only the month it was keyed
-                    or_(e.is_(None), e >= _low(e, rp_start, start)),
+                    _not_after_period(s, period),  # no start date: only the month it was keyed
+                    or_(e.is_(None), _not_before_period(e, period)),
                 ),
                 keyed,
             )
         elif kind == "event":
             d = t.c[snake(scope["date"])]
-            cond = or_(and_(d >= _low(d, rp_start, start), d <= _bound(d, rp_end, end_excl)), keyed)
-            if isinstance(d.type, DateTime):
-                cond = or_(and_(d >= start, d < end_excl), keyed)
+            cond = or_(and_(_not_before_period(d, period), _not_after_period(d, period)), keyed)
         else:
             parent, column = scope["table"], scope["columns"][0]
             if parent in contracts:
@@ -208,13 +205,14 @@ def _generated_filters(
     return out
 
 
-def _bound(col, rp_end, end_excl):
-    """The period's last day, as the column's type compares it."""
-    return end_excl if isinstance(col.type, DateTime) else rp_end
+def _not_after_period(col, period: ReportingPeriod) -> ColumnElement[bool]:
+    """The date (or timestamp) is on or before the period's last day."""
+    return col < period.end_exclusive_ts if isinstance(col.type, DateTime) else col <= period.end
 
 
-def _low(col, rp_start, start):
-    return start if isinstance(col.type, DateTime) else rp_start
+def _not_before_period(col, period: ReportingPeriod) -> ColumnElement[bool]:
+    """The date (or timestamp) is on or after the period's first day."""
+    return col >= period.start_ts if isinstance(col.type, DateTime) else col >= period.start
 
 
 def scoped_queries(period: ReportingPeriod) -> dict[str, Select]:
