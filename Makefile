@@ -43,6 +43,7 @@ backfill: $(STAMP)
 	done
 
 test: $(STAMP)
+	@scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
