@@ -1,6 +1,6 @@
 """Static SVG charts drawn by matplotlib, for embedding in the HTML reports.
 
-matplotlib runs headless (the Agg canvas; the SVG backend writes the file), fonts are embedded
+matplotlib runs headless (a plain ``Figure``, no pyplot and no GUI backend; the SVG backend writes the file), fonts are embedded
 as paths so the chart looks the same on any machine, and the SVG carries no date and a fixed
 id salt so re-running a period writes the same bytes.
 """
@@ -10,11 +10,8 @@ from __future__ import annotations
 import io
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure  # noqa: E402 - after choosing the headless backend
-from markupsafe import Markup  # noqa: E402
+from markupsafe import Markup
+from matplotlib.figure import Figure
 
 #: NHS identity colours (https://service-manual.nhs.uk/design-system/styles/colour).
 NHS_BLUE = "#005EB8"
