@@ -175,7 +175,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
             "DQMI: data set score %s in %.1f s", getattr(dqmi_result, "dataset_score", None), dqmi_seconds
         )
         table_rows = {t: o.rows for t, o in rules.tables.items() if o.present}
-        gx = validate_marts(url, catalogue, ctx, table_rows, out / "data_docs")
+        gx = validate_marts(url, catalogue, ctx, table_rows, out / "data_docs", run_name=run_id)
         rule_checks = cross_check(rules.checks, gx)
         sdcs_files = write_sdcs_reports(engine, catalogue, ctx, rules, dq_dir / "sdcs")
     finally:

@@ -279,6 +279,7 @@ def validate_marts(
     ctx: SqlContext,
     table_rows: dict[str, int],
     docs_dir: Path | None,
+    run_name: str | None = None,
 ) -> GxOutcome:
     """Run the ``marts__<IDB table>`` suites; GX's failing-row count per rule (see :func:`cross_check`)."""
     t0 = time.perf_counter()
