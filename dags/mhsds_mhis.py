@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, task
 from mhsds_pipeline.alerts import default_args
 from mhsds_pipeline.assets import MHSDS_PUBLISHED, WAREHOUSE_POOL
 from mhsds_pipeline.failures import run_step
+from mhsds_pipeline.summaries import ONE_XCOM, FinanceBuildSummary, MhisSummary
 
 DEFAULT_ARGS = default_args()  # retries with backoff, alert callbacks
 # Only failures a later try can cure are retried (ledger unreachable, warehouse busy).
@@ -76,17 +77,21 @@ def mhsds_mhis():
         run_step(_load, latest, warehouse_holder=run_id, shared_schema=False)
         return latest
 
-    @task(**WAREHOUSE)
-    def build_finance(latest: str, run_id=None) -> dict:
+    @task(**WAREHOUSE, **ONE_XCOM)
+    def build_finance(latest: str, run_id=None) -> FinanceBuildSummary:
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.finance import build_finance as _build
 
-        return run_step(_build, latest, warehouse_holder=run_id, shared_schema=False)
+        return summaries.finance_build(run_step(_build, latest, warehouse_holder=run_id, shared_schema=False))
 
-    @task(**WAREHOUSE)
-    def publish_mhis(period: str, run_id=None) -> dict:
+    @task(**WAREHOUSE, **ONE_XCOM)
+    def publish_mhis(period: str, run_id=None) -> MhisSummary:
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.finance import publish_mhis_outputs
 
-        return run_step(publish_mhis_outputs, period, run_id, warehouse_holder=run_id, shared_schema=False)
+        return summaries.mhis(
+            run_step(publish_mhis_outputs, period, run_id, warehouse_holder=run_id, shared_schema=False)
+        )
 
     periods = resolve_periods()
     built = build_finance(load_finance(periods))

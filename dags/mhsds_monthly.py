@@ -32,6 +32,16 @@ from airflow.sdk import Param, dag, task
 from mhsds_pipeline.alerts import default_args
 from mhsds_pipeline.assets import MHSDS_PUBLISHED, WAREHOUSE_POOL
 from mhsds_pipeline.failures import run_step
+from mhsds_pipeline.summaries import (
+    ONE_XCOM,
+    BuildSummary,
+    ExtractSummary,
+    GateSummary,
+    LoadSummary,
+    PackageSummary,
+    PublishSummary,
+    RawValidationSummary,
+)
 
 DEFAULT_ARGS = default_args()  # retries with backoff, alert callbacks
 # Only failures a later try can cure are retried (source unreachable, warehouse busy): run_step
@@ -71,40 +81,51 @@ def mhsds_monthly():
         params = params or {}
         return run_step(_resolve, params.get("period"), logical_date, bool(params.get("allow_open_period")))
 
-    @task
-    def extract(period: str) -> dict:
+    # Each task keeps one small typed summary in XCom (mhsds_pipeline.summaries).
+    @task(**ONE_XCOM)
+    def extract(period: str) -> ExtractSummary:
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.pipeline import extract as _extract
 
-        return run_step(_extract, period)
+        return summaries.extract(run_step(_extract, period))
 
-    @task(**WAREHOUSE)
-    def load_raw(period: str, extracted: dict, run_id=None) -> dict:
+    @task(**WAREHOUSE, **ONE_XCOM)
+    def load_raw(period: str, extracted: ExtractSummary, run_id=None) -> LoadSummary:
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.pipeline import load_raw as _load
 
-        return run_step(_load, period, warehouse_holder=run_id)
+        return summaries.load(run_step(_load, period, warehouse_holder=run_id))
 
-    @task(**WAREHOUSE)
-    def validate_raw(period: str, loaded: dict, run_id=None) -> dict:
+    @task(**WAREHOUSE, **ONE_XCOM)
+    def validate_raw(period: str, loaded: LoadSummary, run_id=None) -> RawValidationSummary:
         """GX raw__* suites: the landed extract can be built from."""
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.pipeline import validate_raw as _validate
 
-        return run_step(_validate, period, run_id, warehouse_holder=run_id)
+        return summaries.raw_validation(run_step(_validate, period, run_id, warehouse_holder=run_id))
 
-    @task(**WAREHOUSE)
-    def dbt_build(period: str, extracted: dict, validated: dict, run_id=None) -> dict:
+    @task(**WAREHOUSE, **ONE_XCOM)
+    def dbt_build(
+        period: str, extracted: ExtractSummary, validated: RawValidationSummary, run_id=None
+    ) -> BuildSummary:
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.pipeline import transform
 
-        return run_step(transform, period, extracted["source_watermark"], warehouse_holder=run_id)
+        return summaries.build(
+            run_step(transform, period, extracted["source_watermark"], warehouse_holder=run_id)
+        )
 
-    @task(**WAREHOUSE)
-    def quality_gate(period: str, built: dict, run_id=None) -> dict:
+    @task(**WAREHOUSE, **ONE_XCOM)
+    def quality_gate(period: str, built: BuildSummary, run_id=None) -> GateSummary:
         """MHSDS rules (quarantine), GX marts suites and Data Docs, DQMI; blocks on "file rejected"."""
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.pipeline import quality
 
-        return run_step(quality, period, run_id, warehouse_holder=run_id)
+        return summaries.gate(run_step(quality, period, run_id, warehouse_holder=run_id))
 
-    @task(outlets=[MHSDS_PUBLISHED], **WAREHOUSE)
-    def publish(period: str, gated: dict, run_id=None, outlet_events=None) -> dict:
+    @task(outlets=[MHSDS_PUBLISHED], **WAREHOUSE, **ONE_XCOM)
+    def publish(period: str, gated: GateSummary, run_id=None, outlet_events=None) -> PublishSummary:
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.pipeline import is_open_period
         from mhsds_pipeline.pipeline import publish as _publish
 
@@ -114,10 +135,10 @@ def mhsds_monthly():
             if is_open_period(period):
                 extra["open_period"] = True  # a rebuild of an unfinished month: MHIS ignores it
             outlet_events[MHSDS_PUBLISHED].extra = extra
-        return result
+        return summaries.publish(result)
 
-    @task
-    def package_submission(period: str, published: dict, run_id=None) -> dict:
+    @task(**ONE_XCOM)
+    def package_submission(period: str, published: PublishSummary, run_id=None) -> PackageSummary:
         """The SDCS submission package (IDB-order files, manifest, diff, audit log)."""
         from mhsds_pipeline.pipeline import is_open_period
 
@@ -125,9 +146,10 @@ def mhsds_monthly():
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException(f"MHSDS {period} has not ended: an open month is never packaged")
+        from mhsds_pipeline import summaries
         from mhsds_pipeline.submission import package as _package
 
-        return run_step(_package, period, run_id)
+        return summaries.package(run_step(_package, period, run_id))
 
     period = resolve_period()
     extracted = extract(period)

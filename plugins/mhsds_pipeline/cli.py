@@ -91,51 +91,88 @@ def ensure_pool(env: dict[str, str]) -> subprocess.CompletedProcess:
     return _airflow(["pools", "set", WAREHOUSE_POOL, slots, WAREHOUSE_POOL_DESCRIPTION], env, capture=True)
 
 
+def run_log_path(settings: Settings, period: ReportingPeriod) -> Path:
+    """Where ``mhsds run`` writes Airflow's full output for one run (the console gets a summary)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(airflow_env(settings)["AIRFLOW_HOME"]) / "logs" / "mhsds-run" / f"{period}__{stamp}.log"
+
+
 def run_dag(
-    settings: Settings, period: ReportingPeriod, allow_open_period: bool = False, lock_token: str = ""
+    settings: Settings,
+    period: ReportingPeriod,
+    allow_open_period: bool = False,
+    lock_token: str = "",
+    run_log: Path | None = None,
 ) -> int:
-    """Run the DAG with Airflow's runner and return 0 only if the run succeeded."""
+    """Run the DAG with Airflow's runner and return 0 only if the run succeeded.
+
+    Airflow's output goes to ``run_log``; the console gets one line per task as it finishes
+    (:mod:`mhsds_pipeline.airflow_run`), and each task's lines are filed where the Airflow UI
+    reads task logs."""
+    from mhsds_pipeline.airflow_run import file_task_logs, run_dag_test
+
     env = airflow_env(settings)
     if lock_token:  # this process holds the warehouse lock: the DAG's tasks inherit it
         env[TOKEN_ENV] = lock_token
+    run_log = run_log or run_log_path(settings, period)
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     for step in (_airflow(["db", "migrate"], env, capture=True), ensure_pool(env)):
         if step.returncode != 0:
             print(step.stdout[-3000:], step.stderr[-3000:], file=sys.stderr)
             return step.returncode
     conf = json.dumps({"period": str(period), "allow_open_period": allow_open_period})
+    exe = str(Path(sys.executable).with_name("airflow"))
     for dag_id in (DAG_ID, MHIS_DAG_ID) if not allow_open_period or period.has_ended() else (DAG_ID,):
         # `airflow dags test` runs one DAG: the MHIS DAG, which the scheduler starts from the
         # `mhsds_published` asset event, is run next explicitly for the same period.
         logical_date = datetime.now(UTC).replace(microsecond=0)
-        print(f"Running DAG {dag_id} for reporting period {period} (airflow dags test) ...")
-        proc = _airflow(["dags", "test", dag_id, logical_date.isoformat(), "-c", conf], env)
-        state = _run_state(env, logical_date, dag_id)
-        if proc.returncode != 0 or state != "success":
+        print(f"{dag_id} {period}")
+        args = [exe, "dags", "test", dag_id, logical_date.isoformat(), "-c", conf]
+        rc, run_id, state = run_dag_test(args, env, dag_id, run_log)
+        if run_id:
+            file_task_logs(env, dag_id, run_id, run_log)
+        if rc != 0 or state != "success":
             print(
-                f"DAG {dag_id} for {period} did not succeed (exit {proc.returncode}, run state {state}). "
-                f"The previous outputs of {period}, if any, are untouched. Task logs: {env['AIRFLOW_HOME']}/logs",
+                f"DAG {dag_id} for {period} did not succeed (exit {rc}, run state {state}). "
+                f"The previous outputs of {period}, if any, are untouched. Airflow's log: {run_log} "
+                f"(and the failed task's log in the Airflow UI).",
                 file=sys.stderr,
             )
-            return proc.returncode or 1
+            _print_failure_tail(run_log)
+            return rc or 1
     return 0
 
 
-def _run_state(env: dict[str, str], logical_date: datetime, dag_id: str = DAG_ID) -> str | None:
-    """State of the run ``airflow dags test`` made for ``logical_date`` (``airflow dags state``)."""
-    res = _airflow(["dags", "state", dag_id, logical_date.isoformat()], env, capture=True)
-    states = {"success", "failed", "running", "queued"}
-    for line in reversed(res.stdout.splitlines()):
-        word = line.strip().split(",")[0].strip()
-        if word in states:
-            return word
-    return None
+def _print_failure_tail(run_log: Path, lines: int = 15) -> None:
+    """The last error lines of the run log, so a failure is readable without opening the file."""
+    try:
+        text = run_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return
+    errors = [line for line in text if "[error" in line or "Error" in line or "error:" in line]
+    for line in errors[-lines:]:
+        print(f"  {line[:300]}", file=sys.stderr)
+
+
+def _log_to_file(path: Path) -> None:
+    """This process's own log lines (source generation, locks) join Airflow's in the run log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
     settings = load_settings()
     period = ReportingPeriod.resolve(ns.period).require_ended(allow_open=ns.allow_open_period)
     run_id = ns.run_id or f"cli__{uuid.uuid4().hex[:12]}"
+    run_log = run_log_path(settings, period)
+    if not ns.no_airflow:
+        _log_to_file(run_log)
+        print(f"MHSDS {period}: Airflow's full log goes to {run_log}")
     # The whole run holds the warehouse: a second run is refused, naming this one.
     with warehouse_lock(settings, run_id, period=str(period), step="mhsds run", wait_seconds=0) as holder:
         ensure_source(settings, period, ns.scale, ns.seed, ns.months)
@@ -149,58 +186,13 @@ def cmd_run(ns: argparse.Namespace) -> int:
             print(json.dumps(result, indent=2, default=str))
             rc = 0
         else:
-            rc = run_dag(settings, period, ns.allow_open_period, holder.token if holder else "")
+            rc = run_dag(settings, period, ns.allow_open_period, holder.token if holder else "", run_log)
     if rc == 0:
-        out = settings.output_dir / str(period)
-        manifest = json.loads((out / "manifest.json").read_text())
-        print(f"\nMHSDS {period} published to {out} (run {manifest['run_id']}):")
-        rejected = (manifest.get("quality") or {}).get("rejected_rows") or {}
-        print(f"  {'table':<34} {'submitted':>9}  {'quarantined':>11}")
-        for name, info in manifest["tables"].items():
-            print(f"  {name:<34} {info['rows']:>9,}  {rejected.get(name, 0):>11,}")
-        _print_quality(out)
-        _print_ltp(out, period)
+        from mhsds_pipeline.run_summary import summary_lines
+
+        print()
+        print("\n".join(summary_lines(settings, period, None if ns.no_airflow else run_log)))
     return rc
-
-
-def _print_ltp(out: Path, period) -> None:
-    """The national LTP measures finance reads, and plainly how to complete their windows."""
-    path = out / "mhis" / "ltp_metric.parquet"
-    if not path.exists():
-        return
-    import pyarrow.parquet as pq
-
-    rows = [r for r in pq.read_table(path).to_pylist() if r["status"] != "not_measurable"]
-    print(f"\nLTP measures (NHS England's definitions)  {out / 'mhis' / 'mhis_report.html'}")
-    for r in rows:
-        value = "*" if r["value"] is None else f"{r['value']:,.0f}"
-        print(f"  {r['metric_id']:<12} {value:>8}  {r['status']:<14} {r['window_months']:>2} months")
-    missing = sorted({m for r in rows for m in (r["missing_months"] or "").split(",") if m})
-    if missing:
-        print(
-            f"  {len(missing)} month(s) of the windows are not published ({missing[0]}..{missing[-1]}), so those "
-            f"measures are 'incomplete', not compared with the trajectory. Publish them with "
-            f"`make backfill PERIOD={period} MONTHS=12` (about 1-2 minutes a month at scale 1)."
-        )
-
-
-def _print_quality(out: Path) -> None:
-    """Where IG finds the result: the verdict, the SDCS-shaped reports and Data Docs."""
-    from mhsds_pipeline.quality.verdict import GATE_FILE, GateVerdict, VerdictError
-
-    try:
-        verdict = GateVerdict.read(out / GATE_FILE)
-    except (OSError, VerdictError):
-        return
-    print(
-        f"\nQuality gate {verdict.status}: {verdict.checks} checks, {sum(verdict.rejected_rows.values()):,} rows "
-        f"quarantined, {verdict.warnings} warning checks fired (rules catalogue {verdict.rules_catalogue_version})"
-    )
-    print(
-        f"  SDCS-shaped reports  {out / 'dq' / 'sdcs'}/{{validations,data_quality,aggregation,diagnostics}}.csv"
-    )
-    print(f"  every check          {out / 'dq' / 'dq_results.parquet'}")
-    print(f"  Data Docs (IG)       {out / 'data_docs' / 'index.html'}")
 
 
 def cmd_generate(ns: argparse.Namespace) -> int:

@@ -85,11 +85,61 @@ def _run(env, *args) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace):
+def first_proc(workspace):
     base, env = workspace
     proc = _run(env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace, first_proc):
+    base, _ = workspace
     return base / "output" / PERIOD
+
+
+def test_console_is_one_screen_with_a_line_per_task(first_proc, workspace):
+    """`mhsds run` prints one line per task and a summary; Airflow's own output goes to a file."""
+    base, _ = workspace
+    lines = first_proc.stdout.splitlines()
+    assert len(lines) <= 45, first_proc.stdout
+    for task in ("extract", "load_raw", "validate_raw", "dbt_build", "quality_gate", "publish"):
+        row = next((line for line in lines if line.split()[:1] == [task]), None)
+        assert row is not None and row.split()[1] == "success" and row.split()[3] == "s", (task, lines)
+    gate = next(line for line in lines if line.split()[:1] == ["quality_gate"])
+    assert "checks" in gate and "rows quarantined" in gate, gate
+    assert any(line.startswith("MHSDS 2026-10 published to") for line in lines), lines
+    assert "Where to look" in lines and any("IG page" in line for line in lines), lines
+    log_line = next(line for line in lines if "Airflow log" in line)
+    run_log = Path(log_line.split("Airflow log", 1)[1].strip())
+    run_log = run_log if run_log.is_absolute() else REPO / run_log
+    assert run_log.is_file() and "[DAG TEST] starting task_id=quality_gate" in run_log.read_text()
+    # No Airflow log lines on the console (they are thousands).
+    assert not [line for line in lines if "[info     ]" in line or "DAG TEST" in line]
+
+
+def test_task_logs_are_readable_by_the_airflow_ui(first_proc, workspace):
+    """`dags test` runs tasks in-process; the CLI files each task's lines where Airflow's own
+    FileTaskHandler (what the UI's log view calls) reads them."""
+    base, env = workspace
+    code = """
+import sys
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.log.file_task_handler import FileTaskHandler
+from airflow.utils.session import create_session
+from airflow.configuration import conf
+with create_session() as s:
+    ti = (s.query(TaskInstance).filter_by(dag_id="mhsds_monthly", task_id="quality_gate")
+          .order_by(TaskInstance.start_date.desc()).first())
+    handler = FileTaskHandler(base_log_folder=conf.get("logging", "base_log_folder"))
+    stream, _ = handler.read(ti, ti.try_number)
+    for msg in stream:
+        print(getattr(msg, "event", msg))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Could not read served logs" not in proc.stdout, proc.stdout[-3000:]
+    assert "Quality gate passed for 2026-10" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_every_table_and_the_manifest_are_published(first_run):
@@ -158,7 +208,15 @@ def test_quality_outputs_and_submission_package(first_run):
 
 #: Outputs documented (README, "Re-running a period") as carrying run metadata: the run id,
 #: creation time, step timings, GX run timestamps or the version stamp of the month.
-RUN_METADATA = ("manifest.json", "dq/gate.json", "data_docs/", "mhis/mhis_report.html", "mhis/mhis_")
+RUN_METADATA = (
+    "manifest.json",
+    "dq/gate.json",
+    "dq/index.html",  # the IG page names its run
+    "data_docs/",
+    "dbt_docs/",  # dbt's catalog and manifest carry generation times
+    "mhis/mhis_report.html",
+    "mhis/mhis_",
+)
 RUN_METADATA_EXCEPT = (".parquet",)  # every Parquet file is deterministic, MHIS included
 #: dq_results names its run in a run_id column: compared row for row without that column
 RUN_ID_COLUMN = {"dq/dq_results.parquet": "run_id"}
