@@ -2,14 +2,17 @@
 
 Everything comes from environment variables with defaults that give the embedded set-up
 (SQLite clinical source, DuckDB warehouse, outputs under the repo). Production sets the same
-variables (see docker-compose.yml); nothing secret has a default here.
+variables (see docker-compose.yml); nothing secret has a default here. The variables are
+declared, typed and range-checked once, in :mod:`mhsds_pipeline.settings`; :func:`load_settings`
+turns that validated object into the :class:`Settings` the pipeline passes around.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mhsds_pipeline.settings import ConfigurationError, EnvSettings, read_settings, split_list
 
 #: Repository root: plugins/mhsds_pipeline/config.py -> parents[2].
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -18,24 +21,13 @@ MHSDS_SPEC_VERSION = "6.0"
 
 #: The organisations this installation may submit for when MHSDS_ALLOWED_ORG_IDS is not set:
 #: the synthetic trust only, so a production set-up must name its own.
-DEFAULT_ALLOWED_ORG_IDS = ("R1A",)
-
-
-class ConfigurationError(ValueError):
-    """The settings cannot produce a valid submission (e.g. an organisation code that is not an
-    ODS code or not one this trust may submit for). Raised when the settings are built, so the
-    run stops before anything is extracted."""
-
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+DEFAULT_ALLOWED_ORG_IDS = split_list(EnvSettings.model_fields["allowed_org_ids"].default)
 
 
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    source_url: str
+    source_url: str = field(repr=False)  # may carry the reader's password
     data_dir: Path
     output_dir: Path
     warehouse_target: str  # duckdb | postgres
@@ -136,32 +128,32 @@ def check_organisations(provider: str, submitter: str, allowed: tuple[str, ...])
         )
 
 
-def _org_list(text: str) -> tuple[str, ...]:
-    return tuple(code.strip() for code in text.split(",") if code.strip())
-
-
 def default_source_url(data_dir: Path) -> str:
     """The built-in demo source: the synthetic EPR that ``make run`` builds when it is absent."""
     return f"sqlite:///{data_dir / 'epr' / 'epr.sqlite'}"
 
 
 def load_settings() -> Settings:
-    home = Path(_env("MHSDS_HOME", str(_REPO_ROOT))).resolve()
-    data_dir = Path(_env("MHSDS_DATA_DIR", str(home / "data")))
+    """The pipeline's settings from the environment. Raises :class:`ConfigurationError` naming
+    each bad variable (a number that is not one, a port out of range, an unknown warehouse
+    target, an organisation this trust may not submit for)."""
+    env = read_settings()
+    home = (env.home or _REPO_ROOT).resolve()
+    data_dir = env.data_dir or home / "data"
     return Settings(
         home=home,
-        source_url=_env("MHSDS_SOURCE_URL", default_source_url(data_dir)),
+        source_url=env.source_url.get_secret_value() if env.source_url else default_source_url(data_dir),
         data_dir=data_dir,
-        output_dir=Path(_env("MHSDS_OUTPUT_DIR", str(home / "output"))),
-        warehouse_target=_env("MHSDS_WAREHOUSE_TARGET", "duckdb"),
-        warehouse_path=Path(_env("MHSDS_WAREHOUSE_PATH", str(data_dir / "warehouse" / "mhsds.duckdb"))),
-        dbt_project_dir=Path(_env("MHSDS_DBT_PROJECT_DIR", str(home / "dbt_project"))),
-        org_id_provider=_env("MHSDS_ORG_ID_PROVIDER", "R1A"),
-        org_id_submit=_env("MHSDS_ORG_ID_SUBMIT", _env("MHSDS_ORG_ID_PROVIDER", "R1A")),
-        prim_system_in_use=_env("MHSDS_PRIM_SYSTEM_IN_USE", "SYNTHETIC EPR"),
-        extract_chunk_rows=int(_env("MHSDS_EXTRACT_CHUNK_ROWS", "50000")),
-        keep_versions=int(_env("MHSDS_KEEP_VERSIONS", "3")),
-        allowed_org_ids=_org_list(_env("MHSDS_ALLOWED_ORG_IDS", ",".join(DEFAULT_ALLOWED_ORG_IDS))),
+        output_dir=env.output_dir or home / "output",
+        warehouse_target=env.warehouse_target,
+        warehouse_path=env.warehouse_path or data_dir / "warehouse" / "mhsds.duckdb",
+        dbt_project_dir=env.dbt_project_dir or home / "dbt_project",
+        org_id_provider=env.org_id_provider,
+        org_id_submit=env.org_id_submit or env.org_id_provider,
+        prim_system_in_use=env.prim_system_in_use,
+        extract_chunk_rows=env.extract_chunk_rows,
+        keep_versions=env.keep_versions,
+        allowed_org_ids=split_list(env.allowed_org_ids),
     )
 
 

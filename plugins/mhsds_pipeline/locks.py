@@ -40,7 +40,7 @@ from mhsds_pipeline.errors import WarehouseBusyError
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "MHSDS_WAREHOUSE_LOCK_TOKEN"
-WAIT_ENV = "MHSDS_LOCK_WAIT_SECONDS"
+WAIT_ENV = "MHSDS_LOCK_WAIT_SECONDS"  # declared and validated in mhsds_pipeline.settings
 DEFAULT_AIRFLOW_WAIT_SECONDS = 1800.0
 
 _held: dict[str, int] = {}  # lock path -> nesting depth in this process
@@ -84,13 +84,16 @@ def read_holder(path: Path) -> Holder | None:
 
 
 def _wait_seconds() -> float:
-    """How long to wait for the lock: 0 outside Airflow (refuse at once), else the setting."""
+    """How long to wait for the lock: the setting (validated: a bad MHSDS_LOCK_WAIT_SECONDS is a
+    ConfigurationError, no longer silently the default), else 0 outside Airflow (refuse at
+    once) and 30 minutes inside it."""
+    from mhsds_pipeline.settings import read_settings
+
+    configured = read_settings().lock_wait_seconds
+    if configured is not None:
+        return configured
     inside_airflow = bool(os.environ.get("AIRFLOW_CTX_DAG_RUN_ID"))
-    default = DEFAULT_AIRFLOW_WAIT_SECONDS if inside_airflow else 0.0
-    try:
-        return float(os.environ.get(WAIT_ENV, default))
-    except ValueError:
-        return default
+    return DEFAULT_AIRFLOW_WAIT_SECONDS if inside_airflow else 0.0
 
 
 @contextmanager

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mhsds_pipeline.config import Settings
+from mhsds_pipeline.settings import read_settings
 from mhsds_pipeline.source.schema import TABLE_NAMES
 from mhsds_pipeline.source_cells import MART_KEYS, ROUTES, format_rule_ids, rule_for
 
@@ -53,16 +53,12 @@ def _quote(identifier: str) -> str:
 
 
 def postgres_dsn() -> str:
-    """libpq DSN for the PostgreSQL warehouse, from the same variables the dbt profile reads."""
-    parts = {
-        "host": os.environ.get("MHSDS_PG_HOST", "127.0.0.1"),
-        "port": os.environ.get("MHSDS_PG_PORT", "5432"),
-        "user": os.environ.get("MHSDS_PG_USER", "postgres"),
-        "dbname": os.environ.get("MHSDS_PG_DBNAME", "mhsds_warehouse"),
-    }
-    password = os.environ.get("MHSDS_PG_PASSWORD")
-    if password:
-        parts["password"] = password
+    """libpq DSN for the PostgreSQL warehouse, from the same variables the dbt profile reads
+    (validated in :mod:`mhsds_pipeline.settings`: a bad MHSDS_PG_PORT is a ConfigurationError)."""
+    env = read_settings()
+    parts = {"host": env.pg_host, "port": str(env.pg_port), "user": env.pg_user, "dbname": env.pg_dbname}
+    if env.pg_password:
+        parts["password"] = env.pg_password.get_secret_value()
     return " ".join(f"{k}={v}" for k, v in parts.items())
 
 
@@ -78,14 +74,14 @@ def sqlalchemy_url(settings: Settings) -> str:
     if settings.warehouse_target == "postgres":
         from sqlalchemy.engine import URL
 
-        password = os.environ.get("MHSDS_PG_PASSWORD") or None
+        env = read_settings()
         return URL.create(
             "postgresql+psycopg2",
-            username=os.environ.get("MHSDS_PG_USER", "postgres"),
-            password=password,
-            host=os.environ.get("MHSDS_PG_HOST", "127.0.0.1"),
-            port=int(os.environ.get("MHSDS_PG_PORT", "5432")),
-            database=os.environ.get("MHSDS_PG_DBNAME", "mhsds_warehouse"),
+            username=env.pg_user,
+            password=env.pg_password.get_secret_value() if env.pg_password else None,
+            host=env.pg_host,
+            port=env.pg_port,
+            database=env.pg_dbname,
         ).render_as_string(hide_password=False)
     raise ValueError(f"Unknown warehouse target {settings.warehouse_target!r} (duckdb or postgres)")
 

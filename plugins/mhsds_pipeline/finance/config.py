@@ -9,21 +9,24 @@
   source is in use, else 1.
 * ``MHSDS_MHIS_WINDOW_MONTHS``: months of MHSDS history read for the rolling metrics (default 24;
   the rolling windows are 12 months, the extra history orders earlier contacts for MHS108).
+
+The variables are validated in :mod:`mhsds_pipeline.settings` (a scale that is not a positive
+number, or a window outside 1-60 months, is a :class:`~mhsds_pipeline.config.ConfigurationError`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mhsds_pipeline.config import Settings
+from mhsds_pipeline.settings import read_settings
 
 
 @dataclass(frozen=True)
 class FinanceSettings:
-    source: str
+    source: str = field(repr=False)  # a ledger URL may carry a password
     source_schema: str | None
     trajectory_scale: float
     trajectory_scale_basis: str
@@ -47,18 +50,19 @@ def epr_scale(settings: Settings) -> float | None:
 
 
 def load_finance_settings(settings: Settings) -> FinanceSettings:
-    env_scale = os.environ.get("MHSDS_TRAJECTORY_SCALE")
-    if env_scale:
-        scale, basis = float(env_scale), "MHSDS_TRAJECTORY_SCALE"
+    env = read_settings()
+    if env.trajectory_scale is not None:
+        scale, basis = env.trajectory_scale, "MHSDS_TRAJECTORY_SCALE"
     elif (epr := epr_scale(settings)) is not None:
         scale, basis = epr, f"synthetic EPR scale {epr:g}"
     else:
         scale, basis = 1.0, "real source (no scaling)"
+    source = env.finance_source.get_secret_value() if env.finance_source else ""
     return FinanceSettings(
-        source=os.environ.get("MHSDS_FINANCE_SOURCE") or str(settings.data_dir / "finance"),
-        source_schema=os.environ.get("MHSDS_FINANCE_SOURCE_SCHEMA") or None,
+        source=source or str(settings.data_dir / "finance"),
+        source_schema=env.finance_source_schema or None,
         trajectory_scale=scale,
         trajectory_scale_basis=basis,
-        history_months=int(os.environ.get("MHSDS_MHIS_WINDOW_MONTHS", "24")),
+        history_months=env.mhis_window_months,
         seed_dir=settings.dbt_project_dir / "seeds" / "finance",
     )
