@@ -198,10 +198,21 @@ def _datasource(context, url: str):
 
 
 def _run(
-    context, datasource, schema: str, suites: dict[str, tuple[str, list]], checkpoint_name: str, docs: bool
+    context,
+    datasource,
+    schema: str,
+    suites: dict[str, tuple[str, list]],
+    checkpoint_name: str,
+    docs: bool,
+    run_name: str | None = None,
 ):
-    """Validate ``suites`` (suite name -> (warehouse relation, expectations)) in one checkpoint."""
+    """Validate ``suites`` (suite name -> (warehouse relation, expectations)) in one checkpoint.
+
+    ``run_name`` (the Airflow run id) names the run in the stored results and Data Docs (GX's
+    default is ``__none__``); the run time stays GX's, the moment of validation."""
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
     definitions = []
     for asset_name, (relation, expectations) in suites.items():
         # A query asset, not a table asset: GX 1.24 reflects a table asset's columns without its
@@ -225,15 +236,25 @@ def _run(
         )
     )
     try:
-        result = checkpoint.run()
+        result = checkpoint.run(run_id=RunIdentifier(run_name=run_name) if run_name else None)
         if docs:
             # Data Docs built once, from every result the run stored: GX's UpdateDataDocsAction
             # rebuilds the site and its index once per validation result (61 times a month,
             # 70 of 105 s), the same pages in the end.
             context.build_data_docs(site_names=[DOCS_SITE])
+            _make_docs_offline(context)
         return result
     finally:
         _release(datasource)
+
+
+def _make_docs_offline(context) -> None:
+    """Point the built site at vendored copies of its CDN files (see quality/data_docs.py)."""
+    from mhsds_pipeline.quality.data_docs import make_offline
+
+    site = context.variables.data_docs_sites[DOCS_SITE]
+    pages = make_offline(Path(site["store_backend"]["base_directory"]))
+    log.info("Data Docs: %d pages rewritten to load only vendored files (no network)", pages)
 
 
 def _release(datasource) -> None:
@@ -291,7 +312,7 @@ def validate_marts(
             continue
         rules = catalogue.for_table(table)
         suites[f"marts__{table}"] = catalogue.model(table), [expectation_for(r, ctx) for r in rules]
-    result = _run(context, datasource, ctx.schema, suites, "mhsds_marts", docs_dir is not None)
+    result = _run(context, datasource, ctx.schema, suites, "mhsds_marts", docs_dir is not None, run_name)
     rules_by_id = {r.id: r for r in catalogue.rules}
     counts: dict[str, int | None] = {}
     errors: dict[str, str] = {}
