@@ -12,13 +12,15 @@ tests) keeps working. By responsibility:
 * :mod:`~mhsds_pipeline.alerts.alert`: the :class:`Alert` record and its text;
 * :mod:`~mhsds_pipeline.alerts.redaction`: no patient identifiers or passwords leave the process;
 * :mod:`~mhsds_pipeline.alerts.context`: what failed (period, task, error class, rules);
-* :mod:`~mhsds_pipeline.alerts.sinks`: log, email, webhook; :func:`notify`;
+* :mod:`~mhsds_pipeline.alerts.sinks`: log, and e-mail and webhook through Airflow's
+  ``SmtpNotifier`` and ``HttpNotifier``; :func:`notify`;
 * :mod:`~mhsds_pipeline.alerts.callbacks`: Airflow callbacks and the DAGs' ``default_args``;
 * :mod:`~mhsds_pipeline.alerts.deadlines`: the submission-deadline check.
 
-Sinks are pluggable and configured from the environment (see ``docs/production.md``):
+Sinks are configured from the environment, validated in :mod:`mhsds_pipeline.settings` (see
+the README, "Monitoring and alerts"):
 
-* ``MHSDS_ALERT_SINKS``: comma-separated ``log`` (default), ``email``, ``webhook``.
+* ``MHSDS_ALERT_SINKS``: comma-separated ``log`` (always on), ``email``, ``webhook``.
 * email: the SMTP connection ``MHSDS_ALERT_SMTP_CONN_ID`` (default ``smtp_default``; e.g.
   ``AIRFLOW_CONN_SMTP_DEFAULT`` in ``.env``) to ``MHSDS_ALERT_EMAIL_TO`` (comma-separated).
 * webhook: the HTTP connection ``MHSDS_ALERT_WEBHOOK_CONN_ID`` (default
@@ -50,14 +52,15 @@ from mhsds_pipeline.alerts.redaction import redact
 from mhsds_pipeline.alerts.sinks import (
     DEFAULT_SMTP_CONN_ID,
     DEFAULT_WEBHOOK_CONN_ID,
-    ConnectionGetter,
     EmailSink,
     LogSink,
     Sink,
     WebhookSink,
+    email_html,
+    email_subject,
     notify,
     sinks_from_env,
-    webhook_url,
+    webhook_payload,
 )
 
 __all__ = [
@@ -67,7 +70,6 @@ __all__ = [
     "DEFAULT_WEBHOOK_CONN_ID",
     "SUBMISSION_MANIFEST",
     "Alert",
-    "ConnectionGetter",
     "DeadlineFinding",
     "EmailSink",
     "LogSink",
@@ -77,6 +79,8 @@ __all__ = [
     "deadline_check",
     "deadline_findings",
     "default_args",
+    "email_html",
+    "email_subject",
     "failing_rule",
     "failure_callback",
     "load_deadlines",
@@ -89,5 +93,5 @@ __all__ = [
     "submission_cutoff",
     "submission_manifest_path",
     "task_retries",
-    "webhook_url",
+    "webhook_payload",
 ]

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,8 +32,13 @@ def retry_callback(context: Mapping[str, Any], sinks: Iterable[Sink] | None = No
 
 def task_retries() -> int:
     """Retries per task: 2 on scheduled runs; ``mhsds run`` sets MHSDS_TASK_RETRIES=0 so a
-    foreground run fails at once with its error instead of waiting through the backoff."""
-    return int(os.environ.get("MHSDS_TASK_RETRIES", "2"))
+    foreground run fails at once with its error instead of waiting through the backoff.
+
+    Called when a DAG file is parsed (:func:`default_args`), so it validates every setting: a
+    bad value shows as the DAG's import error, naming the variable, before anything runs."""
+    from mhsds_pipeline.settings import read_settings
+
+    return read_settings().task_retries
 
 
 def default_args() -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,16 +16,17 @@ from typing import Any
 from mhsds_pipeline.alerts.alert import Alert
 from mhsds_pipeline.alerts.sinks import Sink, notify, sinks_from_env
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.settings import EnvSettings, read_settings
 
 # The name the alerts module always logged under (before it became a package).
 log = logging.getLogger("mhsds_pipeline.alerts")
 
 #: Days before the cut-off from which an unpackaged submission is reported.
-DEFAULT_DAYS_BEFORE = 5
+DEFAULT_DAYS_BEFORE: int = EnvSettings.model_fields["deadline_days_before"].default
 #: Day of the month after the reporting period used when no published deadline is configured.
 #: NHS England publishes the MHSDS submission schedule each year: load it with
 #: MHSDS_SUBMISSION_DEADLINES (a JSON file ``{"2026-10": "2026-11-19", ...}``).
-DEFAULT_CUTOFF_DAY = 20
+DEFAULT_CUTOFF_DAY: int = EnvSettings.model_fields["submission_cutoff_day"].default
 SUBMISSION_MANIFEST = Path("submission") / "submission_manifest.json"
 
 
@@ -36,11 +36,10 @@ SUBMISSION_MANIFEST = Path("submission") / "submission_manifest.json"
 
 def load_deadlines(env: Mapping[str, str] | None = None) -> dict[str, date]:
     """Published cut-offs per period from the JSON file named by MHSDS_SUBMISSION_DEADLINES."""
-    env = os.environ if env is None else env
-    path = env.get("MHSDS_SUBMISSION_DEADLINES")
-    if not path:
+    path = read_settings(env).submission_deadlines
+    if path is None:
         return {}
-    raw = json.loads(Path(path).read_text())
+    raw = json.loads(path.read_text())
     return {str(ReportingPeriod.parse(k)): date.fromisoformat(v) for k, v in raw.items()}
 
 
@@ -50,7 +49,7 @@ def submission_cutoff(
     """The day the period's submission must be in: published date, else day N of the next month."""
     if deadlines and str(period) in deadlines:
         return deadlines[str(period)]
-    day = cutoff_day or int(os.environ.get("MHSDS_SUBMISSION_CUTOFF_DAY", DEFAULT_CUTOFF_DAY))
+    day = cutoff_day or read_settings().submission_cutoff_day
     nxt = period.shift(1)
     return date(nxt.year, nxt.month, min(day, nxt.end.day))
 
@@ -151,7 +150,7 @@ def run_deadline_check(
 
     settings = settings or load_settings()
     if days_before is None:
-        days_before = int(os.environ.get("MHSDS_DEADLINE_DAYS_BEFORE", DEFAULT_DAYS_BEFORE))
+        days_before = read_settings().deadline_days_before
     today = today or date.today()
     findings = deadline_findings(settings, today=today, days_before=days_before)
     sinks = list(sinks_from_env() if sinks is None else sinks)

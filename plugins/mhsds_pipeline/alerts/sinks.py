@@ -1,39 +1,48 @@
-"""Where alerts go: the pluggable sinks (log, email, webhook), their configuration from the
-environment, and :func:`notify`, which sends to all of them without letting one broken sink
-stop the others or raise into Airflow.
+"""Where alerts go: the log, and e-mail and a webhook through Airflow's own notifiers
+(:class:`~airflow.providers.smtp.notifications.smtp.SmtpNotifier` and
+:class:`~airflow.providers.http.notifications.HttpNotifier`), each configured by an Airflow
+connection; and :func:`notify`, which sends to all of them without letting one broken sink stop
+the others or raise into Airflow.
 
-Configured from the environment (see ``docs/production.md``):
+Why the notifiers: the SMTP and HTTP providers already know how to read a connection (TLS or
+SSL, login, OAuth2 for Microsoft 365, timeouts, proxies, headers) and are maintained with
+Airflow; this module only decides *what* is sent (the redacted :class:`Alert`) and *where*
+(the connection ids in the settings).
 
-* ``MHSDS_ALERT_SINKS``: comma-separated ``log`` (default), ``email``, ``webhook``.
-* email: the SMTP connection ``MHSDS_ALERT_SMTP_CONN_ID`` (default ``smtp_default``; e.g.
-  ``AIRFLOW_CONN_SMTP_DEFAULT`` in ``.env``) to ``MHSDS_ALERT_EMAIL_TO`` (comma-separated).
+Configured from the environment, validated in :mod:`mhsds_pipeline.settings` (see the README,
+"Monitoring and alerts"):
+
+* ``MHSDS_ALERT_SINKS``: comma-separated ``log`` (always on), ``email``, ``webhook``.
+* email: the SMTP connection ``MHSDS_ALERT_SMTP_CONN_ID`` (default ``smtp_default``, e.g.
+  ``AIRFLOW_CONN_SMTP_DEFAULT``) to ``MHSDS_ALERT_EMAIL_TO`` (comma-separated), from
+  ``MHSDS_ALERT_EMAIL_FROM`` or the connection's ``from_email`` extra.
 * webhook: the HTTP connection ``MHSDS_ALERT_WEBHOOK_CONN_ID`` (default
-  ``mhsds_alerts_webhook``), JSON POST with a ``text`` field (Teams/Slack style) and the fields.
+  ``mhsds_alerts_webhook``) plus ``MHSDS_ALERT_WEBHOOK_ENDPOINT``: a JSON POST with a ``text``
+  field (Teams/Slack style) and the alert's fields.
 
-Airflow is imported only when a connection is looked up, never at module level.
+The notifiers are called with :meth:`notify`, not through ``BaseNotifier.__call__``: the alert
+text is data (it quotes exception messages), never a Jinja template to render. Airflow is
+imported only when an alert is sent, never at module level (DAG files import this package).
 """
 
 from __future__ import annotations
 
-import json
+import html
 import logging
-import os
-import smtplib
-import ssl
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any, Protocol
 
 from mhsds_pipeline.alerts.alert import Alert
 from mhsds_pipeline.alerts.redaction import redact
+from mhsds_pipeline.settings import ConfigurationError, EnvSettings, read_settings
 
 # The name the alerts module always logged under (before it became a package).
 log = logging.getLogger("mhsds_pipeline.alerts")
 
-DEFAULT_SMTP_CONN_ID = "smtp_default"
-DEFAULT_WEBHOOK_CONN_ID = "mhsds_alerts_webhook"
+#: The connection ids used when MHSDS_ALERT_SMTP_CONN_ID / MHSDS_ALERT_WEBHOOK_CONN_ID are unset.
+DEFAULT_SMTP_CONN_ID: str = EnvSettings.model_fields["alert_smtp_conn_id"].default
+DEFAULT_WEBHOOK_CONN_ID: str = EnvSettings.model_fields["alert_webhook_conn_id"].default
 
 
 # --------------------------------------------------------------------------------------------
@@ -44,29 +53,6 @@ class Sink(Protocol):
     name: str
 
     def send(self, alert: Alert) -> None: ...
-
-
-ConnectionGetter = Callable[[str], Any]
-
-
-def _airflow_connection(conn_id: str) -> Any:
-    """An Airflow connection (env ``AIRFLOW_CONN_<ID>``, secrets backend or metadata DB)."""
-    from airflow.sdk import BaseHook
-
-    return BaseHook.get_connection(conn_id)
-
-
-def _extra(conn: Any) -> dict[str, Any]:
-    extra = getattr(conn, "extra_dejson", None)
-    if isinstance(extra, dict):
-        return extra
-    raw = getattr(conn, "extra", None)
-    if isinstance(raw, dict):
-        return raw
-    try:
-        return json.loads(raw) if raw else {}
-    except (TypeError, ValueError):
-        return {}
 
 
 @dataclass
@@ -81,112 +67,102 @@ class LogSink:
         self.logger.log(level, "%s", alert.text())
 
 
+def email_subject(alert: Alert) -> str:
+    """The summary on one line (a header cannot carry a line break)."""
+    return " ".join(alert.summary.split())
+
+
+def email_html(alert: Alert) -> str:
+    """The alert text as an HTML body (the SMTP notifier sends HTML): escaped, preformatted, so
+    an exception message can neither inject markup nor lose its line breaks."""
+    return f'<pre style="font-family: monospace">{html.escape(alert.text())}</pre>'
+
+
+def webhook_payload(alert: Alert) -> dict[str, Any]:
+    """Teams/Slack-style ``text`` plus every field, for receivers that route on them."""
+    return {"text": alert.text(), **alert.as_dict()}
+
+
 @dataclass
 class EmailSink:
-    """Email through an Airflow SMTP connection (host, port, login, password; extras as the
-    SMTP provider reads them: ``from_email``, ``disable_ssl``, ``disable_tls``, ``timeout``)."""
+    """E-mail through :class:`SmtpNotifier` and the SMTP connection ``conn_id`` (host, port,
+    login, password; extras as the SMTP provider reads them: ``from_email``, ``disable_ssl``,
+    ``disable_tls``, ``timeout``, ``retry_limit``, ``auth_type``)."""
 
     to: list[str]
     conn_id: str = DEFAULT_SMTP_CONN_ID
-    get_connection: ConnectionGetter = _airflow_connection
-    smtp_factory: Callable[..., Any] | None = None
+    from_email: str | None = None  # None: the connection's from_email extra
     name: str = "email"
 
-    def message(self, alert: Alert, sender: str) -> EmailMessage:
-        msg = EmailMessage()
-        msg["Subject"] = alert.summary
-        msg["From"] = sender
-        msg["To"] = ", ".join(self.to)
-        msg.set_content(alert.text())
-        return msg
+    def notifier(self, alert: Alert) -> Any:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        return SmtpNotifier(
+            to=list(self.to),
+            from_email=self.from_email,
+            subject=email_subject(alert),
+            html_content=email_html(alert),
+            smtp_conn_id=self.conn_id,
+        )
 
     def send(self, alert: Alert) -> None:
         if not self.to:
             raise ValueError("EmailSink has no recipients: set MHSDS_ALERT_EMAIL_TO")
-        conn = self.get_connection(self.conn_id)
-        extra = _extra(conn)
-        sender = extra.get("from_email") or getattr(conn, "login", None) or "mhsds-pipeline@localhost"
-        use_ssl = not _truthy(extra.get("disable_ssl", False))
-        use_tls = not use_ssl and not _truthy(extra.get("disable_tls", False))
-        timeout = float(extra.get("timeout", 30))
-        port = int(getattr(conn, "port", None) or (465 if use_ssl else 587))
-        if self.smtp_factory is not None:
-            server = self.smtp_factory(conn.host, port, timeout=timeout)
-        elif use_ssl:
-            server = smtplib.SMTP_SSL(conn.host, port, timeout=timeout, context=ssl.create_default_context())
-        else:
-            server = smtplib.SMTP(conn.host, port, timeout=timeout)
-        try:
-            if use_tls:
-                server.starttls(context=ssl.create_default_context())
-            if getattr(conn, "login", None) and getattr(conn, "password", None):
-                server.login(conn.login, conn.password)
-            server.send_message(self.message(alert, sender))
-        finally:
-            server.quit()
-
-
-def webhook_url(conn: Any) -> str:
-    """URL of an HTTP connection: ``host`` (with or without scheme), ``port``, extra ``endpoint``."""
-    host = (getattr(conn, "host", None) or "").strip()
-    if not host:
-        raise ValueError("the webhook connection has no host")
-    if "://" in host:
-        base = host.rstrip("/")
-    else:
-        schema = (getattr(conn, "schema", None) or "").lower()
-        scheme = schema if schema in ("http", "https") else "https"
-        port = getattr(conn, "port", None)
-        base = f"{scheme}://{host}" + (f":{port}" if port else "")
-    endpoint = str(_extra(conn).get("endpoint") or "")
-    if endpoint and not endpoint.startswith("/"):
-        endpoint = "/" + endpoint
-    return base + endpoint
+        self.notifier(alert).notify({})
 
 
 @dataclass
 class WebhookSink:
-    """JSON POST to an Airflow HTTP connection (Teams/Slack-style ``text`` plus the fields).
-    Extra ``headers`` are sent as given; a connection password becomes a Bearer token."""
+    """JSON POST through :class:`HttpNotifier` and the HTTP connection ``conn_id``: its host
+    (with scheme, and a path if wanted) or schema/host/port give the URL, ``endpoint`` is
+    appended, login/password are basic auth and the connection's other extras are sent as
+    headers (e.g. ``Authorization``). A non-2xx/3xx answer is an error."""
 
     conn_id: str = DEFAULT_WEBHOOK_CONN_ID
-    get_connection: ConnectionGetter = _airflow_connection
+    endpoint: str | None = None
     timeout: float = 10.0
     name: str = "webhook"
 
+    def notifier(self, alert: Alert) -> Any:
+        from airflow.providers.http.notifications import HttpNotifier
+
+        return HttpNotifier(
+            http_conn_id=self.conn_id,
+            endpoint=self.endpoint,
+            method="POST",
+            json=webhook_payload(alert),
+            extra_options={"timeout": self.timeout},
+        )
+
     def send(self, alert: Alert) -> None:
-        conn = self.get_connection(self.conn_id)
-        url = webhook_url(conn)
-        headers = {"Content-Type": "application/json"}
-        headers.update({str(k): str(v) for k, v in (_extra(conn).get("headers") or {}).items()})
-        if getattr(conn, "password", None) and "Authorization" not in headers:
-            headers["Authorization"] = f"Bearer {conn.password}"
-        body = json.dumps({"text": alert.text(), **alert.as_dict()}).encode()
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - URL from a connection
-            if response.status >= 300:
-                raise RuntimeError(f"webhook answered HTTP {response.status}")
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+        self.notifier(alert).notify({})
 
 
 def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:
-    """The sinks configured by ``MHSDS_ALERT_SINKS`` (log is always included)."""
-    env = os.environ if env is None else env
-    names = [n.strip().lower() for n in env.get("MHSDS_ALERT_SINKS", "log").split(",") if n.strip()]
+    """The sinks configured by ``MHSDS_ALERT_SINKS`` (log is always included), from ``env``
+    (default: the process environment).
+
+    A configuration error never costs the alert: it is logged, naming the bad variable, and
+    the alert still goes to the log."""
+    try:
+        settings = read_settings(env)
+    except ConfigurationError as exc:
+        log.error("Alert sinks not configured, alerting to the log only: %s", exc)
+        return [LogSink()]
     sinks: list[Sink] = [LogSink()]
-    for name in dict.fromkeys(names):
-        if name == "log":
-            continue
+    for name in settings.alert_sink_names:
         if name == "email":
-            to = [a.strip() for a in env.get("MHSDS_ALERT_EMAIL_TO", "").split(",") if a.strip()]
-            sinks.append(EmailSink(to=to, conn_id=env.get("MHSDS_ALERT_SMTP_CONN_ID", DEFAULT_SMTP_CONN_ID)))
+            sinks.append(
+                EmailSink(
+                    to=list(settings.alert_recipients),
+                    conn_id=settings.alert_smtp_conn_id,
+                    from_email=settings.alert_email_from,
+                )
+            )
         elif name == "webhook":
-            sinks.append(WebhookSink(conn_id=env.get("MHSDS_ALERT_WEBHOOK_CONN_ID", DEFAULT_WEBHOOK_CONN_ID)))
-        else:
-            log.warning("Unknown alert sink %r in MHSDS_ALERT_SINKS (log, email, webhook): ignored", name)
+            sinks.append(
+                WebhookSink(conn_id=settings.alert_webhook_conn_id, endpoint=settings.alert_webhook_endpoint)
+            )
     return sinks
 
 
