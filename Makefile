@@ -13,13 +13,17 @@ MONTHS ?= 12
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+# The Airflow plugins folder holds the file views (Data Docs, IG page, dbt docs, MHIS) as in the
+# production image; the pipeline package itself is installed into the venv.
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/deploy/airflow_plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(CURDIR)/.airflow/airflow.db
 export AIRFLOW__CORE__EXECUTOR ?= LocalExecutor
 export MHSDS_HOME := $(CURDIR)
 
-.PHONY: setup run backfill test lint benchmark clean
+UI_PORT ?= 8080
+
+.PHONY: setup run backfill test lint benchmark clean airflow-ui
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -41,6 +45,13 @@ backfill: $(STAMP)
 	  p=$$($(BIN)/python -c "from mhsds_pipeline.period import ReportingPeriod as R; print(R.parse('$$end').shift(-$$k))"); \
 	  echo "== $$p"; $(BIN)/mhsds run --no-airflow --period $$p --scale $(SCALE) --seed $(SEED) --months $(MONTHS) || exit 1; \
 	done
+
+# The Airflow UI on the local metadata database: the runs `make run` made, their task logs, and
+# links to Data Docs, the IG page, dbt docs and the MHIS outputs. Local only: listens on
+# 127.0.0.1 and everyone is admin (production: docker-compose.yml, FAB roles).
+airflow-ui: $(STAMP)
+	MHSDS_OUTPUT_DIR=$${MHSDS_OUTPUT_DIR:-$(CURDIR)/output} AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	  $(BIN)/airflow api-server --host 127.0.0.1 --port $(UI_PORT)
 
 test: $(STAMP)
 	@scripts/ensure_chromium.sh

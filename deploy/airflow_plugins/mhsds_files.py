@@ -43,8 +43,13 @@ def output_root() -> Path:
 #: share name in the URL -> (FAB resource, env var naming the per-period sub-directory, default)
 SHARES = {
     "data-docs": (RESOURCE_DATA_DOCS, "MHSDS_DATA_DOCS_SUBDIR", "data_docs"),
+    # the IG page (dq/index.html), DQMI report and SDCS-shaped reports: what IG reads with Data Docs
+    "dq": (RESOURCE_DATA_DOCS, "MHSDS_DQ_SUBDIR", "dq"),
+    # dbt's docs site of the run (models, lineage, tests)
+    "dbt-docs": (RESOURCE_DATA_DOCS, "MHSDS_DBT_DOCS_SUBDIR", "dbt_docs"),
     "mhis": (RESOURCE_MHIS_OUTPUTS, "MHSDS_MHIS_SUBDIR", "mhis"),
 }
+TITLES = {"data-docs": "Data Docs", "dq": "IG page", "dbt-docs": "dbt docs", "mhis": "MHIS outputs"}
 
 
 def share_subdir(share: str) -> str:
@@ -130,7 +135,7 @@ app = FastAPI(title="MHSDS files", docs_url=None, redoc_url=None, openapi_url=No
 def _serve_share(share: str, relative: str, request: Request):
     """``/<share>/`` lists the months that have the share; ``/<share>/<YYYY-MM>/...`` serves it."""
     root, subdir = output_root(), share_subdir(share)
-    title = "Data Docs" if share == "data-docs" else "MHIS outputs"
+    title = TITLES[share]
     period, _, rest = relative.strip("/").partition("/")
     if not period:
         if not request.url.path.endswith("/"):
@@ -156,10 +161,49 @@ def mhis_outputs(relative: str, request: Request, user: MhisReader):
     return _serve_share("mhis", relative, request)
 
 
+@app.get("/dq/{relative:path}")
+def dq_pages(relative: str, request: Request, user: DataDocsReader):
+    return _serve_share("dq", relative, request)
+
+
+@app.get("/dbt-docs/{relative:path}")
+def dbt_docs(relative: str, request: Request, user: DataDocsReader):
+    return _serve_share("dbt-docs", relative, request)
+
+
+@app.get("/month/{relative:path}")
+async def month(relative: str, request: Request, user: CurrentUser):
+    """``/month/<YYYY-MM>/<sub-directory>/...``: one month's outputs under one prefix, so the
+    pages' relative links to each other (Data Docs <-> IG page <-> DQMI) work here as on disk.
+    Each sub-directory keeps its share's authorisation."""
+    period, _, rest = relative.strip("/").partition("/")
+    subdir, _, inner = rest.partition("/")
+    by_subdir = {share_subdir(name): name for name in SHARES}
+    if not _PERIOD.match(period):
+        raise HTTPException(status_code=404, detail="Not found")
+    if not subdir:
+        readable = [
+            (f"{share_subdir(name)}/", TITLES[name])
+            for name, (resource, _, _) in SHARES.items()
+            if is_authorized(user, resource) and (output_root() / period / share_subdir(name)).is_dir()
+        ]
+        return _listing(f"MHSDS {period}", readable)
+    share = by_subdir.get(subdir)
+    if share is None:
+        raise HTTPException(status_code=404, detail="Not found")
+    if not is_authorized(user, SHARES[share][0]):
+        raise HTTPException(
+            status_code=403, detail=f"Your Airflow role does not grant read on {SHARES[share][0]}."
+        )
+    return _serve(output_root() / period / subdir, inner, request, f"{TITLES[share]} {period}")
+
+
 class MhsdsFilesPlugin(AirflowPlugin):
     name = "mhsds_files"
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "MHSDS Data Docs and MHIS outputs"}]
     external_views = [
+        {"name": "IG page", "href": f"{URL_PREFIX}/dq/", "destination": "nav", "category": "browse"},
         {"name": "Data Docs", "href": f"{URL_PREFIX}/data-docs/", "destination": "nav", "category": "browse"},
+        {"name": "dbt docs", "href": f"{URL_PREFIX}/dbt-docs/", "destination": "nav", "category": "browse"},
         {"name": "MHIS outputs", "href": f"{URL_PREFIX}/mhis/", "destination": "nav", "category": "browse"},
     ]

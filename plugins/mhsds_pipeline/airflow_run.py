@@ -123,7 +123,7 @@ def task_note(task_id: str, value) -> str:
         "quality_gate": lambda: (
             f"{n('status')}: {n('checks', 0):,} checks, {n('rows_quarantined', 0):,} rows quarantined"
         ),
-        "publish": lambda: f"{n('tables', 0)} tables, {n('rows', 0):,} rows, version {n('version')}",
+        "publish": lambda: f"{n('tables', 0)} tables, {n('rows', 0):,} rows promoted",
         "package_submission": lambda: f"package {n('version')} ({n('status')})",
         "build_finance": lambda: f"{n('built', 0)} finance models built, {n('tests_passed', 0)} tests passed",
         "publish_mhis": lambda: (

@@ -69,7 +69,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     home = settings.home
     env.setdefault("AIRFLOW_HOME", str(home / ".airflow"))
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(home / "dags"))
-    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(home / "plugins"))
+    # the file views plugin (Data Docs, IG page, dbt docs, MHIS links), as in the production image
+    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(home / "deploy" / "airflow_plugins"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / '.airflow' / 'airflow.db'}")
     env.setdefault("MHSDS_HOME", str(home))

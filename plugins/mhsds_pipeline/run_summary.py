@@ -57,7 +57,7 @@ def summary_lines(settings: Settings, period: ReportingPeriod, run_log: Path | N
         ("Package", settings.output_dir / "submissions" / str(period)),
     ):
         if path.exists():
-            lines.append(f"  {label:<14}{_rel(path)}")
+            lines.append(f"  {label:<15}{_rel(path)}")
     if run_log is not None:
         lines.append(f"  {'Airflow log':<14}{_rel(run_log)}")
         lines.append(

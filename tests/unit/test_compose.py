@@ -341,6 +341,29 @@ def test_file_views_follow_the_roles(files_client):
     assert r.status_code == 307 and r.headers["location"].endswith("/data-docs/2026-10/")
 
 
+def test_month_view_keeps_relative_links_and_each_shares_roles(files_client):
+    """/month/<YYYY-MM>/<subdir>/: Data Docs and the IG page sit side by side as on disk, so the
+    IG page's ../data_docs/ links resolve; each sub-directory keeps its own authorisation."""
+    client, app = files_client
+    out = plugin.output_root()
+    (out / "2026-10" / "dq").mkdir()
+    (out / "2026-10" / "dq" / "index.html").write_text('<a href="../data_docs/index.html">Data Docs</a>')
+    app.dependency_overrides[plugin.current_user] = lambda: "ig"
+    r = client.get("/month/2026-10/")
+    assert r.status_code == 200 and "data_docs/" in r.text and "dq/" in r.text and "mhis/" not in r.text
+    assert client.get("/month/2026-10/dq/index.html").status_code == 200
+    assert client.get("/month/2026-10/data_docs/index.html").text == "<h1>Data Docs</h1>"
+    assert client.get("/month/2026-10/mhis/mhis_spend_monthly.csv").status_code == 403
+    assert client.get("/month/2026-10/.versions/").status_code == 404
+    assert client.get("/month/2026-10/dq/../../secret.txt").status_code == 404
+    assert client.get("/month/../secret.txt").status_code == 404
+    app.dependency_overrides[plugin.current_user] = lambda: "fin"
+    assert client.get("/month/2026-10/dq/index.html").status_code == 403
+    assert client.get("/month/2026-10/mhis/mhis_spend_monthly.csv").status_code == 200
+    names = {v["name"] for v in plugin.MhsdsFilesPlugin.external_views}
+    assert {"IG page", "Data Docs", "dbt docs", "MHIS outputs"} <= names
+
+
 def test_file_views_stay_inside_their_share(files_client):
     client, _ = files_client
     for path in (
