@@ -719,7 +719,13 @@ def test_write_dqmi_parquet_and_report(duck_result, tmp_path):
     assert "SNOMED CT coverage" in report and "80.0%" in report
     for word in ("Valid", "Other", "Default", "Invalid", "Missing", "2025.09", "Appendix 1"):
         assert word in report
-    assert "<script" not in report and "http" not in report.replace("https://", "")  # self-contained
+    # self-contained: nothing loaded from elsewhere; public sources are cited by name and https address
+    assert "<script" not in report and "http" not in report.replace("https://", "")
+    assert "src=" not in report and "<link" not in report
+    dqmi_page = (
+        "https://digital.nhs.uk/data-and-information/data-tools-and-services/data-services/data-quality/"
+    )
+    assert f'href="{dqmi_page}' in report
     for shown in (
         "MHS001MPI.<wbr>Postcode",
         "MHS101Referral.",
@@ -730,10 +736,14 @@ def test_write_dqmi_parquet_and_report(duck_result, tmp_path):
     assert not RELATION_NAME.search(report), RELATION_NAME.search(report)
     # No developer text: source tags, local paths or file references, calls to make.
     assert not re.search(r"\[S\d+", report)
+    # (the shared stylesheet inlined in <style> is not report text: its comments may name modules)
+    shown_text = re.sub(r"<style>.*?</style>", "", report, flags=re.S)
     for dev in ("/work/", ".md", ".csv", ".py", "write_dqmi", "disclosure_controlled=", "DERIVED"):
-        assert dev not in report, dev
+        assert dev not in shown_text, dev
     assert "Data Quality Maturity Index (DQMI) methodology" in report  # the method, cited in words
-    assert "table-layout:fixed" in report  # the wide items table fits the page
+    # every table sits in a wrapper that keeps it within the page, its text cells wrapping
+    assert report.count("<table") == report.count('<div class="table-wrap">\n<table') >= 4
+    assert 'class="wrap dqmi-item"' in report
 
     # No patient identifiers: none of the fixture's NHS numbers, postcodes or local ids appear.
     blob = paths["parquet"].read_bytes() + report.encode()
@@ -748,7 +758,7 @@ def test_write_dqmi_parquet_and_report(duck_result, tmp_path):
 
 def test_disclosure_controlled_report_suppresses_small_counts(duck_result):
     report = render_dqmi_html(duck_result, disclosure_controlled=True)
-    assert "<td class='n'>*</td>" in report and "disclosure-controlled" in report
+    assert '<td class="n">*</td>' in report and "disclosure-controlled" in report
 
 
 def test_check_results_rows(duck_result):
@@ -971,7 +981,7 @@ def test_not_applicable_item_is_reported_with_its_reason(duck_result):
     assert "MHS603ProvDiag is not part of MHSDS v6" in report
     n = len(EXPECTED) + len(NOT_APPLICABLE)
     assert f"{n} data items: {len(EXPECTED)} scored, 1 not applicable" in report
-    assert "<tr class='grp'><th colspan='14'>MHS903WardDetails</th></tr>" in report  # grouped by table
+    assert '<tr class="dqmi-group"><th colspan="13">MHS903WardDetails</th></tr>' in report  # grouped by table
     assert "valid: ODS code format, 5 to 9 upper-case letters/digits" in report  # the site rule
 
 

@@ -10,7 +10,6 @@ provenance notes lose their source tags and file references (:func:`readable_sou
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from mhsds_pipeline.quality.dqmi.items import (
     DqmiItem,
 )
 from mhsds_pipeline.quality.dqmi.scoring import DqmiResult, VodimCounts, _fmt, on_the_hour_pct
+from mhsds_pipeline.reports import Markup, render
 
 # The package's single logger, under the name the one-module dqmi.py logged as.
 log = logging.getLogger(__package__)
@@ -211,119 +211,132 @@ def _fmt_count(n: int | None, controlled: bool) -> str:
     return SUPPRESSION_MARK if shown is None else f"{shown:,}"
 
 
-_CSS = """
-body{font-family:Arial,Helvetica,sans-serif;color:#212b32;margin:2rem;max-width:1200px}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:2px solid #005eb8}
-.sub{color:#4c6272;margin-top:0}.cards{display:flex;gap:1rem;flex-wrap:wrap}
-.card{border:1px solid #d8dde0;border-left:6px solid #005eb8;padding:.8rem 1rem;min-width:12rem}
-.card .v{font-size:2rem;font-weight:bold}.card.fail{border-left-color:#d5281b}.card.pass{border-left-color:#007f3b}
-table{border-collapse:collapse;width:100%;font-size:.85rem;table-layout:fixed}
-th,td{border:1px solid #d8dde0;padding:.3rem .45rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f0f4f5;overflow-wrap:normal;hyphens:auto}td.n{text-align:right;font-variant-numeric:tabular-nums}
-table.items{font-size:.8rem}table.items th{font-size:.75rem}
-.passed{color:#007f3b;font-weight:bold}.failed{color:#d5281b;font-weight:bold}.error{color:#d5281b}
-tr.grp th{background:#e8edee;font-size:.8rem;text-align:left}
-.not_applicable{color:#4c6272}code{background:#f0f4f5;padding:0 .2rem}.small{font-size:.8rem;color:#4c6272}
-"""
+#: The public sources the method follows, cited in the report by name and address.
+SOURCES: Final[tuple[tuple[str, str, str], ...]] = (
+    (
+        "NHS England (NHS Digital), Data Quality Maturity Index (DQMI) methodology, with its Appendix 1 "
+        "(example of a DQMI calculation)",
+        "https://digital.nhs.uk/data-and-information/data-tools-and-services/data-services/data-quality/"
+        "data-quality-maturity-index-methodology",
+        "the item score, coverage and data set score arithmetic; VODIM categories",
+    ),
+    (
+        "NHS England (NHS Digital), Mental Health Services Data Set data quality",
+        "https://digital.nhs.uk/data-and-information/data-tools-and-services/data-services/"
+        "mental-health-data-hub/mental-health-services-data-quality",
+        "the MHSDS data quality measures and dashboard",
+    ),
+    (
+        "NHS Digital, Mental Health Monthly Statistics code (data quality measures, VODIM rules, DQMI "
+        "extracts, disclosure control)",
+        "https://github.com/NHSDigital/mental-health-monthly-statistics",
+        "each item's valid, other and default codes and the time integrity measures",
+    ),
+    (
+        "NHS England, MHSDS analytical code (Data Quality dashboard, Mental Health Core Data Pack)",
+        "https://github.com/nhsengland/MHSDS",
+        "the data set target (CDP_Q05) and SNOMED CT coverage (CDP_Q04)",
+    ),
+    (
+        "NHS England (NHS Digital), MHSDS SNOMED CT data quality dashboard",
+        "https://digital.nhs.uk/data-and-information/data-collections-and-data-sets/data-sets/"
+        "mental-health-services-data-set/snomed-data-quality-dashboard",
+        "SNOMED CT coverage of attended care contacts",
+    ),
+    (
+        "SNOMED International, SNOMED CT identifiers (SCTID data type, partition identifier, check digit)",
+        "https://docs.snomed.org/snomed-ct-specifications/snomed-ct-release-file-specification/"
+        "snomed-ct-identifiers/6.1-sctid-data-type",
+        "what a valid SNOMED CT concept identifier is",
+    ),
+)
+
+_BADGE: Final[dict[str, str]] = {
+    "passed": "pass",
+    "failed": "fail",
+    "error": "fail",
+    "not_applicable": "info",
+}
+
+
+def _item_view(r, dc: bool) -> dict:
+    """One row of the items table: text and formatted numbers, escaped by the template."""
+    c = r.counts
+    notes = [POPULATIONS[r.item.population]]
+    on_hour = _on_the_hour_note(r.item, c)
+    if on_hour:
+        notes.append(on_hour)
+    status_notes = [n for n in (r.error,) if n]
+    if r.item.not_applicable:
+        status_notes.append(r.item.not_applicable_reason or "")
+    if c is not None and c.total and c.missing == c.total:
+        status_notes.append("never populated: check the EPR mapping of this column")
+    thr = r.item.default_threshold_pct
+    counts = (*(None if c is None else getattr(c, cat) for cat in CATEGORIES), None if c is None else c.total)
+    return {
+        "name": r.item.data_item,
+        "ids": Markup(" &middot; ").join((_breakable(r.item.item_id), r.item.data_item_uid or "")),
+        "column": Markup(".<wbr>").join((r.item.idb_table, r.item.column_name)),
+        "notes": notes,
+        "counts": [_fmt_count(n, dc) for n in counts],
+        "threshold": "-" if thr is None else _fmt(thr, 0) + "%",
+        "excess": _fmt(r.defaults_in_excess),
+        "score": _fmt(r.score),
+        "target": _fmt(r.item.target_score, 0),
+        "coverage": _fmt(r.coverage, 2),
+        "status": r.status.replace("_", " "),
+        "badge": _BADGE.get(r.status, "info"),
+        "status_notes": status_notes,
+    }
 
 
 def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False) -> str:
-    """The human-readable report for information governance: self-contained, counts only."""
-    e = html.escape
-    score = result.dataset_score
+    """The human-readable report for information governance: one self-contained page, counts only."""
     s = result.snomed
     dc = disclosure_controlled
-
-    def card(label: str, value: str, note: str, status: str | None = None) -> str:
-        cls = {"passed": " pass", "failed": " fail"}.get(status or "", "")
-        return f'<div class="card{cls}"><div>{e(label)}</div><div class="v">{e(value)}</div><div class="small">{e(note)}</div></div>'
-
     cards = [
-        card(
+        (
             "DQMI data set score",
-            _fmt(score),
+            _fmt(result.dataset_score),
             f"target {_fmt(result.dataset_target, 0)} - {result.dataset_status.replace('_', ' ')}",
             result.dataset_status,
         ),
-        card("Mean item score", _fmt(result.mean_item_score), f"{len(result.scored_items)} items with data"),
-        *(
-            [
-                card(
-                    "Before rejections",
-                    _fmt(result.score_before_rejections),
-                    "every built row, including those SDCS would reject: not NHS England's basis",
-                )
-            ]
-            if result.score_before_rejections is not None
-            else []
+        (
+            "Mean item score",
+            _fmt(result.mean_item_score),
+            f"{len(result.scored_items)} items with data",
+            None,
         ),
-        card("Mean coverage", _fmt(result.mean_coverage, 2), "submitted / expected"),
     ]
+    if result.score_before_rejections is not None:
+        cards.append(
+            (
+                "Before rejections",
+                _fmt(result.score_before_rejections),
+                "every built row, including those SDCS would reject: not NHS England's basis",
+                None,
+            )
+        )
+    cards.append(("Mean coverage", _fmt(result.mean_coverage, 2), "submitted / expected", None))
     if s is not None:
         cards.append(
-            card(
+            (
                 "SNOMED CT coverage",
                 "-" if s.coverage_pct is None else f"{_fmt(s.coverage_pct)}%",
-                f"{_fmt_count(s.contacts_with_snomed, dc)} of {_fmt_count(s.attended_contacts, dc)} attended contacts; "
-                f"target {_fmt(s.target, 0)}%",
+                f"{_fmt_count(s.contacts_with_snomed, dc)} of {_fmt_count(s.attended_contacts, dc)} attended "
+                f"contacts; target {_fmt(s.target, 0)}%",
                 s.status,
             )
         )
-
-    item_rows = []
     # Rows grouped by table (seed order within a table), each group under its IDB table name, so
     # a reader finds an item by the table an EPR team maps.
     table_order = list(dict.fromkeys(r.item.idb_table for r in result.items))
     grouped = sorted(result.items, key=lambda r: table_order.index(r.item.idb_table))
-    shown_table = None
+    groups: list[tuple[str, list[dict]]] = []
     for r in grouped:
-        if r.item.idb_table != shown_table:
-            shown_table = r.item.idb_table
-            item_rows.append(f"<tr class='grp'><th colspan='14'>{e(shown_table)}</th></tr>")
-        c = r.counts
-        cells = [
-            f"<td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)} &middot; "
-            f"{e(r.item.data_item_uid)}</span></td>",
-            f"<td><code>{e(r.item.idb_table)}.<wbr>{e(r.item.column_name)}</code><br><span class='small'>"
-            f"{e(POPULATIONS[r.item.population])}{_on_the_hour_note(r.item, c)}</span></td>",
-        ]
-        for n in (
-            *(None if c is None else getattr(c, cat) for cat in CATEGORIES),
-            None if c is None else c.total,
-        ):
-            cells.append(f"<td class='n'>{_fmt_count(n, dc)}</td>")
-        thr = r.item.default_threshold_pct
-        cells += [
-            f"<td class='n'>{'-' if thr is None else _fmt(thr, 0) + '%'}</td>",
-            f"<td class='n'>{_fmt(r.defaults_in_excess)}</td>",
-            f"<td class='n'>{_fmt(r.score)}</td>",
-            f"<td class='n'>{_fmt(r.item.target_score, 0)}</td>",
-            f"<td class='n'>{_fmt(r.coverage, 2)}</td>",
-            f"<td class='{e(r.status)}'>{e(r.status.replace('_', ' '))}"
-            + (f"<br><span class='small'>{e(r.error)}</span>" if r.error else "")
-            + (
-                f"<br><span class='small'>{e(r.item.not_applicable_reason or '')}</span>"
-                if r.item.not_applicable
-                else ""
-            )
-            + (
-                "<br><span class='small'>never populated: check the EPR mapping of this column</span>"
-                if c is not None and c.total and c.missing == c.total
-                else ""
-            )
-            + "</td>",
-        ]
-        item_rows.append("<tr>" + "".join(cells) + "</tr>")
-
-    categories = "".join(
-        f"<tr><th>{e(cat.title())}</th><td>{e(CATEGORY_MEANING[cat])}</td></tr>" for cat in CATEGORIES
-    )
-    rules = "".join(
-        f"<tr><td>{e(r.item.data_item)}<br><span class='small'>{_breakable(r.item.item_id)}</span></td>"
-        f"<td>{e(r.item.rule.replace('_', ' '))}</td><td>{e(_rule_text(r.item))}</td><td class='small'>"
-        f"{e(readable_source(r.item.source))}</td></tr>"
-        for r in grouped
-    )
+        if not groups or groups[-1][0] != r.item.idb_table:
+            groups.append((r.item.idb_table, []))
+        groups[-1][1].append(_item_view(r, dc))
     n_na = sum(1 for r in result.items if r.status == "not_applicable")
     n_err = sum(1 for r in result.items if r.status == "error")
     item_count = (
@@ -332,21 +345,20 @@ def render_dqmi_html(result: DqmiResult, *, disclosure_controlled: bool = False)
         + (f", {n_err} not computed" if n_err else "")
         + "."
     )
-    snomed_section = ""
+    snomed = None
     if s is not None:
-        snomed_section = f"""
-<h2>SNOMED CT coverage</h2>
-<p>Distinct attended care contacts (<code>{e(s.table_name)}.AttendStatus</code> in {e(", ".join(s.attended_codes))})
-with at least one care activity in <code>{e(s.activity_table)}</code> carrying a valid SNOMED CT concept identifier
-(the focus concept of <code>Procedure</code> or <code>Observation</code>, or a <code>Finding</code> in the SNOMED CT
-finding scheme; valid = 6-18 digits, concept partition, Verhoeff check digit). Target {_fmt(s.target, 0)}%
-(NHS England Mental Health Core Data Pack measure CDP_Q04, SNOMED CT coverage).</p>
-<table><tr><th>Attended contacts</th><th>With SNOMED CT</th><th>Coverage</th><th>Status</th></tr>
-<tr><td class='n'>{_fmt_count(s.attended_contacts, dc)}</td><td class='n'>{_fmt_count(s.contacts_with_snomed, dc)}</td>
-<td class='n'>{"-" if s.coverage_pct is None else _fmt(s.coverage_pct) + "%"}</td>
-<td class='{e(s.status)}'>{e(s.status.replace("_", " "))}{"<br>" + e(s.error) if s.error else ""}</td></tr></table>"""
-
-    provider = f" &middot; provider {e(result.provider)}" if result.provider else ""
+        snomed = {
+            "table": s.table_name,
+            "activity_table": s.activity_table,
+            "attended_codes": ", ".join(s.attended_codes),
+            "target": _fmt(s.target, 0),
+            "attended": _fmt_count(s.attended_contacts, dc),
+            "with_snomed": _fmt_count(s.contacts_with_snomed, dc),
+            "coverage": "-" if s.coverage_pct is None else _fmt(s.coverage_pct) + "%",
+            "status": s.status.replace("_", " "),
+            "badge": _BADGE.get(s.status, "info"),
+            "error": s.error,
+        }
     dc_note = (
         "Counts are disclosure-controlled: under 5 shown as * and the rest rounded to the nearest 5 "
         "(scores are computed from the exact counts)."
@@ -355,68 +367,39 @@ finding scheme; valid = 6-18 digits, concept partition, Verhoeff check digit). T
         "Do not share this copy outside the trust: share a disclosure-controlled copy instead (counts under 5 "
         "suppressed, the rest rounded to the nearest 5)."
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>MHSDS DQMI {e(result.period)}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>MHSDS Data Quality Maturity Index (DQMI) &ndash; {e(result.period)}</h1>
-<p class="sub">Local estimate computed in the warehouse{provider}
-&middot; method version {e(result.method_version)} &middot; submission header
-{"present" if result.submitted else "ABSENT (coverage 0)"}</p>
-<p>Records scored: {e(result.records_basis)}.</p>
-<div class="cards">{"".join(cards)}</div>
-
-<h2>Data items</h2>
-<p>Each record of an item is classed Valid, Other, Default, Invalid or Missing (VODIM). Item score =
-(V + O + D &minus; defaults in excess) / records &times; 100, where defaults in excess = max(0, D &minus; default
-threshold &times; records). Items with no records are not scored. {e(item_count)}</p>
-<table class="items">
-<colgroup><col style="width:16%"><col style="width:19%">{'<col style="width:4.5%">' * 6}<col style="width:6%">
-<col style="width:6%"><col style="width:5%"><col style="width:4.5%"><col style="width:5.5%"><col></colgroup>
-<tr><th>Data item</th><th>Table.column / records counted</th><th>Valid</th><th>Other</th><th>Default</th><th>Invalid</th>
-<th>Missing</th><th>Records</th><th>Default threshold</th><th>Defaults in excess</th><th>Item score</th>
-<th>Target</th><th>Coverage</th><th>Status</th></tr>
-{"".join(item_rows)}
-</table>
-
-<h2>What the VODIM categories mean</h2>
-<table><colgroup><col style="width:12%"><col></colgroup>{categories}</table>
-{snomed_section}
-<h2>Method</h2>
-<ul>
-<li><b>Item score</b> = (valid and complete &minus; defaults in excess) / records &times; 100, valid and complete =
-V + O + D (DQMI methodology, Appendix 1; NHS Digital's DQMI extracts).</li>
-<li><b>Coverage</b> = submitted / expected. Basis used: {e(result.coverage_basis)}.</li>
-<li><b>Data set score</b> = mean item score &times; mean coverage over the {len(result.scored_items)} items with data
-(equal weights). Target {_fmt(result.dataset_target, 0)} (NHS England MHSDS DQ dashboard, CDP_Q05).</li>
-<li><b>Default thresholds</b>: the published per-item thresholds were not found in public sources; items with
-default codes use 0% (every default counts against the score), the conservative choice, until the published
-thresholds are found and the item definitions are updated.</li>
-<li><b>Time items "(hour)"</b>: NHS Digital's integrity measures count times recorded exactly on the hour (XX:00,
-midnight included) among the populated times. How the national DQMI turns that count into an item score is not
-published; here a time not on the hour is Valid, one on the hour Invalid, 00:00 (midnight) a Default at a 0%
-threshold (so it scores as on the hour but is shown apart) and a blank time Missing, so item score = times
-populated and not on the hour / records &times; 100, blanks counting against it as for every other item. The
-share on the hour among populated times (NHS Digital's own measure) is shown under each time item.</li>
-<li><b>Not reproduced</b>: ODS open/closed status of organisation, site and GP practice codes and ONS postcode
-activity (format checks stand in, so a closed organisation's code scores Valid here where NHS England counts it
-Other or Invalid); provisional diagnosis date (its table, MHS603, is not part of MHSDS v6: listed as not
-applicable); the national DQMI's own coverage table (expected submitters over the previous 7 months).</li>
-<li><b>Ward items</b> (ward setting type, intended age group, sex, clinical care intensity, security level,
-locked ward): MHSDS v6 records them once per ward (MHS903WardDetails), so each ward counts once; NHS Digital's
-rules read them per ward stay.</li>
-<li><b>Sources</b>: this method follows {e(METHOD_SOURCE)}.</li>
-</ul>
-<h2>Item rules</h2>
-<table><colgroup><col style="width:16%"><col style="width:11%"><col style="width:38%"><col></colgroup>
-<tr><th>Data item</th><th>Rule</th><th>Valid / other / default</th><th>Basis</th></tr>{rules}</table>
-
-<h2>Privacy</h2>
-<p>This report holds counts and scores only: no NHS numbers, local patient identifiers, record keys, dates of
-birth or postcodes. {e(dc_note)}</p>
-</body></html>
-"""
+    provider = f" · provider {result.provider}" if result.provider else ""
+    return render(
+        "dqmi_report.html",
+        title=f"MHSDS Data Quality Maturity Index (DQMI) – {result.period}",
+        subtitle=f"Local estimate computed in the warehouse{provider} · method version {result.method_version} · "
+        f"submission header {'present' if result.submitted else 'ABSENT (coverage 0)'}",
+        footer=(
+            "Disclosure-controlled counts. " if dc else "Exact counts: not for sharing outside the trust. "
+        ),
+        result=result,
+        cards=[
+            {"label": label, "value": v, "note": note, "cls": _BADGE.get(status or "", "") if status else ""}
+            for label, v, note, status in cards
+        ],
+        groups=groups,
+        item_count=item_count,
+        categories=[(cat.title(), CATEGORY_MEANING[cat]) for cat in CATEGORIES],
+        snomed=snomed,
+        dataset_target=_fmt(result.dataset_target, 0),
+        scored=len(result.scored_items),
+        rules=[
+            {
+                "name": r.item.data_item,
+                "id": _breakable(r.item.item_id),
+                "rule": r.item.rule.replace("_", " "),
+                "text": _rule_text(r.item),
+                "basis": readable_source(r.item.source),
+            }
+            for r in grouped
+        ],
+        sources=SOURCES,
+        dc_note=dc_note,
+    )
 
 
 def _on_the_hour_note(item: DqmiItem, counts: VodimCounts | None) -> str:
@@ -424,12 +407,12 @@ def _on_the_hour_note(item: DqmiItem, counts: VodimCounts | None) -> str:
     if item.rule not in RULES_INTEGRITY or counts is None:
         return ""
     pct = on_the_hour_pct(counts)
-    return "" if pct is None else f"<br>on the hour: {_fmt(pct)}% of populated times"
+    return "" if pct is None else f"on the hour: {_fmt(pct)}% of populated times"
 
 
-def _breakable(identifier: str) -> str:
+def _breakable(identifier: str) -> Markup:
     """An escaped snake_case id that may wrap after its underscores rather than mid-word."""
-    return html.escape(identifier).replace("_", "_<wbr>")
+    return Markup("_<wbr>").join(identifier.split("_"))
 
 
 def _rule_text(item: DqmiItem) -> str:
