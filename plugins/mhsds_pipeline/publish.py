@@ -347,6 +347,8 @@ def _write_stage(
                 "dqmi_dataset_score": gate.dqmi_dataset_score,
                 "quarantine": quarantine,
                 "dq_files": {p.name: sha256_file(p) for p in sorted((stage / "dq").iterdir()) if p.is_file()},
+                # the information governance page of the run (quality.ig_page): read it first
+                **({"ig_page": "dq/index.html"} if (stage / "dq" / "index.html").is_file() else {}),
             },
         }
     manifest = {

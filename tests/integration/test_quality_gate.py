@@ -456,3 +456,43 @@ def test_sdcs_reports_have_the_sdcs_layout_and_match_dq_results(gated):
     }
     text = "".join((out / "dq" / "sdcs" / n).read_text() for n in FILES)
     assert not re.search(r"\b999\d{7}\b", text)
+
+
+def test_ig_page_names_the_rules_that_fired_and_shows_no_identifiers(gated):
+    """dq/index.html, the IG page: published beside dq_results, referenced by the manifest, naming
+    every rule that fired with its rows; on a failed gate it is written before the error."""
+    from mhsds_pipeline.quality.gate import work_dir
+
+    _, settings, _, period = gated
+    out = settings.output_dir / period
+    page = (out / "dq" / "index.html").read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (
+        manifest["quality"]["ig_page"] == "dq/index.html" and "index.html" in manifest["quality"]["dq_files"]
+    )
+    results = pq.read_table(out / "dq" / "dq_results.parquet").to_pylist()
+    fired = {
+        r["check_id"]
+        for r in results
+        if r["source"] in ("mhsds_rule", "local_rule") and r["status"] == "failed"
+    }
+    assert "MHS00165" in fired and "MHS20142" in fired  # planted: invalid NHS number, orphan contact
+    for rule_id in fired:
+        assert rule_id in page, rule_id
+    nhs = next(r for r in results if r["check_id"] == "MHS00165")
+    assert f"MHS001MPI: {nhs['numerator']:,}" in page
+    assert (
+        "../data_docs/validations/marts__MHS001MPI/" in page and "No previous month to compare with" in page
+    )
+    assert not re.search(r"\b999\d{7}\b", page) and not re.search(r"\bP\d{7}\b", page)
+    if period != LATEST:
+        return
+    # A failed gate still writes its IG page (the file-level rejection first) before raising.
+    wrong = replace(settings, org_id_provider="RXX", allowed_org_ids=("R1A", "RXX"))
+    bad = work_dir(wrong, period, "gate_run_bad") / "dq" / "index.html"
+    if not bad.exists():  # the critical-failure test did not run first
+        with pytest.raises(QualityGateError):
+            pipeline.quality(period, "gate_run_bad", wrong)
+    failed = bad.read_text()
+    assert "Failed" in failed and "MHS00030" in failed and "not promoted" in failed
+    assert failed.index("MHS00030") < failed.index("MHS00165")

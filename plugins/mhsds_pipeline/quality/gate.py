@@ -33,7 +33,7 @@ from mhsds_pipeline.config import Settings
 from mhsds_pipeline.contracts import load_contracts
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.results import CheckResult, failing, to_table
-from mhsds_pipeline.quality.rules import SqlContext, load_catalogue
+from mhsds_pipeline.quality.rules import Catalogue, SqlContext, load_catalogue
 from mhsds_pipeline.quality.verdict import BlockingCheck, GateVerdict, QualityGateError
 from mhsds_pipeline.warehouse import mart_schema, sqlalchemy_url
 
@@ -212,6 +212,7 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         },
     )
     verdict.write(dq_dir)
+    _write_ig_page(dq_dir, settings, catalogue, gate_failed=bool(blocking))
     log.info(
         "Quality gate %s for %s: %d checks, %d blocking, %d warnings, %s rows quarantined; SDCS reports %s",
         verdict.status,
@@ -226,8 +227,23 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         raise QualityGateError(
             f"Quality gate failed for reporting period {period_text}: "
             + "; ".join(b.describe() for b in verdict.blocking)
-            + f". Promotion stopped; the last good outputs of {period_text} are untouched. Reports: {dq_dir} "
-            f"and {out / 'data_docs' / 'index.html'}",
+            + f". Promotion stopped; the last good outputs of {period_text} are untouched. Reports: "
+            f"{dq_dir / 'index.html'} (the IG page) and {out / 'data_docs' / 'index.html'}",
             verdict,
         )
     return verdict.summary()
+
+
+def _write_ig_page(dq_dir: Path, settings: Settings, catalogue: Catalogue, gate_failed: bool) -> None:
+    """``dq/index.html``, the one page IG reviewers read, also (above all) when the gate failed.
+
+    When the gate failed its error is the one to raise: a page that could not be written is
+    logged instead of hiding it. When it passed, no page means nothing may be published."""
+    from mhsds_pipeline.quality.ig_page import write_ig_page
+
+    try:
+        write_ig_page(dq_dir, settings.output_dir, catalogue)
+    except Exception:
+        if not gate_failed:
+            raise
+        log.exception("the IG page of this failed run could not be written")
