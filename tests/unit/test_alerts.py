@@ -9,6 +9,7 @@ import email
 import html
 import json
 import logging
+import os
 import socketserver
 import threading
 from dataclasses import dataclass, field
@@ -405,6 +406,34 @@ def test_webhook_error_is_reported_not_raised(loopback, monkeypatch):
     assert outcome["webhook"].startswith("error: ") and "500" in outcome["webhook"]
     outcome = notify(Alert("x", "info", "s"), [WebhookSink("mhsds_test_webhook_down", timeout=2)])
     assert outcome["webhook"].startswith("error: ")
+
+
+def test_webhook_connection_in_the_old_shape_is_refused_with_the_fix(loopback, monkeypatch):
+    port, received = loopback
+    _webhook_connection(monkeypatch, "mhsds_test_webhook_old", port)
+    old = json.loads(os.environ["AIRFLOW_CONN_MHSDS_TEST_WEBHOOK_OLD"])
+    old["extra"].update(endpoint="/webhookb2/x", headers={"X-Source": "mhsds"})
+    monkeypatch.setenv("AIRFLOW_CONN_MHSDS_TEST_WEBHOOK_OLD", json.dumps(old))
+    outcome = notify(Alert("x", "info", "s"), [WebhookSink("mhsds_test_webhook_old")])
+    assert (
+        "extra(s) endpoint, headers" in outcome["webhook"]
+        and "put the whole URL in its host" in outcome["webhook"]
+    )
+    assert received == []
+
+
+def test_webhook_url_may_be_the_connection_host(loopback, monkeypatch):
+    """Teams and Slack give one URL: it can be the connection's host as it is."""
+    port, received = loopback
+    _airflow_connection(
+        monkeypatch,
+        "mhsds_test_webhook_url",
+        conn_type="http",
+        host=f"http://127.0.0.1:{port}/webhookb2/abc",
+        extra={"trust_env": False},
+    )
+    assert notify(Alert("x", "info", "s"), [WebhookSink("mhsds_test_webhook_url")]) == {"webhook": "sent"}
+    assert received[0]["path"] == "/webhookb2/abc"
 
 
 def test_failure_callback_delivers_to_every_configured_sink(smtp_server, loopback, monkeypatch, caplog):

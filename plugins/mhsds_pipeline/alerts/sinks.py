@@ -135,7 +135,27 @@ class WebhookSink:
         )
 
     def send(self, alert: Alert) -> None:
-        self.notifier(alert).notify({})
+        notifier = self.notifier(alert)
+        check_webhook_connection(notifier.hook.get_connection(self.conn_id))
+        notifier.notify({})
+
+
+#: Extras of the connection shape this package read before the HttpNotifier; the HTTP provider
+#: would send them as headers, so the POST would miss the webhook's path.
+_OLD_WEBHOOK_EXTRAS = ("endpoint", "headers")
+
+
+def check_webhook_connection(conn: Any) -> None:
+    """Refuse, saying how to fix it, a webhook connection in the old shape (extras ``endpoint``
+    and ``headers``), rather than post to the wrong URL."""
+    extra = getattr(conn, "extra_dejson", None) or {}
+    old = [key for key in _OLD_WEBHOOK_EXTRAS if key in extra]
+    if old:
+        raise ValueError(
+            f"the webhook connection {getattr(conn, 'conn_id', '')!r} has the extra(s) {', '.join(old)}, "
+            "which the HTTP provider sends as headers: put the whole URL in its host (or the path in "
+            "MHSDS_ALERT_WEBHOOK_ENDPOINT) and each header as an extra of its own"
+        )
 
 
 def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:
