@@ -337,6 +337,11 @@ def _write_stage(
         shutil.copytree(quality_dir / "dq", stage / "dq")
         if (quality_dir / "data_docs").exists():
             shutil.copytree(quality_dir / "data_docs", stage / "data_docs")
+        from mhsds_pipeline.transform import docs_path
+
+        if docs_path(settings, period).exists():  # dbt's docs site of the models this run built
+            (stage / "dbt_docs").mkdir()
+            shutil.copyfile(docs_path(settings, period), stage / "dbt_docs" / "index.html")
         extra = {
             **(extra or {}),
             "quality": {

@@ -156,4 +156,34 @@ def build(settings: Settings, period: ReportingPeriod, source_watermark: str | N
         )
     warned = [n for n in nodes if n.status == "warn"]
     log.info("dbt build for %s: %s (%d warnings)", period, counts, len(warned))
+    docs_site(settings, period, source_watermark)
     return {"period": str(period), "success": ok, "seconds": results.seconds, "counts": counts}
+
+
+def docs_path(settings: Settings, period: ReportingPeriod | str) -> Path:
+    """The run's dbt docs site: one self-contained HTML file (``dbt docs generate --static``)."""
+    return settings.data_dir / "dbt" / str(period) / "target" / "static_index.html"
+
+
+def docs_site(settings: Settings, period: ReportingPeriod, source_watermark: str | None) -> Path | None:
+    """dbt's docs site for the models just built (lineage, contracts, tests, column docs with
+    their MHSDS data item ids), published beside Data Docs as ``dbt_docs/index.html``.
+
+    ``--static`` embeds the manifest and catalog in one HTML file with no network requests, so
+    it opens from a file share like the other reports. The catalog holds table and column
+    metadata only (names, types, row counts), never values. A failure here costs the docs, not
+    the month: it is logged and the run goes on (about 4 s a month)."""
+    work_dir = settings.data_dir / "dbt" / str(period)
+    docs_path(settings, period).unlink(missing_ok=True)  # never publish an earlier run's docs
+    try:
+        ok, _ = run_dbt(
+            settings, ["docs", "generate", "--static"], dbt_vars(settings, period, source_watermark), work_dir
+        )
+    except TransformError as exc:
+        log.warning("dbt docs for %s not generated: %s", period, exc)
+        return None
+    path = docs_path(settings, period)
+    if not ok or not path.exists():
+        log.warning("dbt docs for %s not generated (see %s)", period, work_dir / "logs")
+        return None
+    return path
