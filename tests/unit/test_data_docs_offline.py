@@ -123,6 +123,15 @@ def test_a_site_stylesheet_is_rewritten_relative_to_itself(tmp_path: Path):
     assert css.read_text() == ".navbar-brand a { background: url('../images/logo-long.png'); }"
 
 
+def test_a_site_file_loaded_from_the_wrong_depth_is_re_anchored(tmp_path: Path):
+    """GX 1.24's favicon link on a validation result page climbs one directory too few."""
+    site = tmp_path / "data_docs"
+    pages = _site(site, '<link rel="shortcut icon" href="../../../static/images/favicon.ico"/>')
+    (site / "static" / "images" / "favicon.ico").write_bytes(b"\0")
+    dd.make_offline(site)
+    assert 'href="../../../../static/images/favicon.ico"' in pages["result"].read_text()
+
+
 def test_the_index_links_the_ig_summary_once(tmp_path: Path):
     site = tmp_path / "data_docs"
     pages = _site(site)

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[3]
 ASSETS_DIR = REPO / "expectations" / "data_docs_assets"
@@ -108,12 +111,35 @@ class _Loads(HTMLParser):
             self.urls.extend(css_refs(data))
 
 
-def external_resources(html: str) -> list[str]:
-    """External URLs ``html`` loads (not the ones it merely links to), in order, once each."""
+def loads(html: str) -> list[str]:
+    """Every URL ``html`` loads (not the ones it merely links to), in order, once each."""
     parser = _Loads()
     parser.feed(html)
     parser.close()
-    return list(dict.fromkeys(u.strip() for u in parser.urls if is_external(u)))
+    return list(dict.fromkeys(u.strip() for u in parser.urls))
+
+
+def external_resources(html: str) -> list[str]:
+    """The external URLs ``html`` loads."""
+    return [u for u in loads(html) if is_external(u)]
+
+
+def _fix_local(text: str, where: Path, docs_dir: Path) -> str:
+    """Re-anchor a site file the page loads from the wrong depth (GX 1.24's favicon link on a
+    validation result page climbs one directory too few, and the browser logs a missing file)."""
+    for url in loads(text):
+        if is_external(url) or url.startswith(("data:", "#", "file:", "/")) or "static/" not in url:
+            continue
+        path = url.split("?")[0].split("#")[0]
+        if (where.parent / path).exists():
+            continue
+        anchored = docs_dir / path[path.index("static/") :]
+        if anchored.is_file():
+            relative = Path(os.path.relpath(anchored, where.parent)).as_posix()
+            text = text.replace(f'"{url}"', f'"{relative}"')
+        else:
+            log.warning("Data Docs page %s loads %s, which is not in the site", where, url)
+    return text
 
 
 def load_manifest(assets_dir: Path = ASSETS_DIR) -> dict:
@@ -176,6 +202,7 @@ def rewrite(text: str, where: Path, docs_dir: Path, urls: dict[str, str], *, css
         text = _TAG_WITH_VENDOR.sub(lambda m: _SRI_ATTRS.sub("", m.group(0)), text)
         for icon, named in _STATUS_ICONS:
             text = icon.sub(named, text)
+        text = _fix_local(text, where, docs_dir)
         left = external_resources(text)
     else:
         left = [u for u in css_refs(text) if is_external(u)]
