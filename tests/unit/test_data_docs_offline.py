@@ -40,7 +40,10 @@ def _page(extra: str = "") -> str:
 {extra}</head><body>
 <nav><img class="NO-CACHE" src="{LOGO}?d=20261205T142638.225871Z"/></nav>
 <div class="container-fluid pt-4"><i class="fas fa-times text-danger" ></i>
-<a href="https://greatexpectations.io">Great Expectations</a></div></body></html>"""
+<a href="https://greatexpectations.io">Great Expectations</a></div>
+<footer>
+  <p>Stay current on everything GX with our newsletter <a href="https://greatexpectations.io/newsletter">Subscribe</a></p>
+</footer></body></html>"""
 
 
 def _site(root: Path, extra: str = "") -> dict[str, Path]:
@@ -83,6 +86,7 @@ def test_every_cdn_load_points_at_the_vendored_copy_relative_to_the_page(tmp_pat
         assert "integrity=" not in text and "crossorigin" not in text
         assert "https://greatexpectations.io" in text  # a link is not a load: left alone
         assert "data:image/svg+xml" in text
+        assert "newsletter" not in text  # GX's fixed footer hid the last result row
         assert 'title="Failed" aria-label="Failed" class="fas fa-times text-danger"' in text
     # the fonts font-awesome's stylesheet loads are there, beside it
     webfonts = site / "static" / "vendor" / "fortawesome-fontawesome-free-6.6.0" / "webfonts"

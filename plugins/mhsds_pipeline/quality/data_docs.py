@@ -61,6 +61,13 @@ _STATUS_ICONS = (
 )
 
 
+#: GX's newsletter footer: fixed to the bottom of the window, it covers a page's last result row
+#: (and offers an internet sign-up to an offline IG reader). Dropped.
+_NEWSLETTER_FOOTER = re.compile(
+    r"<footer>\s*<p>Stay current on everything GX with our newsletter.*?</footer>", re.S
+)
+
+
 class OfflineDocsError(RuntimeError):
     """A Data Docs page loads something from the network that is not vendored."""
 
@@ -202,7 +209,7 @@ def rewrite(text: str, where: Path, docs_dir: Path, urls: dict[str, str], *, css
         text = _TAG_WITH_VENDOR.sub(lambda m: _SRI_ATTRS.sub("", m.group(0)), text)
         for icon, named in _STATUS_ICONS:
             text = icon.sub(named, text)
-        text = _fix_local(text, where, docs_dir)
+        text = _fix_local(_NEWSLETTER_FOOTER.sub("", text), where, docs_dir)
         left = external_resources(text)
     else:
         left = [u for u in css_refs(text) if is_external(u)]
