@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import uuid
 from dataclasses import replace
@@ -37,6 +38,7 @@ SHEETS = [
     "Team unit costs",
     "LTP metrics",
     "LTP monthly",
+    "LTP trajectory",
     "Sources",
 ]
 IDENTIFIERS = (
@@ -250,6 +252,20 @@ def test_workbook_has_the_sheets_and_the_published_numbers(workspace):
         assert cell == ("*" if published[metric_id] is None else published[metric_id])
     sources = [r[2].value for r in wb["Sources"].iter_rows(min_row=2)]
     assert "missing" in sources
+    # finance reads it in Excel: native charts, coloured statuses, real £, % and date cells
+    assert len(wb["Summary"]._charts) == 1 and len(wb["LTP trajectory"]._charts) >= 4
+    assert summary["Programme allocation base growth (%)"] == pytest.approx(position["base_growth_pct"] / 100)
+    money = [r[1] for r in wb["Summary"].iter_rows(min_row=2) if r[0].value and "(GBP" in r[0].value]
+    assert all("£" in c.number_format for c in money) and len(money) >= 10
+    mhs95 = metrics["MHS95"]
+    assert mhs95[11].value == "Incomplete (months not published)" and mhs95[2].is_date
+    assert list(wb["LTP metrics"].conditional_formatting)
+    for ws in wb:
+        assert ws.tables, ws.title
+    monthly = pq.read_table(_out(settings) / "ltp_metric_monthly.parquet").to_pylist()
+    assert wb["LTP monthly"].max_row == len(monthly) + 1
+    shown = {c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    assert not shown & {"not_met", "incomplete", "no_trajectory", "not_measurable"}
 
 
 def test_html_report_is_self_contained(workspace):
@@ -263,7 +279,16 @@ def test_html_report_is_self_contained(workspace):
         and "src=" not in lowered
         and "@import" not in lowered
     )
-    assert lowered.count("http") == lowered.count('xmlns="http://www.w3.org/2000/svg"')
+    # the only URIs are the SVG and XLink namespace names (identifiers, never fetched)
+    uris = set(re.findall(r"https?://[^\"'\s)]*", lowered))
+    assert uris == {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, uris
+    # matplotlib charts: spend vs target and the LTP metrics with a trajectory line
+    assert 'aria-label="MHIS spend against target by category' in page
+    assert 'aria-label="MHS95 by month, people (rolling 12 months), against trajectory 62.7"' in page
+    assert page.count('id="mhis-trajectory"') >= 4 and page.count('id="mhis-series"') >= 4
+    assert "not published (shaded): 2026-03" in page
+    text = re.sub(r"<style>.*?</style>|<svg\b.*?</svg>|<[^>]+>", " ", page, flags=re.S)
+    assert "Not met" in text and "not_met" not in text and "£" in text
 
 
 def test_republishing_gives_the_same_parquet_bytes(workspace, monkeypatch):

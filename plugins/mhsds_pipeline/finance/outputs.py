@@ -33,7 +33,9 @@ import pyarrow.parquet as pq
 
 from mhsds_pipeline.checksums import sha256_file
 from mhsds_pipeline.config import Settings
-from mhsds_pipeline.finance.report import MhisOutputs, build_html, build_workbook
+from mhsds_pipeline.finance.report import MhisOutputs
+from mhsds_pipeline.finance.report_html import build_html
+from mhsds_pipeline.finance.workbook import build_workbook
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.publish import PublicationError, current_dir, promote, staging_dir
 
