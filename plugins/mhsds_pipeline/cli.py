@@ -88,7 +88,9 @@ def ensure_pool(env: dict[str, str]) -> subprocess.CompletedProcess:
     """Create (or resize) the warehouse pool the DAGs' warehouse tasks run in."""
     from mhsds_pipeline.assets import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION
 
-    slots = env.get("MHSDS_WAREHOUSE_POOL_SLOTS", "1")
+    from mhsds_pipeline.settings import read_settings
+
+    slots = str(read_settings(env).warehouse_pool_slots)  # validated: a whole number 1..32
     return _airflow(["pools", "set", WAREHOUSE_POOL, slots, WAREHOUSE_POOL_DESCRIPTION], env, capture=True)
 
 
@@ -244,9 +246,14 @@ def _cmd_step(ns: argparse.Namespace, period: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("MHSDS_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
-    )
+    from mhsds_pipeline.settings import read_settings
+
+    try:
+        level = read_settings().log_level
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 4
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="mhsds", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
