@@ -87,7 +87,6 @@ def _airflow(args: list[str], env: dict[str, str], capture: bool = False) -> sub
 def ensure_pool(env: dict[str, str]) -> subprocess.CompletedProcess:
     """Create (or resize) the warehouse pool the DAGs' warehouse tasks run in."""
     from mhsds_pipeline.assets import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION
-
     from mhsds_pipeline.settings import read_settings
 
     slots = str(read_settings(env).warehouse_pool_slots)  # validated: a whole number 1..32
