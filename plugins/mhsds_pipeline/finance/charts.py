@@ -11,7 +11,6 @@ so a test can find what was drawn.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -28,13 +27,7 @@ from mhsds_pipeline.reports.charts import (
 )
 
 TARGET_FILL = "#A3C3E6"
-_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
-
-
-def _svg(fig, title: str) -> Markup:
-    """:func:`to_svg` without matplotlib's RDF ``<metadata>`` block (creator and licence
-    namespaces only): the title is in ``aria-label``, and the page keeps no external URIs."""
-    return Markup(_METADATA.sub("", str(to_svg(fig, title)), count=1))
+_svg = to_svg  # the shared helper: deterministic inline SVG, no external addresses
 
 
 def spend_vs_target_svg(categories: list[dict], dp: int = 2) -> Markup | None:

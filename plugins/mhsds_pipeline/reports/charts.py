@@ -8,6 +8,7 @@ id salt so re-running a period writes the same bytes.
 from __future__ import annotations
 
 import io
+import re
 
 import matplotlib
 from markupsafe import Markup
@@ -52,9 +53,14 @@ def to_svg(fig: Figure, title: str) -> Markup:
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Title": title})
     text = buf.getvalue()
     start = text.find("<svg")  # drop the XML declaration and DOCTYPE: the SVG sits inside HTML
-    svg = text[start:]
+    # matplotlib's RDF <metadata> block holds only creator/licence namespace URIs: the title is
+    # in aria-label, and the page keeps no external addresses.
+    svg = _METADATA.sub("", text[start:], count=1)
     svg = svg.replace(">", f' role="img" aria-label="{_attr(title)}">', 1)
     return Markup(svg)
+
+
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 
 
 def _attr(text: str) -> str:
