@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     parser.add_argument("--width", type=int, default=1280)
     args = parser.parse_args(argv)
-    period_dir = args.period_dir.resolve()
+    period_dir = args.period_dir.absolute()  # output/<YYYY-MM> is a symlink: keep its name
     if not period_dir.is_dir():
         parser.error(f"{period_dir} is not a directory (a published month, e.g. output/2026-10)")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,7 @@ def test_data_docs_show_results_and_failures_offline(site: Path):
         if not os.environ.get("MHSDS_DATA_DOCS_SITE"):
             assert RUN_NAME in page.inner_text("body")
         assert "__none__" not in page.inner_text("body")
+        assert "To continue exploring Great Expectations" not in page.inner_text("body")  # GX's sticky CTA
 
         ig = page.get_by_role("link", name=IG_LINK_TEXT)
         assert ig.is_visible() and ig.get_attribute("href") == IG_LINK_TARGET

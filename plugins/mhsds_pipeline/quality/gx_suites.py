@@ -181,6 +181,8 @@ def _context(docs_dir: Path | None):
             site_name=DOCS_SITE,
             site_config={
                 "class_name": "SiteBuilder",
+                # no GX tutorial buttons: their sticky footer covered the results table's rows
+                "show_how_to_buttons": False,
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(docs_dir),
