@@ -43,7 +43,9 @@ def _rule(catalogue, rule_id: str, status: str, n: int | None, **fields) -> Chec
     return rule.result(status, numerator=n, count_rule_engine=n, count_gx=n, engines_agree=True, **fields)
 
 
-def _dqmi(score: float, before: float | None = None, items: tuple[str, ...] = ("passed", "failed")) -> list:
+def _dqmi(
+    score: float, before: float | None = None, items: tuple[str, ...] = ("passed", "failed", "not_applicable")
+) -> list:
     rows = [
         CheckResult(
             check_id="dqmi.dataset_score",
@@ -206,6 +208,11 @@ def test_page_shows_verdict_rules_quarantine_dqmi_and_links(tmp_path, catalogue)
     for consequence in ("File rejected", "Group rejected", "Record rejected", "Severity 1 warning"):
         assert consequence in fired
     assert "MHS20143" not in fired  # passed this month
+    # the summary by consequence: rules and rows affected
+    summary = fired[fired.index('<table class="ig-summary">') : fired.index("</table>")]
+    assert re.search(r'>Group rejected</span></td><td class="n">1</td><td class="n">40</td>', summary)
+    assert re.search(r'>Severity 1 warning</span></td><td class="n">1</td><td class="n">300</td>', summary)
+    assert re.search(r'>Warning</span></td><td class="n">1</td><td class="n">3</td>', summary)
     assert (
         fired.index("MHS00030") < fired.index("MHS20142") < fired.index("MHS00165") < fired.index("MHS00125")
     )
@@ -229,7 +236,7 @@ def test_page_shows_verdict_rules_quarantine_dqmi_and_links(tmp_path, catalogue)
     assert '<th class="n">52</th>' in quarantine  # total
 
     dqmi = _section(page, "Data Quality Maturity Index")
-    assert "61.3" in dqmi and "58.0" in dqmi and "1 of 2" in dqmi and 'href="dqmi_report.html"' in dqmi
+    assert "61.3" in dqmi and "58.0" in dqmi and "1 of 2 scored" in dqmi and 'href="dqmi_report.html"' in dqmi
 
     for link in ("sdcs/validations.csv", "dq_results.parquet", "gate.json", "dqmi_report.html"):
         assert f'href="{link}"' in page, link

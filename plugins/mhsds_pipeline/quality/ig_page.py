@@ -310,6 +310,7 @@ def ig_context(
     dataset_row = next((r for r in dqmi_items if r.get("check_id") == "dqmi.dataset_score"), None)
     items = [r for r in dqmi_items if not str(r.get("check_id", "")).startswith("dqmi.dataset_score")]
     items = [r for r in items if r.get("check_id") != "dqmi.snomed_ct_coverage"]
+    items = [r for r in items if r.get("status") in ("passed", "failed")]  # scored items only
     links = [("Data Docs", docs_index)] if docs_index else []
     links += [("DQMI report", dqmi_href)] if dqmi_href else []
     links += [("dq_results.parquet", RESULTS_FILE), ("gate.json", GATE_FILE.name)]
@@ -332,6 +333,11 @@ def ig_context(
             for b in verdict.blocking
         ],
         "fired": fired,
+        "by_consequence": [
+            (consequence(sev), _BADGE[sev], len(group), sum(f.rows for f in group))
+            for sev in SEVERITIES
+            if (group := [f for f in fired if f.severity == sev])
+        ],
         "quarantine": quarantine,
         "quarantine_total": sum(verdict.rejected_rows.values()),
         "submitted_total": sum(verdict.submitted_rows.values()),
