@@ -204,3 +204,20 @@ def test_vendored_files_are_pinned_hashed_and_small():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], entry["file"]
         assert entry["version"][0].isdigit() and "^" not in entry["version"], entry  # exact pins
     assert sum((dd.ASSETS_DIR / e["file"]).stat().st_size for e in entries) < 3 * 2**20
+
+
+def test_every_vendored_file_is_committed_not_ignored():
+    """A fresh clone must carry every vendored file: .gitignore's ``build/`` once hid vega's
+    ``build/*.min.js`` (only found by `make run` on a fresh clone, whose gate then refused to
+    publish). ``git check-ignore`` on each path fails this test instead."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (dd.ASSETS_DIR.parents[1] / ".git").exists():
+        pytest.skip("not a git checkout")
+    manifest = dd.load_manifest()
+    paths = [str(dd.ASSETS_DIR / e["file"]) for e in manifest["assets"] + manifest["referenced_by_css"]]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *paths], capture_output=True, text=True, cwd=dd.ASSETS_DIR
+    ).stdout.split()
+    assert ignored == [], f"ignored by .gitignore, so missing from a clone: {ignored}"
