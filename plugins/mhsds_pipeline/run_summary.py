@@ -59,9 +59,9 @@ def summary_lines(settings: Settings, period: ReportingPeriod, run_log: Path | N
         if path.exists():
             lines.append(f"  {label:<15}{_rel(path)}")
     if run_log is not None:
-        lines.append(f"  {'Airflow log':<14}{_rel(run_log)}")
+        lines.append(f"  {'Airflow log':<15}{_rel(run_log)}")
         lines.append(
-            f"  {'':<14}(task logs also in the Airflow UI: `make airflow-ui`, http://localhost:8080)"
+            f"  {'':<15}(task logs also in the Airflow UI: `make airflow-ui`, http://localhost:8080)"
         )
     return lines
 
