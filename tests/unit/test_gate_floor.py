@@ -159,3 +159,34 @@ def test_every_rule_has_a_scan_kind_and_each_subquery_batch_is_bounded(warehouse
             1 for r in catalogue.for_table(table) if not r.table_level
         )
         assert all(s.upper().count("SELECT ") <= 1 + 2 * SUBQUERIES_PER_SELECT for s in selects[1:])
+
+
+def test_gx_counts_sql_rules_without_fetching_rows_unless_complete(warehouse):
+    """gx_suites.count_only_unexpected_rows: an UnexpectedRowsExpectation's query runs once, for
+    the count, under the gate's result format; COMPLETE still returns the rows."""
+    import great_expectations as gx
+
+    from mhsds_pipeline.quality.gx_suites import (
+        RESULT_FORMAT,
+        ROWS_METRIC,
+        _context,
+        _datasource,
+        expectation_for,
+    )
+
+    engine, catalogue, ctx, outcome = warehouse
+    rule = next(r for r in catalogue.for_table("MHS101Referral") if r.type == "references")
+    assert outcome.failures.get(rule.id, 0) > 0
+    context = _context(None)
+    source = _datasource(context, engine.url.render_as_string(hide_password=False))
+    asset = source.add_query_asset(name="referral", query=f"SELECT * FROM {ctx.table(rule.model)}")
+    batch = asset.add_batch_definition_whole_table("whole").get_batch()
+    expectation = expectation_for(rule, ctx)
+    for fmt, asks_rows in ((RESULT_FORMAT, False), ({"result_format": "COMPLETE"}, True)):
+        deps = expectation.get_validation_dependencies(runtime_configuration={"result_format": fmt})
+        assert (ROWS_METRIC in deps.get_metric_names()) is asks_rows
+    suite = gx.ExpectationSuite(name="one", expectations=[expectation])
+    summary = batch.validate(suite, result_format=RESULT_FORMAT).results[0]
+    assert summary.result["observed_value"] == outcome.failures[rule.id]
+    complete = batch.validate(suite, result_format="COMPLETE").results[0]
+    assert len(complete.result["details"]["unexpected_rows"]) == outcome.failures[rule.id]
