@@ -161,9 +161,10 @@ def test_every_rule_has_a_scan_kind_and_each_subquery_batch_is_bounded(warehouse
         assert all(s.upper().count("SELECT ") <= 1 + 2 * SUBQUERIES_PER_SELECT for s in selects[1:])
 
 
-def test_gx_counts_sql_rules_without_fetching_rows_unless_complete(warehouse):
-    """gx_suites.count_only_unexpected_rows: an UnexpectedRowsExpectation's query runs once, for
-    the count, under the gate's result format; COMPLETE still returns the rows."""
+def test_gx_counts_without_fetching_rows_or_samples_nobody_sees(warehouse):
+    """gx_suites.count_only_results: an UnexpectedRowsExpectation's query runs once, for the count,
+    under the gate's result format (COMPLETE still returns the rows), and a map expectation asks
+    for no sample of unexpected values when the format shows none."""
     import great_expectations as gx
 
     from mhsds_pipeline.quality.gx_suites import (
@@ -190,3 +191,15 @@ def test_gx_counts_sql_rules_without_fetching_rows_unless_complete(warehouse):
     assert summary.result["observed_value"] == outcome.failures[rule.id]
     complete = batch.validate(suite, result_format="COMPLETE").results[0]
     assert len(complete.result["details"]["unexpected_rows"]) == outcome.failures[rule.id]
+    # a map expectation: no sample of unexpected values is queried when none is shown
+    column_rule = next(r for r in catalogue.for_table("MHS101Referral") if r.type == "not_null")
+    mapped = expectation_for(column_rule, ctx)
+    sample = f"{mapped.map_metric}.unexpected_values"
+    for fmt, asks_sample in ((RESULT_FORMAT, False), ({"result_format": "SUMMARY"}, True)):
+        deps = mapped.get_validation_dependencies(runtime_configuration={"result_format": fmt})
+        assert (sample in deps.get_metric_names()) is asks_sample
+    counted = batch.validate(
+        gx.ExpectationSuite(name="two", expectations=[mapped]), result_format=RESULT_FORMAT
+    )
+    assert counted.results[0].result["unexpected_count"] >= 0
+    assert counted.results[0].result.get("partial_unexpected_list", []) == []  # always empty before

@@ -167,39 +167,62 @@ ROWS_METRIC = "unexpected_rows_query.table"
 _COUNT_ONLY_MARKER = "_mhsds_count_only"
 
 
-def count_only_unexpected_rows() -> bool:
-    """Let ``UnexpectedRowsExpectation`` run its query once, for the count, unless rows are asked for.
+def _result_format(deps) -> tuple[str | None, int | None]:
+    fmt = deps.result_format
+    if isinstance(fmt, dict):
+        return fmt.get("result_format"), fmt.get("partial_unexpected_count")
+    return fmt, None
 
-    GX 1.24 resolves two metrics for each one: the failing rows (``unexpected_rows_query.table``)
-    and their count, so the rule's predicate ran twice; yet only a COMPLETE result format shows
-    the rows (BASIC and SUMMARY report ``observed_value``, the count). Half the gate's GX queries
-    (840 of 2,220 for the 843 SQL-only rules) fetched rows nobody read: dropping them took
-    ``validate_marts`` from 19-20 s to 13 s at scale 1, with the same counts and the same Data
-    Docs pages. Idempotent and process-wide, like :mod:`.gx_compat`; COMPLETE is unchanged.
-    Returns True when it installed the change."""
+
+def count_only_results() -> bool:
+    """Let GX resolve only the metrics the gate's result format shows: counts, not samples of rows.
+
+    GX 1.24 resolves, for each ``UnexpectedRowsExpectation`` (the 843 rules checked with the rule
+    engine's SQL), the failing rows (``unexpected_rows_query.table``) as well as their count, so
+    each predicate ran twice, though only a COMPLETE result shows the rows; and for each map
+    expectation a sample of unexpected values even when ``partial_unexpected_count`` is 0 (one
+    ``LIMIT 0`` query each). Neither reaches a result or Data Docs under :data:`RESULT_FORMAT`:
+    dropping them took ``validate_marts`` from about 18.5 s to 12 s at scale 1 (README,
+    "Benchmark"), same counts, same Data Docs pages; a map result no longer carries an empty
+    ``partial_unexpected_list``. Idempotent and process-wide, like
+    :mod:`.gx_compat`; any other result format resolves what it did. True when it installed."""
+    from great_expectations.expectations import expectation as gxx
     from great_expectations.expectations.core.unexpected_rows_expectation import (
         UnexpectedRowsExpectation as Rows,
     )
 
     if getattr(Rows.get_validation_dependencies, _COUNT_ONLY_MARKER, False):
         return False
-    dependencies, validate = Rows.get_validation_dependencies, Rows._validate
 
-    def get_validation_dependencies(self, execution_engine=None, runtime_configuration=None, **kwargs):
-        deps = dependencies(
-            self, execution_engine=execution_engine, runtime_configuration=runtime_configuration
+    def without(cls, unused):
+        dependencies = cls.get_validation_dependencies
+
+        def get_validation_dependencies(self, execution_engine=None, runtime_configuration=None, **kwargs):
+            deps = dependencies(
+                self, execution_engine=execution_engine, runtime_configuration=runtime_configuration, **kwargs
+            )
+            name = unused(self, *_result_format(deps))
+            if name and deps.get_metric_configuration(name) is not None:
+                deps.remove_metric_configuration(name)
+            return deps
+
+        setattr(get_validation_dependencies, _COUNT_ONLY_MARKER, True)
+        cls.get_validation_dependencies = get_validation_dependencies
+
+    for cls in (gxx.ColumnMapExpectation, gxx.ColumnPairMapExpectation, gxx.MulticolumnMapExpectation):
+        # their _validate reads the sample with metrics.get(): a missing one is an empty sample
+        without(
+            cls,
+            lambda e, fmt, n: (
+                f"{e.map_metric}.unexpected_values" if fmt in ("BASIC", "SUMMARY") and n == 0 else None
+            ),
         )
-        fmt = deps.result_format
-        fmt = fmt.get("result_format") if isinstance(fmt, dict) else fmt
-        if fmt != "COMPLETE" and deps.get_metric_configuration(ROWS_METRIC) is not None:
-            deps.remove_metric_configuration(ROWS_METRIC)
-        return deps
+    without(Rows, lambda e, fmt, n: ROWS_METRIC if fmt != "COMPLETE" else None)
+    validate = Rows._validate
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
         return validate(self, {ROWS_METRIC: None, **metrics}, runtime_configuration, execution_engine)
 
-    setattr(get_validation_dependencies, _COUNT_ONLY_MARKER, True)
-    Rows.get_validation_dependencies = get_validation_dependencies
     Rows._validate = _validate
     return True
 
@@ -211,7 +234,7 @@ def _context(docs_dir: Path | None):
     from mhsds_pipeline.quality.gx_compat import patch_sqlalchemy_execution_engine
 
     patch_sqlalchemy_execution_engine()
-    count_only_unexpected_rows()
+    count_only_results()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
