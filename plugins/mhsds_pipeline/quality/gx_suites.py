@@ -182,7 +182,7 @@ def count_only_results() -> bool:
     each predicate ran twice, though only a COMPLETE result shows the rows; and for each map
     expectation a sample of unexpected values even when ``partial_unexpected_count`` is 0 (one
     ``LIMIT 0`` query each). Neither reaches a result or Data Docs under :data:`RESULT_FORMAT`:
-    dropping them took ``validate_marts`` from about 18.5 s to 12 s at scale 1 (README,
+    dropping them took ``validate_marts`` from 17.7 s to 14.1 s at scale 1 (paired runs; README,
     "Benchmark"), same counts, same Data Docs pages; a map result no longer carries an empty
     ``partial_unexpected_list``. Idempotent and process-wide, like
     :mod:`.gx_compat`; any other result format resolves what it did. True when it installed."""
