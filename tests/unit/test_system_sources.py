@@ -170,20 +170,21 @@ def test_a_malformed_row_is_quarantined_with_file_line_and_reason(tmp_path):
     path = pkg / "MHS101Referral.csv"
     lines = path.read_bytes().decode().split("\r\n")
     lines[2] = lines[2].replace('"2026-10-03"', '"2026-13-03"')  # line 3: impossible date
-    lines[4] = '"R1AR2","short row"'  # line 5: wrong number of fields
+    lines[4] = '"R1AR2","short row"'  # line 6 after the blank line below: wrong number of fields
+    lines.insert(3, "")  # a blank line (line 4) is no row, and keeps the line numbers right
     path.write_bytes("\r\n".join(lines).encode())
     engine = _engine(tmp_path / "w.duckdb")
     loaded = load_package(pkg, engine, "p")
     engine.dispose()
     bad = [(r.file, r.line, r.column) for r in loaded.quarantined]
-    assert bad == [("MHS101Referral.csv", 3, "ReferralRequestReceivedDate"), ("MHS101Referral.csv", 5, None)]
+    assert bad == [("MHS101Referral.csv", 3, "ReferralRequestReceivedDate"), ("MHS101Referral.csv", 6, None)]
     assert "is not a date" in loaded.quarantined[0].reason and "2026-13" not in loaded.quarantined[0].reason
     assert "field(s)" in loaded.quarantined[1].reason
     assert loaded.quarantine_counts() == {"MHS101Referral": 2} and loaded.rows["MHS101Referral"] == 2
     con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
     assert con.execute("SELECT file, line FROM p._quarantine ORDER BY line").fetchall() == [
         ("MHS101Referral.csv", 3),
-        ("MHS101Referral.csv", 5),
+        ("MHS101Referral.csv", 6),
     ]
     con.close()
 

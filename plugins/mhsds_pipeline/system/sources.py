@@ -24,7 +24,7 @@ What is refused, and what is quarantined:
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -130,6 +130,12 @@ def _typed_column(text: pa.ChunkedArray, data_type: str, arrow: pa.DataType) -> 
     return pa.array(values, arrow), bad
 
 
+def _non_blank_lines(path: Path) -> list[int]:
+    """Physical line numbers (1-based) of the file's non-blank lines, the header's first."""
+    with Path(path).open("rb") as f:
+        return [n for n, line in enumerate(f, start=1) if line.strip(b"\r\n")]
+
+
 def read_table_file(path: Path, spec: TableSpec) -> tuple[pa.Table, list[QuarantinedRow]]:
     """One table file as its contract-typed Arrow table (IDB column order) and its bad rows."""
     names = read_header_names(path)
@@ -141,7 +147,7 @@ def read_table_file(path: Path, spec: TableSpec) -> tuple[pa.Table, list[Quarant
             QuarantinedRow(
                 spec.idb_table,
                 path.name,
-                row.number,
+                row.number,  # pyarrow counts non-blank lines; made physical below
                 None,
                 f"has {row.actual_columns} field(s) where the header has {row.expected_columns}",
             )
@@ -151,7 +157,9 @@ def read_table_file(path: Path, spec: TableSpec) -> tuple[pa.Table, list[Quarant
     options = read_options(names, {n: pa.string() for n in names})
     parse = options["parse_options"]
     options["parse_options"] = pacsv.ParseOptions(
-        delimiter=parse.delimiter, newlines_in_values=False, invalid_row_handler=on_invalid
+        delimiter=parse.delimiter,
+        newlines_in_values=False,
+        invalid_row_handler=on_invalid,
     )
     options["read_options"].use_threads = False  # row numbers for the handler
     options["read_options"].encoding = "utf-8"
@@ -159,13 +167,11 @@ def read_table_file(path: Path, spec: TableSpec) -> tuple[pa.Table, list[Quarant
         text = pacsv.read_csv(str(path), **options)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise PackageError(f"{path.name}: cannot be read as the package's CSV dialect: {exc}") from exc
-    # physical line of each parsed row: lines 2.. without the quarantined (skipped) ones
+    # pyarrow skips blank lines and numbers the others: map its numbers to physical lines
+    physical = _non_blank_lines(path)
+    ragged = [replace(r, line=physical[r.line - 1] if r.line else None) for r in ragged]
     skipped = {r.line for r in ragged}
-    lines, line = [], 2
-    while len(lines) < text.num_rows:
-        if line not in skipped:
-            lines.append(line)
-        line += 1
+    lines = [n for n in physical[1:] if n not in skipped]
 
     columns, bad_rows = [], {}
     for c in spec.columns:
