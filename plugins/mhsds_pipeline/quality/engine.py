@@ -29,6 +29,7 @@ from mhsds_pipeline.quality.rules import (
     Catalogue,
     Rule,
     SqlContext,
+    existing_tables,
     fail_predicate,
     in_list,
     lit,
@@ -78,13 +79,6 @@ def submit_view(table: str) -> str:
 
 def quarantine_view(table: str) -> str:
     return f"{q(DQ_SCHEMA)}.{q(table + '__quarantine')}"
-
-
-def _existing_tables(conn, schema: str) -> set[str]:
-    rows = conn.execute(
-        sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
-    )
-    return {r[0] for r in rows}
 
 
 def _reset(conn) -> None:
@@ -149,7 +143,7 @@ def run_rules(engine: sa.Engine, catalogue: Catalogue, ctx: SqlContext) -> Rules
     t0 = time.perf_counter()
     tables: dict[str, TableOutcome] = {}
     with engine.begin() as conn:
-        present = _existing_tables(conn, ctx.schema)
+        present = existing_tables(conn, ctx.schema)
         _reset(conn)
         for table in catalogue.cascade_order:  # IDB names; SQL reads each one's relation
             if catalogue.model(table) not in present:

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from mhsds_pipeline.quality.rules import Catalogue, Rule, SqlContext, fail_predicate, q
+from mhsds_pipeline.quality.rules import Catalogue, Rule, SqlContext, existing_tables, fail_predicate, q
 
 __all__ = ["FloorCounts", "NO_REJECTIONS", "SUBQUERIES_PER_SELECT", "floor_counts", "floor_sql", "scan_kinds"]
 
@@ -127,13 +127,7 @@ def floor_counts(
     counts: dict[str, int] = {}
     per_table: dict[str, float] = {}
     with engine.connect() as conn:
-        present = {
-            r[0]
-            for r in conn.execute(
-                sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
-                {"s": ctx.schema},
-            )
-        }
+        present = existing_tables(conn, ctx.schema)
         for table in catalogue.cascade_order:
             if catalogue.model(table) not in present:
                 continue

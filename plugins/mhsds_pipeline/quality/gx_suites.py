@@ -32,6 +32,7 @@ from mhsds_pipeline.quality.rules import (
     Catalogue,
     Rule,
     SqlContext,
+    existing_tables,
     failing_rows_sql,
     lit,
     q,
@@ -445,13 +446,7 @@ def validate_raw(url: str, schema: str = "raw_epr") -> GxOutcome:
     t0 = time.perf_counter()
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        present = {
-            r[0]
-            for r in conn.execute(
-                sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
-                {"s": schema},
-            )
-        }
+        present = existing_tables(conn, schema)
     engine.dispose()
     checks: list[CheckResult] = []
     suites: dict[str, list] = {}

@@ -29,7 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from mhsds_pipeline.quality.results import CheckResult
-from mhsds_pipeline.quality.rules import ROW_REJECTING, SqlContext, in_list, lit
+from mhsds_pipeline.quality.rules import ROW_REJECTING, SqlContext, existing_tables, in_list, lit
 from mhsds_pipeline.source.mapping import LOOKUPS, SOURCES
 
 RULE_ID = "LOCAL_RECONCILIATION"
@@ -184,13 +184,7 @@ def reconcile(
     of the submit view, so ``published + quarantined`` is a real sum over the mart.
     """
     with engine.connect() as conn:
-        present = {
-            r[0]
-            for r in conn.execute(
-                sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
-                {"s": ctx.schema},
-            )
-        }
+        present = existing_tables(conn, ctx.schema)
         sources: dict[str, SourceReconciliation] = {}
         for epr_table, models in SOURCES.items():
             tables: dict[str, TableCount] = {}

@@ -68,6 +68,14 @@ def tool_ranges(seed: str = "ref_assessment_tools", seeds_dir: Path = SEEDS) -> 
 # ------------------------------------------------------------------------------------ SQL
 
 
+def existing_tables(conn, schema: str) -> set[str]:
+    """The tables and views of ``schema`` (a table a month did not build is left out, not failed)."""
+    rows = conn.execute(
+        sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+    )
+    return {r[0] for r in rows}
+
+
 def q(identifier: str) -> str:
     """A quoted identifier (the marts keep the MHSDS mixed-case column names)."""
     return '"' + identifier.replace('"', '""') + '"'

@@ -76,6 +76,7 @@ from mhsds_pipeline.quality.rule_sql import (  # noqa: F401
     CatalogueError,
     SqlContext,
     _format_fails,
+    existing_tables,
     fail_predicate,
     failing_rows_sql,
     in_list,
