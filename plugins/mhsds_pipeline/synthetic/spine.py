@@ -113,12 +113,23 @@ def nhs_check_digits(bodies: np.ndarray) -> np.ndarray:
     return np.where(check == 11, 0, check)
 
 
+#: A shared national pool instead of the trust's own draw: (pool seed, offset). None (the single
+#: trust) draws from ``rng``. Set by :func:`mhsds_pipeline.synthetic.profile.applied` so that
+#: several synthetic providers take overlapping windows of one permutation of the test range.
+NHS_POOL: tuple[int, int] | None = None
+
+
 def _nhs_numbers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` distinct valid test-range NHS numbers (999 000 0000 - 999 999 9999) and the unused bodies."""
     bodies = 999_000_000 + np.arange(1_000_000, dtype=np.int64)
     check = nhs_check_digits(bodies)
     ok = (check != 10) & (bodies != 999_999_999)  # 9999999999 is a repeated-digit dummy
-    valid = rng.permutation(bodies[ok])
+    if NHS_POOL is None:
+        valid = rng.permutation(bodies[ok])
+    else:  # the national pool, rotated to this provider's window (wraps round the range)
+        pool_seed, offset = NHS_POOL
+        pool = np.random.default_rng([pool_seed, 999]).permutation(bodies[ok])
+        valid = np.roll(pool, -(offset % len(pool)))
     if n > len(valid):
         raise ValueError(
             f"{n:,} patients need more NHS numbers than the 999 test range holds ({len(valid):,}); "

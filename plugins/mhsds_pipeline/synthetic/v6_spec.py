@@ -26,6 +26,9 @@ RULE_FILES = (
 PLACEHOLDER_CODES = ("01", "02", "03", "04")
 #: Organisations used for ODS-pattern columns (must be live in ref_ods_organisations).
 PROVIDER_ORG = "R1A"
+#: Organisation codes live in the run's ODS seed but not in this repository's (synthetic providers
+#: of ``mhsds generate --providers``; set by ``synthetic.profile.applied``).
+EXTRA_ORGS: frozenset[str] = frozenset()
 #: ICD-10 codes (DIAGNOSIS SCHEME IN USE 02 / FINDING SCHEME IN USE 01).
 ICD10 = ("F32.1", "F33.1", "F41.1", "F43.1", "F20.0", "F31.1", "F60.3", "F90.0", "F84.0")
 #: Defect families and the value planted for each.

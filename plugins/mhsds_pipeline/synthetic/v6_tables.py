@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 
-from mhsds_pipeline.synthetic import trust
+from mhsds_pipeline.synthetic import trust, v6_spec
 from mhsds_pipeline.synthetic.frames import ID_FORMATS, format_ids, month_start
 from mhsds_pipeline.synthetic.v6_defects import V6Defects
 from mhsds_pipeline.synthetic.v6_outputs import V6Outputs
@@ -40,7 +40,6 @@ from mhsds_pipeline.synthetic.v6_spec import (
     ICD10,
     MIN_ROWS,
     NAT_D,
-    PROVIDER_ORG,
     SPECS,
     Anchor,
     Defect,
@@ -82,9 +81,9 @@ class V6Generator(V6Defects, V6Outputs):
     # --- set-up ----------------------------------------------------------------------------------
     def _orgs(self) -> list[str]:
         codes = _seed_codes("ref_ods_organisations")
-        want = [PROVIDER_ORG, trust.COMMISSIONER_HOME]
+        want = [v6_spec.PROVIDER_ORG, trust.COMMISSIONER_HOME]
         if codes:
-            ok = [c for c in want if c in codes]
+            ok = [c for c in want if c in codes or c in v6_spec.EXTRA_ORGS]
             return ok or [c for c in codes if 3 <= len(c) <= 6 and c.isalnum() and c.isupper()][:5]
         return want
 
@@ -552,7 +551,7 @@ class V6Generator(V6Defects, V6Outputs):
                 if c.name == "CareProfLocalID":
                     v = cid
                 elif c.pattern == "ods":
-                    v = PROVIDER_ORG if PROVIDER_ORG in self.orgs else self.orgs[0]
+                    v = v6_spec.PROVIDER_ORG if v6_spec.PROVIDER_ORG in self.orgs else self.orgs[0]
                 elif c.name == "ProfRegEntryID":
                     v = f"{int(rng.integers(1_000_000, 9_999_999))}"
                 else:

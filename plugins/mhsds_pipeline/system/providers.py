@@ -1,0 +1,213 @@
+"""A registry of synthetic providers for the system view: who submits, to which ICB, how big.
+
+``mhsds generate --providers N`` builds N providers' submission packages. Each provider here has:
+
+* an ODS code: provider 1 is the synthetic trust itself (``R1A``); providers 2..N get
+  ``Z<digit><letter>`` (``Z0A``, ``Z0B`` ... ``Z9Z``: 260 codes). Codes of that shape pass the v6
+  header format (3 to 5 capitals and digits) but are clearly invented: NHS trusts' codes begin
+  with R or T, and no organisation an MHSDS provider is coded ``Z..``;
+* a name (invented), and an ICB with its NHS England region: real ICB and region ODS codes and
+  names (public reference data, :data:`ICBS`), so the results group as an ICB would see them.
+  Provider 1 belongs to NHS Herefordshire and Worcestershire ICB (QGH) as the trust does; the
+  others go round :data:`ICBS` in order (regions alternate, so even 4 providers span regions);
+* a size (``scale``: 1 = the trust's ~31,000 care contacts a month): ``MIN_SCALE`` plus a share
+  of the rest drawn from a lognormal distribution (sigma 0.9: a few large trusts, many small
+  ones) with the run's seed, so the sizes add up to ``total_scale`` (to rounding);
+* the codes its patients' rows carry: the ICB's real sub-ICB location as home commissioner
+  (OrgIDComm), four other ICBs' sub-ICB locations for out-of-area care, and invented GP practice
+  codes ``Y9<ICB index:02><nn>`` (letter + 5 digits, the practice code shape).
+
+The registry is written as ``providers.csv`` (:data:`COLUMNS`). Same N, seed and total scale =>
+the same registry.
+"""
+
+from __future__ import annotations
+
+import csv
+import string
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mhsds_pipeline.synthetic.profile import ProviderProfile, trust_profile
+
+COLUMNS = ("org_id_provider", "provider_name", "icb_code", "icb_name", "region_code", "region_name", "scale")
+TRUST_ODS = "R1A"
+MAX_PROVIDERS = 1 + 10 * 26
+SIZE_SIGMA = 0.9
+#: The smallest provider (scale 0.01: ~300 care contacts a month; below it some tables are empty).
+MIN_SCALE = 0.01
+
+REGIONS = {
+    "Y56": "London",
+    "Y58": "South West",
+    "Y59": "South East",
+    "Y60": "Midlands",
+    "Y61": "East of England",
+    "Y62": "North West",
+    "Y63": "North East and Yorkshire",
+}
+
+
+@dataclass(frozen=True)
+class Icb:
+    code: str
+    name: str
+    region_code: str
+    sub_icb: str  # a real sub-ICB location of the ICB (the home commissioner, OrgIDComm)
+
+
+#: Real ICBs (ODS codes and names, NHS England regions) with one of their sub-ICB locations,
+#: in an order that alternates regions. QGH first: the trust's own ICB.
+ICBS: tuple[Icb, ...] = (
+    Icb("QGH", "NHS Herefordshire and Worcestershire Integrated Care Board", "Y60", "18C"),
+    Icb("QWE", "NHS South West London Integrated Care Board", "Y56", "36L"),
+    Icb("QOP", "NHS Greater Manchester Integrated Care Board", "Y62", "14L"),
+    Icb("QWO", "NHS West Yorkshire Integrated Care Board", "Y63", "15F"),
+    Icb("QUY", "NHS Bristol, North Somerset and South Gloucestershire Integrated Care Board", "Y58", "15C"),
+    Icb("QXU", "NHS Surrey Heartlands Integrated Care Board", "Y59", "92A"),
+    Icb("QUE", "NHS Cambridgeshire and Peterborough Integrated Care Board", "Y61", "06H"),
+    Icb("QHL", "NHS Birmingham and Solihull Integrated Care Board", "Y60", "15E"),
+    Icb("QKK", "NHS South East London Integrated Care Board", "Y56", "72Q"),
+    Icb("QYG", "NHS Cheshire and Merseyside Integrated Care Board", "Y62", "99A"),
+    Icb("QHM", "NHS North East and North Cumbria Integrated Care Board", "Y63", "13T"),
+    Icb("QJK", "NHS Devon Integrated Care Board", "Y58", "15N"),
+    Icb("QKS", "NHS Kent and Medway Integrated Care Board", "Y59", "91Q"),
+    Icb("QMM", "NHS Norfolk and Waveney Integrated Care Board", "Y61", "26A"),
+    Icb("QNC", "NHS Staffordshire and Stoke-on-Trent Integrated Care Board", "Y60", "05W"),
+    Icb("QSL", "NHS Somerset Integrated Care Board", "Y58", "11X"),
+)
+
+#: Practices per locality pool of a generated provider (the trust has 25 + 30 + 15 + 15).
+PRACTICES_PER_POOL = 12
+#: NHS numbers: a provider's window of the national pool starts this share of the previous
+#: provider's expected patients after the previous window's start, so about 1 - this share
+#: (10 %) of a provider's patients are also the previous provider's patients.
+NHS_POOL_STRIDE = 0.9
+#: Patients a provider of scale 1 has over a one-month generation (measured; grows with months).
+PATIENTS_PER_SCALE_MONTH = 14_000
+
+
+@dataclass(frozen=True)
+class Provider:
+    number: int  # 1-based position in the registry
+    org_id_provider: str
+    provider_name: str
+    icb_code: str
+    icb_name: str
+    region_code: str
+    region_name: str
+    scale: float
+
+    def row(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in COLUMNS}
+
+    @property
+    def icb(self) -> Icb:
+        return next(i for i in ICBS if i.code == self.icb_code)
+
+
+def ods_code(number: int) -> str:
+    """Provider ``number`` (1-based) -> its ODS code: R1A, then Z0A, Z0B, ... Z9Z."""
+    if number == 1:
+        return TRUST_ODS
+    if not 2 <= number <= MAX_PROVIDERS:
+        raise ValueError(f"provider number must be between 1 and {MAX_PROVIDERS}, got {number}")
+    k = number - 2
+    return f"Z{k // 26}{string.ascii_uppercase[k % 26]}"
+
+
+def sizes(n: int, total_scale: float, seed: int) -> list[float]:
+    """``n`` provider scales adding up to ``total_scale`` (to rounding): lognormal, so skewed."""
+    if n < 1:
+        raise ValueError(f"need at least one provider, got {n}")
+    if not total_scale > 0:
+        raise ValueError(f"total scale must be positive, got {total_scale}")
+    if total_scale < n * MIN_SCALE:
+        raise ValueError(f"total scale {total_scale} is below {n} providers x the smallest ({MIN_SCALE})")
+    w = np.random.default_rng([seed, 15, n]).lognormal(0.0, SIZE_SIGMA, n)
+    spread = total_scale - n * MIN_SCALE
+    return [round(MIN_SCALE + float(x), 4) for x in w / w.sum() * spread]
+
+
+def registry(n: int, total_scale: float = 1.0, seed: int = 42) -> list[Provider]:
+    if n > MAX_PROVIDERS:
+        raise ValueError(f"at most {MAX_PROVIDERS} synthetic providers, got {n}")
+    out = []
+    for i, scale in enumerate(sizes(n, total_scale, seed)):
+        icb = ICBS[i % len(ICBS)]
+        code = ods_code(i + 1)
+        name = (
+            "Synthetic mental health trust (Herefordshire and Worcestershire)"
+            if code == TRUST_ODS
+            else f"Synthetic mental health provider {code}"
+        )
+        region = REGIONS[icb.region_code]
+        out.append(Provider(i + 1, code, name, icb.code, icb.name, icb.region_code, region, scale))
+    return out
+
+
+def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> ProviderProfile:
+    """What the generator needs to build ``provider``'s EPR (see ``synthetic.profile``)."""
+    offset = 0
+    for p in providers[: provider.number - 1]:
+        offset += int(NHS_POOL_STRIDE * p.scale * PATIENTS_PER_SCALE_MONTH)
+    if provider.org_id_provider == TRUST_ODS:
+        base = trust_profile()
+        return ProviderProfile(
+            org_id=base.org_id,
+            practices=base.practices,
+            commissioner_home=base.commissioner_home,
+            commissioners_out_of_area=base.commissioners_out_of_area,
+            id_prefix="",
+            nhs_pool=(pool_seed, offset),
+        )
+    index = next(k for k, i in enumerate(ICBS) if i.code == provider.icb_code)
+    others = [i.sub_icb for k, i in enumerate(ICBS) if k != index]
+    out_of_area = tuple(others[(index + j) % len(others)] for j in range(4))
+    practices = tuple(
+        tuple(f"Y9{index:02d}{pool * PRACTICES_PER_POOL + n:02d}" for n in range(PRACTICES_PER_POOL))
+        for pool in range(4)
+    )
+    return ProviderProfile(
+        org_id=provider.org_id_provider,
+        practices=practices,
+        commissioner_home=ICBS[index].sub_icb,
+        commissioners_out_of_area=out_of_area,
+        id_prefix=provider.org_id_provider,
+        nhs_pool=(pool_seed, offset),
+    )
+
+
+def write_registry(path: Path, providers: list[Provider]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for p in providers:
+            w.writerow(p.row())
+    return path
+
+
+def read_registry(path: Path) -> list[Provider]:
+    with Path(path).open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [
+        Provider(
+            n,
+            r["org_id_provider"],
+            r["provider_name"],
+            r["icb_code"],
+            r["icb_name"],
+            r["region_code"],
+            r["region_name"],
+            float(r["scale"]),
+        )  # fmt: skip
+        for n, r in enumerate(rows, start=1)
+    ]
+
+
+__all__ = ["COLUMNS", "ICBS", "Provider", "ods_code", "profile", "read_registry", "registry", "sizes"]
