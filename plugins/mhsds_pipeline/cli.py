@@ -198,6 +198,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
 
 def cmd_generate(ns: argparse.Namespace) -> int:
+    if ns.providers is not None:
+        return cmd_generate_providers(ns)
     from mhsds_pipeline.synthetic.generator import generate
 
     settings = load_settings()
@@ -209,9 +211,35 @@ def cmd_generate(ns: argparse.Namespace) -> int:
         scale=ns.scale,
         seed=ns.seed,
         end_period=end,
-        months=ns.months,
+        months=ns.months or 12,
         out_dir=Path(ns.out_dir or settings.epr_dir),
     )
+    return 0
+
+
+def cmd_generate_providers(ns: argparse.Namespace) -> int:
+    """``mhsds generate --providers N``: N providers' submission packages (system view, #15)."""
+    from mhsds_pipeline.system.generate import generate_providers
+
+    if ns.url:
+        print("--url builds one trust's EPR; --providers builds each provider's own", file=sys.stderr)
+        return 2
+    period = ns.period or ns.end_period
+    out_dir = Path(ns.out_dir) if ns.out_dir else load_settings().data_dir / "system" / "packages"
+    try:
+        generate_providers(
+            out_dir,
+            providers=ns.providers,
+            period=period,
+            total_scale=ns.total_scale,
+            seed=ns.seed,
+            months=ns.months or 1,
+            workers=ns.workers,
+            keep_work=ns.keep_work,
+        )
+    except ValueError as exc:
+        print(f"mhsds generate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -274,9 +302,36 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--url", default=None, help="SQLAlchemy URL; default: MHSDS_SOURCE_URL / embedded SQLite")
     g.add_argument("--scale", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--months", type=int, default=12)
+    g.add_argument(
+        "--months", type=int, default=None, help="months of history (default 12; 1 with --providers)"
+    )
     g.add_argument("--end-period", default=None)
-    g.add_argument("--out-dir", default=None)
+    g.add_argument(
+        "--out-dir", default=None, help="with --providers: where packages go (default data/system/packages)"
+    )
+    g.add_argument(
+        "--providers",
+        type=int,
+        default=None,
+        help="build N synthetic providers' submission packages (<out-dir>/<YYYY-MM>/<ODS>/) instead of one EPR",
+    )
+    g.add_argument(
+        "--total-scale",
+        type=float,
+        default=1.0,
+        help="with --providers: the providers' scales add up to this",
+    )
+    g.add_argument(
+        "--period",
+        default=None,
+        help="with --providers: the reporting period YYYY-MM (default latest complete)",
+    )
+    g.add_argument(
+        "--workers", type=int, default=1, choices=(1, 2), help="with --providers: worker processes"
+    )
+    g.add_argument(
+        "--keep-work", action="store_true", help="with --providers: keep each provider's EPR and warehouse"
+    )
     g.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("step", help="run one pipeline step for a period (debugging)")
