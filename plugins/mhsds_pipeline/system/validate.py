@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from mhsds_pipeline.quality.engine import RulesOutcome, run_rules
 from mhsds_pipeline.quality.results import DQ_RESULTS_SCHEMA, CheckResult, to_table
-from mhsds_pipeline.quality.rules import load_catalogue
+from mhsds_pipeline.quality.rules import SqlContext, load_catalogue
 from mhsds_pipeline.system.sources import LoadedPackage, PackageError, load_package, package_header
 
 RESULTS_FILE = "dq_results_by_provider.parquet"
@@ -76,6 +76,33 @@ def provider_schema(org_id_provider: str) -> str:
     return "provider_" + re.sub(r"[^a-z0-9_]", "_", org_id_provider.lower())
 
 
+def validate_package(
+    package_dir: Path, engine: sa.Engine, settings, catalogue, schema: str | None = None
+) -> tuple[LoadedPackage, RulesOutcome, SqlContext]:
+    """Load one provider's package into ``schema`` (default ``provider_<ods>``) of ``engine``'s
+    warehouse and run the rules on it; the context returned is the one the rules ran with."""
+    from mhsds_pipeline.quality.gate import sql_context
+
+    if schema is None:
+        org, _, _ = package_header(Path(package_dir))
+        schema = provider_schema(org)
+    pkg = load_package(Path(package_dir), engine, schema)
+    ctx = replace(
+        sql_context(settings, pkg.period),
+        schema=schema,
+        org_id_provider=pkg.org_id_provider,
+        org_id_submit=pkg.org_id_submit,
+    )
+    return pkg, run_rules(engine, catalogue, ctx), ctx
+
+
+def duckdb_settings(warehouse_path: Path):
+    """The project's settings pointed at a DuckDB file (the system view's warehouse)."""
+    from mhsds_pipeline.config import load_settings
+
+    return replace(load_settings(), warehouse_target="duckdb", warehouse_path=Path(warehouse_path))
+
+
 def validate_packages(
     package_dirs: list[Path],
     warehouse_path: Path,
@@ -83,10 +110,7 @@ def validate_packages(
     run_id: str = "system",
 ) -> ProviderResults:
     """Load each provider's package into its own schema and run the rules on it."""
-    from mhsds_pipeline.config import load_settings
-    from mhsds_pipeline.quality.gate import sql_context
-
-    settings = replace(load_settings(), warehouse_target="duckdb", warehouse_path=Path(warehouse_path))
+    settings = duckdb_settings(warehouse_path)
     catalogue = load_catalogue()
     engine = sa.create_engine(f"duckdb:///{warehouse_path}")
     results = ProviderResults(run_id)
@@ -98,16 +122,9 @@ def validate_packages(
                     f"{package_dir}: provider {org} already loaded from "
                     f"{results.packages[org].package_dir}; give one package per provider"
                 )
-            schema = provider_schema(org)
-            pkg = load_package(Path(package_dir), engine, schema)
-            ctx = replace(
-                sql_context(settings, pkg.period),
-                schema=schema,
-                org_id_provider=pkg.org_id_provider,
-                org_id_submit=pkg.org_id_submit,
-            )
+            pkg, outcome, _ = validate_package(Path(package_dir), engine, settings, catalogue)
             results.packages[pkg.org_id_provider] = pkg
-            results.outcomes[pkg.org_id_provider] = run_rules(engine, catalogue, ctx)
+            results.outcomes[pkg.org_id_provider] = outcome
     finally:
         engine.dispose()
     if output_path is not None:

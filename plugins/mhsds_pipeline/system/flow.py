@@ -1,0 +1,269 @@
+"""The system view for one month: every provider's package validated, measured and published.
+
+Inbox layout (what an ICB or NHS England receives)::
+
+    <inbox>/providers.csv                      the provider registry (ODS code -> ICB, region)
+    <inbox>/<YYYY-MM>/<ODS>/MHS000Header.csv   one IDB CSV package per provider and month
+
+Two steps, so Airflow can map the first over providers (``dags/mhsds_system.py``):
+
+* :func:`load_and_validate_provider`: one package into **its own DuckDB file**
+  (``<work>/<YYYY-MM>/warehouse_provider_<ods>.duckdb``), the rules (``dq_results``), DQMI on the records
+  SDCS would accept (and on every row, beside it), the SDCS-shaped reports, and the LTP measures
+  (dbt builds the national derived tables in that file). Everything that needs the provider's
+  warehouse happens here; the hand-over is a :class:`ProviderOutcome` plus a few small files in
+  ``<work>/<YYYY-MM>/<ODS>/``, exact counts that are never published as they are.
+* :func:`combine`: reads the outcomes, applies disclosure control, aggregates per ICB with the
+  registry, stages the outputs and promotes them atomically (:mod:`.outputs`).
+
+Why one DuckDB file per provider: DuckDB lets one process write a file, and mapped tasks run in
+parallel worker processes; the rule engine's ``dq`` views and ``dq_submitted`` schema, which DQMI
+and the SDCS reports read, are rebuilt by every run, so in a shared file they would show only
+the last provider. A file per provider needs no lock or pool, lets the providers run at once,
+and a re-run of one provider replaces only its own file. The combine step reads the providers'
+small result files and opens no warehouse.
+
+:func:`run_system_month` runs both steps in one process (no Airflow needed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from mhsds_pipeline.period import ReportingPeriod
+
+log = logging.getLogger(__name__)
+
+REGISTRY_FILE = "providers.csv"
+OUTCOME_FILE = "outcome.json"
+DQ_PART = "dq_results.parquet"
+
+
+@dataclass(frozen=True)
+class ProviderOutcome:
+    """What one provider's step hands to :func:`combine` (read and written here only)."""
+
+    org_id_provider: str
+    period: str
+    package_dir: str
+    warehouse_file: str
+    rows: dict[str, int]
+    rows_rejected: int
+    rows_unreadable: int
+    rules_failed: int
+    dqmi_dataset_score: float | None
+    dqmi_score_before_rejections: float | None
+    ltp_exact: dict[str, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @staticmethod
+    def path(work_dir: Path, period: str, org: str) -> Path:
+        return provider_work_dir(work_dir, period, org) / OUTCOME_FILE
+
+    def write(self, work_dir: Path) -> Path:
+        path = self.path(work_dir, self.period, self.org_id_provider)
+        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
+        return path
+
+    @classmethod
+    def read(cls, work_dir: Path, period: str, org: str) -> ProviderOutcome:
+        path = cls.path(work_dir, period, org)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"System {period}: no validated package of provider {org} in {path.parent}; "
+                "run its load_and_validate_provider step first"
+            )
+        return cls(**json.loads(path.read_text()))
+
+    def summary(self) -> dict:
+        """Small and identifier-free: what the Airflow task keeps in XCom."""
+        return {
+            "org_id_provider": self.org_id_provider,
+            "period": self.period,
+            "rows": sum(self.rows.values()),
+            "rows_rejected": self.rows_rejected,
+            "rows_unreadable": self.rows_unreadable,
+            "rules_failed": self.rules_failed,
+            "dqmi_dataset_score": self.dqmi_dataset_score,
+            "seconds": self.seconds,
+        }
+
+
+def period_work_dir(work_dir: Path, period: str) -> Path:
+    return Path(work_dir) / str(period)
+
+
+def provider_work_dir(work_dir: Path, period: str, org: str) -> Path:
+    return period_work_dir(work_dir, period) / org
+
+
+def list_packages(inbox_dir: Path, period: str) -> list[Path]:
+    """The period's provider packages in the inbox (every folder under ``<inbox>/<YYYY-MM>/``),
+    sorted by folder name. A folder that is no package is refused when it is loaded, not skipped."""
+    month = Path(inbox_dir) / str(ReportingPeriod.parse(period))
+    if not month.is_dir():
+        raise FileNotFoundError(f"System {period}: no inbox folder {month}; nothing to validate")
+    from mhsds_pipeline.system.sources import PackageError, package_header
+
+    dirs = sorted(p for p in month.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not dirs:
+        raise FileNotFoundError(f"System {period}: {month} holds no provider package")
+    seen: dict[str, Path] = {}
+    for d in dirs:  # two packages of one provider would share its DuckDB file: refuse up front
+        try:
+            org = package_header(d)[0]
+        except (PackageError, OSError):
+            continue  # refused with the reason by its own load step
+        if org in seen:
+            raise PackageError(
+                f"System {period}: {seen[org]} and {d} are both packages of provider {org}; "
+                "give one package per provider"
+            )
+        seen[org] = d
+    return dirs
+
+
+def load_and_validate_provider(
+    package_dir: Path, period: str, work_dir: Path, dbt_dir: Path | None = None
+) -> ProviderOutcome:
+    """One provider's package: load, rules, DQMI, SDCS reports and LTP measures, in its own file.
+
+    The package's header must be for ``period`` (a package filed under the wrong month is refused,
+    naming both). A re-run replaces the provider's file and work folder. ``dbt_dir``: dbt's target
+    and log folder (default: the provider's own; steps that run one after another in a process may
+    share one, so dbt parses the project once)."""
+    from mhsds_pipeline.quality import dqmi
+    from mhsds_pipeline.quality.engine import SUBMITTED_SCHEMA
+    from mhsds_pipeline.quality.rules import load_catalogue
+    from mhsds_pipeline.quality.sdcs import write_sdcs_reports
+    from mhsds_pipeline.submission.idb import table_specs
+    from mhsds_pipeline.system import measures
+    from mhsds_pipeline.system.sources import PackageError, package_header
+    from mhsds_pipeline.system.validate import (
+        ProviderResults,
+        duckdb_settings,
+        provider_schema,
+        validate_package,
+    )
+
+    t0 = time.perf_counter()
+    rp = ReportingPeriod.parse(period)
+    package_dir = Path(package_dir)
+    org, _, header_period = package_header(package_dir)
+    if header_period != rp:
+        raise PackageError(
+            f"{package_dir}: the package's MHS000Header is for {header_period}, but it was filed under "
+            f"{rp}; move it to the inbox folder of its own month"
+        )
+    out = provider_work_dir(work_dir, str(rp), org)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    # the catalog DuckDB names after the file must differ from the schema (else references are ambiguous)
+    warehouse_file = period_work_dir(work_dir, str(rp)) / f"warehouse_{provider_schema(org)}.duckdb"
+    for stale in (warehouse_file, warehouse_file.with_name(warehouse_file.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    settings = duckdb_settings(warehouse_file)
+    catalogue = load_catalogue()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"duckdb:///{warehouse_file}")
+    try:
+        pkg, rules, ctx = validate_package(package_dir, engine, settings, catalogue)
+        results = ProviderResults(f"system-{rp}", {org: pkg}, {org: rules})
+        import pyarrow.parquet as pq
+
+        pq.write_table(results.to_table(), out / DQ_PART)
+        # DQMI as the trust's gate scores it: on the records SDCS would accept, the score over
+        # every row beside it; written disclosure-controlled, as a copy shared outside the trust.
+        before = dqmi.compute_dqmi(engine, schema=ctx.schema, period=rp)
+        scored = replace(
+            dqmi.compute_dqmi(engine, schema=SUBMITTED_SCHEMA, period=rp),
+            records_basis="the records SDCS would accept (after record and group rejections), as NHS England "
+            "scores the national data set",
+            score_before_rejections=before.dataset_score,
+        )
+        dqmi.write_dqmi(scored, out / "dqmi", disclosure_controlled=True)
+        write_sdcs_reports(engine, catalogue, ctx, rules, out / "sdcs")
+        relation_of = {s.idb_table: s.model for s in table_specs(settings.dbt_project_dir)}
+        with engine.connect() as conn:
+            tables = measures.submitted_tables(conn.connection.driver_connection, rp, org, relation_of)
+    finally:
+        engine.dispose()
+    ltp = measures.provider_raw_values(settings, rp, tables, Path(dbt_dir) if dbt_dir else out / "dbt")
+    outcome = ProviderOutcome(
+        org_id_provider=org,
+        period=str(rp),
+        package_dir=str(package_dir),
+        warehouse_file=str(warehouse_file),
+        rows=dict(sorted(pkg.rows.items())),
+        rows_rejected=sum(rules.quarantine_counts().values()),
+        rows_unreadable=len(pkg.quarantined),
+        rules_failed=sum(1 for n in rules.failures.values() if n),
+        dqmi_dataset_score=scored.dataset_score,
+        dqmi_score_before_rejections=before.dataset_score,
+        ltp_exact={k: None if v is None else float(v) for k, v in ltp.items()},
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    outcome.write(work_dir)
+    log.info(
+        "System %s provider %s: %d rows, %d rejected, %d unreadable, %d rules failed, DQMI %s (%.1f s)",
+        rp,
+        org,
+        sum(outcome.rows.values()),
+        outcome.rows_rejected,
+        outcome.rows_unreadable,
+        outcome.rules_failed,
+        outcome.dqmi_dataset_score,
+        outcome.seconds,
+    )
+    return outcome
+
+
+def combine(
+    inbox_dir: Path, period: str, out_dir: Path, work_dir: Path, providers: list[str], run_id: str = "manual"
+) -> dict:
+    """Publish the period from the providers' outcomes: disclosure control, ICB aggregation,
+    staged and promoted atomically (:func:`.outputs.publish_system_month`)."""
+    from mhsds_pipeline.system.outputs import publish_system_month, read_registry
+
+    rp = ReportingPeriod.parse(period)
+    if len(set(providers)) != len(providers):
+        raise ValueError(f"System {rp}: a provider appears twice in {sorted(providers)}")
+    outcomes = [ProviderOutcome.read(work_dir, str(rp), org) for org in sorted(providers)]
+    registry = read_registry(Path(inbox_dir) / REGISTRY_FILE)
+    return publish_system_month(
+        rp,
+        outcomes,
+        registry,
+        {o.org_id_provider: provider_work_dir(work_dir, str(rp), o.org_id_provider) for o in outcomes},
+        Path(out_dir),
+        run_id,
+    )
+
+
+def run_system_month(
+    inbox_dir: Path, period: str, out_dir: Path, warehouse_path: Path, run_id: str = "manual"
+) -> dict:
+    """The whole month in one process: each provider's package in turn, then :func:`combine`.
+
+    ``warehouse_path`` is the work directory that holds the per-provider DuckDB files and the
+    hand-over files (``<warehouse_path>/<YYYY-MM>/``). A refused package stops the run before
+    anything is published: the period's last good outputs stay as they were."""
+    rp = str(ReportingPeriod.parse(period))
+    orgs: list[str] = []
+    shared_dbt = period_work_dir(Path(warehouse_path), rp) / "dbt"  # one after another: parse once
+    for package_dir in list_packages(Path(inbox_dir), rp):
+        outcome = load_and_validate_provider(package_dir, rp, Path(warehouse_path), dbt_dir=shared_dbt)
+        if outcome.org_id_provider in orgs:
+            raise ValueError(
+                f"System {rp}: two packages in the inbox for provider {outcome.org_id_provider} "
+                f"(the second is {package_dir}); give one package per provider"
+            )
+        orgs.append(outcome.org_id_provider)
+    return combine(Path(inbox_dir), rp, Path(out_dir), Path(warehouse_path), orgs, run_id)

@@ -1,0 +1,203 @@
+"""NHS England's LTP measures for one provider's package, and their aggregation per ICB.
+
+The measures are the finance package's (:mod:`mhsds_pipeline.finance.ltp_metrics`), which read
+the national derived tables dbt builds (``models/derived``: RecordNumber, Person_ID, ages,
+LADistrictAuth ...) from the published months in schema ``mhsds_published``. For a provider's
+package that schema is filled from the rows the rule engine would submit (``dq.<relation>__submit``,
+the records SDCS accepts, as the trust's own published Parquet holds), in the provider's own
+DuckDB file; dbt then builds the derived tables there and the measures run unchanged. Only
+counts leave this module.
+
+Windows: the measures' windows are 12 months or a quarter of submitted months. A system run
+reads the period's packages only, so each provider's figures cover the months the inbox gave
+(``months_available``) and a window missing months is ``window_complete = False``, as the
+trust-level measures label a partial history.
+
+ICB figures (:func:`icb_values`) are the sums of the exact provider counts of the ICB's providers
+(the registry's ``icb_code``), before disclosure control; a mean is recomputed from the summed
+numerator and denominator. NHS England attributes a person to a sub-ICB, and so to an ICB, by
+the person's GP practice (MHS002GP ``OrgIDSubICBLocGP``) and else the residence
+(``OrgIDSubICBLocResidence``), and counts a person once per geography (docs/system_view.md,
+"ICB attribution"); that needs a sub-ICB -> ICB register the project does not hold yet, so the
+ICB rows say which attribution they use (``attribution``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+
+from mhsds_pipeline.finance import ltp_metrics
+from mhsds_pipeline.finance.measure_sql import Metric, whole_number
+from mhsds_pipeline.finance.published import PUBLISHED_SCHEMA, TABLES, _empty_table
+from mhsds_pipeline.period import ReportingPeriod
+
+#: How an ICB figure attributes activity: the provider's ICB in the registry (providers.csv).
+ATTRIBUTION = "provider: the registry's icb_code of the provider (sum of the ICB's providers)"
+
+#: Columns of ltp_by_provider.parquet after its key column(s).
+MEASURE_FIELDS = [
+    pa.field("period", pa.string(), nullable=False),
+    pa.field("metric_id", pa.string(), nullable=False),
+    pa.field("metric_name", pa.string(), nullable=False),
+    pa.field("unit", pa.string(), nullable=False),
+    pa.field("window_months", pa.int64(), nullable=False),
+    pa.field("months_available", pa.int64(), nullable=False),
+    pa.field("window_complete", pa.bool_(), nullable=False),
+    pa.field("value", pa.float64()),
+    pa.field("suppressed", pa.bool_(), nullable=False),
+    pa.field("disclosure_controlled", pa.bool_(), nullable=False),
+    pa.field("nhs_england_source", pa.string(), nullable=False),
+]
+PROVIDER_SCHEMA = pa.schema(
+    [
+        pa.field("org_id_provider", pa.string(), nullable=False),
+        pa.field("icb_code", pa.string()),
+        *MEASURE_FIELDS,
+    ]
+)
+ICB_SCHEMA = pa.schema(
+    [
+        pa.field("icb_code", pa.string(), nullable=False),
+        pa.field("icb_name", pa.string()),
+        pa.field("region_code", pa.string()),
+        pa.field("providers", pa.int64(), nullable=False),
+        *MEASURE_FIELDS,
+        pa.field("attribution", pa.string(), nullable=False),
+    ]
+)
+
+
+def metrics() -> tuple[Metric, ...]:
+    """The measures computed per provider: NHS England's LTP access and length-of-stay measures
+    (``ltp_metrics.METRICS``: the 4-week waits need the trust's reference sets and are left out)."""
+    return ltp_metrics.METRICS
+
+
+def submitted_tables(con, period: ReportingPeriod, org_id_provider: str, relation_of: dict[str, str]) -> dict:
+    """The provider's submitted rows in the layout of ``finance.published.published_tables``:
+    ``months`` plus one table per IDB table the measures read, each row with the UniqMonthID.
+
+    ``con`` is a DuckDB connection to the provider's file after the rule engine ran;
+    ``relation_of`` maps IDB table -> warehouse relation (the contracts')."""
+    from mhsds_pipeline.quality.engine import submit_view
+
+    month = period.uniq_month_id
+    out = {
+        "months": pa.table(
+            {
+                "UniqMonthID": pa.array([month], pa.int64()),
+                "ReportingPeriod": pa.array([str(period)], pa.string()),
+                "ReportingPeriodStartDate": pa.array([period.start], pa.date32()),
+                "ReportingPeriodEndDate": pa.array([period.end], pa.date32()),
+                "OrgIDProv": pa.array([org_id_provider], pa.string()),
+                "Version": pa.array(["system"], pa.string()),
+                "Fingerprint": pa.array(["system"], pa.string()),
+            }
+        )
+    }
+    for table, (columns, _, _) in TABLES.items():
+        cols = ", ".join(f'"{c}"' for c in columns)
+        arrow = con.sql(f"SELECT {cols} FROM {submit_view(relation_of[table])}").to_arrow_table()
+        arrow = arrow.cast(_empty_table(table).schema)
+        out[table] = arrow.append_column("UniqMonthID", pa.array([month] * arrow.num_rows, pa.int64()))
+    return out
+
+
+def provider_raw_values(
+    settings, period: ReportingPeriod, tables: dict, work_dir: Path
+) -> dict[str, int | float | None]:
+    """Exact measure values for one provider (internal: never published as they are).
+
+    ``settings`` points at the provider's own DuckDB file; ``tables`` from :func:`submitted_tables`.
+    Loads them as ``mhsds_published``, builds the derived tables with dbt (``+tag:derived``) as
+    the trust's MHIS run does, and runs the national measures' SQL."""
+    from mhsds_pipeline.finance.config import load_finance_settings
+    from mhsds_pipeline.finance.loader import load_schema
+    from mhsds_pipeline.transform import TransformError, run_dbt
+
+    load_schema(settings, PUBLISHED_SCHEMA, tables)
+    ok, nodes = run_dbt(settings, ["build", "--select", "+tag:derived"], {"finance_enabled": True}, work_dir)
+    if not ok:
+        failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
+        raise TransformError(
+            f"dbt build of the derived fields failed for {period}: "
+            + "; ".join(failed or ["see the dbt logs"])
+            + f". Logs: {work_dir / 'logs'}"
+        )
+    seed_dir = load_finance_settings(settings).seed_dir
+    con = ltp_metrics.open_derived(settings)
+    try:
+        raw = ltp_metrics.raw_values(con, str(period), ltp_metrics.load_metric_codes(seed_dir))
+    finally:
+        con.close()
+    return {m.metric_id: raw[m.metric_id]["value"] for m in metrics()}
+
+
+def icb_values(per_provider: list[dict[str, int | float | None]]) -> dict[str, int | float | None]:
+    """An ICB's exact values from its providers': counts summed; a mean recomputed from its summed
+    numerator over the summed count it is the mean of (MHS156b = MHS156a bed days / MHS156)."""
+    out: dict[str, int | float | None] = {}
+    for m in metrics():
+        if m.kind == "count":
+            out[m.metric_id] = sum(int(v.get(m.metric_id) or 0) for v in per_provider)
+    for m in metrics():
+        if m.kind == "mean":
+            denominator = _denominator_of(m)
+            num, den = out.get(m.numerator or ""), out.get(denominator)
+            out[m.metric_id] = (num / den) if num is not None and den else None
+    return out
+
+
+def _denominator_of(metric: Metric) -> str:
+    """The count a mean is taken over: the measure with the numerator's id less its suffix letter
+    (MHS156a -> MHS156)."""
+    return (metric.numerator or "")[:-1]
+
+
+def publishable_rows(
+    period: ReportingPeriod, values: dict[str, int | float | None], months_available: int
+) -> list[dict]:
+    """One row per measure as it may be published: NHS England's provider-level disclosure control
+    (``ltp_metrics.publishable``: counts under 5 suppressed, the rest to the nearest 5; a mean
+    suppressed on its numerator, else a whole number)."""
+    raw = {k: {"value": v} for k, v in values.items()}
+    rows = []
+    for m in metrics():
+        value = ltp_metrics.publishable(m, raw)
+        rows.append(
+            {
+                "period": str(period),
+                "metric_id": m.metric_id,
+                "metric_name": m.name,
+                "unit": m.unit,
+                "window_months": m.months,
+                "months_available": min(months_available, m.months),
+                "window_complete": months_available >= m.months,
+                "value": None if value is None else float(value),
+                "suppressed": value is None,
+                "disclosure_controlled": True,
+                "nhs_england_source": m.source,
+            }
+        )
+    return rows
+
+
+def exact_rows(values: dict[str, int | float | None]) -> dict[str, float | None]:
+    """Exact values as stored between steps (JSON-safe; a mean as a whole number, as published)."""
+    out: dict[str, float | None] = {}
+    for m in metrics():
+        v = values.get(m.metric_id)
+        out[m.metric_id] = None if v is None else float(v)
+    return out
+
+
+def rounded_mean(value: float | None) -> int | None:
+    return None if value is None else whole_number(value)
+
+
+def provider_settings(base, warehouse_file: Path):
+    """The project's settings pointed at one provider's DuckDB file."""
+    return replace(base, warehouse_target="duckdb", warehouse_path=Path(warehouse_file))

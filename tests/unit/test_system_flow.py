@@ -1,0 +1,254 @@
+"""The system flow for one month (issue #15): every provider's package validated, measured, published.
+
+Two providers' packages are written with ``idb.write_csv`` from small hand-built tables
+(header, MPI, GP, referral, care contact, team) whose LTP answer is known by reading them:
+provider R1A has 7 children with an attended direct contact and RX4 has 3, both in ICB QWE (the
+registry also lists a provider of ICB QKK that sent nothing). Each provider also carries planted
+defects that fire rules (a referral of no patient). The flow must give
+per provider the rule counts ``run_rules`` gives on the original tables, the ICB's exact values as
+the sum of its providers', disclosure control in the published files (7 -> 5, 3 suppressed, the
+ICB's 10 published as 10), leave the last good outputs untouched when a package is refused, and
+give the same bytes when a period is run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import replace
+from datetime import date, datetime, time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from mhsds_pipeline.config import load_settings
+from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.quality.engine import run_rules
+from mhsds_pipeline.quality.gate import sql_context
+from mhsds_pipeline.quality.rules import DBT_PROJECT, load_catalogue
+from mhsds_pipeline.submission.idb import table_specs, write_csv
+from mhsds_pipeline.system.flow import ProviderOutcome, run_system_month
+from mhsds_pipeline.system.sources import PackageError
+
+pytestmark = pytest.mark.unit
+
+PERIOD = "2026-10"
+RP = ReportingPeriod.parse(PERIOD)
+SPECS = {s.idb_table: s for s in table_specs(DBT_PROJECT)}
+CHILDREN = {"R1A": 7, "RX4": 3}
+REGISTRY = (
+    "org_id_provider,provider_name,icb_code,icb_name,region_code,region_name,scale\n"
+    "R1A,Synthetic Trust A,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
+    "RX4,Synthetic Trust X,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
+    "RY2,Synthetic Trust Y,QKK,Synthetic ICB QKK,Y56,London,0.1\n"
+)
+
+
+def _tables(org: str, children: int, defects: int) -> dict[str, pa.Table]:
+    """Header, MPI, referrals, contacts and one team: ``children`` people aged under 18 with an
+    attended face-to-face contact; ``defects`` referrals pointing at no patient."""
+    header = {
+        "DatSetVer": "6.0",
+        "OrgIDProvider": org,
+        "OrgIDSubmit": org,
+        "PrimSystemInUse": "SYS",
+        "ReportingPeriodStartDate": RP.start,
+        "ReportingPeriodEndDate": RP.end,
+        "DateTimeDatSetCreate": datetime(2026, 11, 3, 9, 30, 0),
+    }
+    mpi, gp, referrals, contacts = [], [], [], []
+    for i in range(children):
+        pid = f"{org}P{i}"
+        mpi.append(
+            {"LocalPatientID": pid, "OrgIDLocalPatientID": org, "NHSNumber": None, "NHSNumberStatus": "07",
+             "PersonBirthDate": date(2012, 1 + i % 12, 1 + i), "Postcode": None, "GenderIDCode": "1",
+             "EthnicCategory": "A"}
+        )  # fmt: skip
+        gp.append({"LocalPatientID": pid, "GMPReg": "M81601", "StartDateGMPRegistration": date(2015, 1, 1)})
+        referrals.append(
+            {"ServiceRequestID": f"{org}R{i}", "LocalPatientID": pid, "OrgIDComm": "04Y",
+             "CareProfTeamLocalID": f"{org}T1", "ReferralRequestReceivedDate": date(2026, 10, 1 + i),
+             "ReferralRequestReceivedTime": time(9, 15), "SourceOfReferralMH": "A1",
+             "ClinRespPriorityType": "3", "PrimReasonReferralMH": "01"}
+        )  # fmt: skip
+        contacts.append(
+            {"CareContactID": f"{org}C{i}", "ServiceRequestID": f"{org}R{i}", "CareContDate": date(2026, 10, 20),
+             "CareContTime": time(10, 15), "AdminCatCode": "01", "ConsType": "01", "CareContSubj": "01",
+             "ConsMechanismMH": "01", "ActLocTypeCode": "A01", "AttendStatus": "5", "ClinContDurOfCareCont": 30}
+        )  # fmt: skip
+    referrals += [
+        {"ServiceRequestID": f"{org}X{i}", "LocalPatientID": "NOBODY", "ReferralRequestReceivedDate": date(2026, 9, 1)}
+        for i in range(defects)
+    ]  # fmt: skip
+    team = [{"CareProfTeamLocalID": f"{org}T1", "OrgIDCareProfTeamLocalID": org, "ServTeamTypeMH": "C01",
+             "ServTeamIntAgeGroup": "01"}]  # fmt: skip
+    rows = {
+        "MHS000Header": [header],
+        "MHS001MPI": mpi,
+        "MHS002GP": gp,
+        "MHS101Referral": referrals,
+        "MHS201CareContact": contacts,
+        "MHS902ServiceTeamDetails": team,
+    }
+    return {t: pa.Table.from_pylist(r, schema=SPECS[t].arrow_schema) for t, r in rows.items()}
+
+
+def _write(tables: dict[str, pa.Table], out: Path) -> Path:
+    out.mkdir(parents=True)
+    for name, table in tables.items():
+        write_csv(table, SPECS[name], out / SPECS[name].file_name)
+    return out
+
+
+def _reference_failures(root: Path, originals: dict[str, dict[str, pa.Table]]) -> dict[str, dict[str, int]]:
+    """The single-provider engine: run_rules on the original tables (no CSV), one schema each."""
+    settings = replace(load_settings(), warehouse_target="duckdb")
+    catalogue, expected = load_catalogue(), {}
+    engine = sa.create_engine(f"duckdb:///{root / 'reference.duckdb'}")
+    try:
+        for org, tables in originals.items():
+            schema = f"ref_{org.lower()}"
+            with engine.begin() as conn:
+                con = conn.connection.driver_connection
+                con.execute(f"CREATE SCHEMA {schema}")
+                for spec in SPECS.values():
+                    cols = ", ".join(f'"{c.name}" {c.data_type}' for c in spec.columns)
+                    con.execute(f'CREATE TABLE {schema}."{spec.model}" ({cols})')
+                    if spec.idb_table in tables:
+                        incoming = tables[spec.idb_table]  # noqa: F841 (read by DuckDB's replacement scan)
+                        con.execute(f'INSERT INTO {schema}."{spec.model}" SELECT * FROM incoming')
+            ctx = replace(sql_context(settings, RP), schema=schema, org_id_provider=org, org_id_submit=org)
+            expected[org] = run_rules(engine, catalogue, ctx).failures
+    finally:
+        engine.dispose()
+    return expected
+
+
+def _digests(month: Path) -> dict[str, str]:
+    return {
+        p.relative_to(month).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(month.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    root = tmp_path_factory.mktemp("system_flow")
+    inbox = root / "inbox"
+    originals = {org: _tables(org, n, defects=1 + i) for i, (org, n) in enumerate(CHILDREN.items())}
+    for org, tables in originals.items():
+        _write(tables, inbox / PERIOD / org)
+    (inbox / "providers.csv").write_text(REGISTRY)
+    summary = run_system_month(inbox, PERIOD, root / "out", root / "work", run_id="first")
+    return root, inbox, originals, summary
+
+
+def test_per_provider_rule_counts_equal_the_single_provider_engine(system):
+    root, _, originals, summary = system
+    assert summary["providers"] == 2 and summary["icbs"] == 1
+    expected = _reference_failures(root, originals)
+    table = pq.read_table(root / "out" / PERIOD / "dq_results_by_provider.parquet").to_pylist()
+    for org in CHILDREN:
+        got = {r["check_id"]: r["numerator"] for r in table if r["org_id_provider"] == org and r["numerator"]}
+        want = {k: v for k, v in expected[org].items() if v}
+        assert want and {k: got.get(k) for k in want} == want, org
+    assert expected["R1A"] != expected["RX4"]  # the defects differ, and so do the counts: nothing pooled
+
+
+def test_ltp_per_provider_and_icb_sum_with_disclosure_control(system):
+    root, _, _, _ = system
+    exact = {org: ProviderOutcome.read(root / "work", PERIOD, org).ltp_exact for org in CHILDREN}
+    assert {org: exact[org]["MHS95"] for org in CHILDREN} == {k: float(v) for k, v in CHILDREN.items()}
+    month = root / "out" / PERIOD
+    by_provider = {
+        (r["org_id_provider"], r["metric_id"]): r
+        for r in pq.read_table(month / "ltp_by_provider.parquet").to_pylist()
+    }
+    assert by_provider[("R1A", "MHS95")]["value"] == 5.0  # 7 -> nearest 5
+    assert by_provider[("RX4", "MHS95")]["value"] is None and by_provider[("RX4", "MHS95")]["suppressed"]
+    assert by_provider[("R1A", "MHS95")]["icb_code"] == "QWE"
+    by_icb = {
+        (r["icb_code"], r["metric_id"]): r for r in pq.read_table(month / "ltp_by_icb.parquet").to_pylist()
+    }
+    # QWE = R1A + RX4 before disclosure control: 7 + 3 = 10, published 10 (not 5 + suppressed)
+    assert by_icb[("QWE", "MHS95")]["value"] == 10.0 and by_icb[("QWE", "MHS95")]["providers"] == 2
+    assert {icb for icb, _ in by_icb} == {"QWE"}  # an ICB whose providers sent nothing has no rows
+    for (icb, metric), row in by_icb.items():
+        members = [o for o in CHILDREN if by_provider[(o, metric)]["icb_code"] == icb]
+        total = sum(exact[o][metric] or 0 for o in members)
+        if row["unit"] != "days":
+            assert row["value"] == (None if total < 5 else float(int((total + 2) // 5 * 5))), (icb, metric)
+    published = [r["value"] for r in [*by_provider.values(), *by_icb.values()] if r["value"] is not None]
+    assert all(v % 5 == 0 for v in published if v)  # every published count is a multiple of 5
+
+
+def test_dqmi_by_provider_is_disclosure_controlled(system):
+    root, _, _, _ = system
+    month = root / "out" / PERIOD
+    dqmi = pq.read_table(month / "dqmi_by_provider.parquet")
+    assert dqmi.schema.names[0] == "org_id_provider"
+    rows = dqmi.to_pylist()
+    assert {r["org_id_provider"] for r in rows} == set(CHILDREN)
+    assert all(r["disclosure_controlled"] for r in rows)
+    counts = [r[c] for r in rows for c in ("valid", "other", "default", "invalid", "missing", "total")]
+    assert all(c is None or (c >= 5 and c % 5 == 0) or c == 0 for c in counts)
+    assert any(c is None for c in counts)  # small providers: some counts suppressed
+    for org in CHILDREN:
+        assert (month / "dqmi" / org / "dqmi_report.html").exists()
+        assert sorted(p.name for p in (month / "sdcs" / org).iterdir()) == [
+            "aggregation.csv",
+            "data_quality.csv",
+            "diagnostics.csv",
+            "validations.csv",
+        ]
+
+
+def test_manifest_lists_providers_files_and_rows(system):
+    root, _, _, _ = system
+    month = root / "out" / PERIOD
+    manifest = json.loads((month / "manifest.json").read_text())
+    assert [p["org_id_provider"] for p in manifest["providers"]] == sorted(CHILDREN)
+    assert manifest["icbs"] == ["QWE"]
+    for name, entry in manifest["files"].items():
+        path = month / name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], name
+        if name.endswith(".parquet"):
+            assert pq.read_metadata(path).num_rows == entry["rows"], name
+    text = (month / "manifest.json").read_text() + (month / "ltp_by_icb.parquet").read_bytes().hex()
+    assert "R1AP0" not in text  # no local patient identifier in the manifest
+
+
+def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(system):
+    root, inbox, _, _ = system
+    month = root / "out" / PERIOD
+    before = _digests(month.resolve())
+    target_before = month.resolve()
+    run_system_month(inbox, PERIOD, root / "out", root / "work", run_id="second")
+    assert month.resolve() != target_before  # a new version was promoted ...
+    assert _digests(month.resolve()) == before  # ... with the same bytes
+    # a provider sends a file that is no IDB table: the package is refused, nothing is published
+    bad = inbox / PERIOD / "RX4" / "MHS999Unknown.csv"
+    bad.write_text('"A"\r\n"1"\r\n')
+    current = month.resolve()
+    try:
+        with pytest.raises(PackageError, match=r"MHS999Unknown\.csv"):
+            run_system_month(inbox, PERIOD, root / "out", root / "work", run_id="third")
+    finally:
+        bad.unlink()
+    assert month.resolve() == current and _digests(current) == before
+    assert not (root / "out" / ".staging" / PERIOD / "third").exists()
+
+
+def test_a_package_filed_under_another_month_is_refused(tmp_path):
+    inbox = tmp_path / "inbox"
+    _write(_tables("R1A", 1, 0), inbox / "2026-11" / "R1A")
+    (inbox / "providers.csv").write_text(REGISTRY)
+    with pytest.raises(PackageError, match=r"is for 2026-10, but it was filed under 2026-11"):
+        run_system_month(inbox, "2026-11", tmp_path / "out", tmp_path / "work")
+    assert not (tmp_path / "out" / "2026-11").exists()
+    shutil.rmtree(inbox)
