@@ -94,6 +94,23 @@ class ProviderOutcome:
         }
 
 
+def system_dirs() -> tuple[Path, Path, Path]:
+    """(inbox, output, work) of the deployed system view: ``MHSDS_SYSTEM_INBOX`` (default
+    ``<data>/system/inbox``), ``MHSDS_SYSTEM_OUTPUT`` (``<output>/system``) and ``MHSDS_SYSTEM_WORK``
+    (``<data>/system/work``: the per-provider DuckDB files and hand-over files)."""
+    import os
+
+    from mhsds_pipeline.config import load_settings
+
+    settings = load_settings()
+    env = os.environ.get
+    return (
+        Path(env("MHSDS_SYSTEM_INBOX") or settings.data_dir / "system" / "inbox"),
+        Path(env("MHSDS_SYSTEM_OUTPUT") or settings.output_dir / "system"),
+        Path(env("MHSDS_SYSTEM_WORK") or settings.data_dir / "system" / "work"),
+    )
+
+
 def period_work_dir(work_dir: Path, period: str) -> Path:
     return Path(work_dir) / str(period)
 

@@ -24,13 +24,12 @@ ICB rows say which attribution they use (``attribution``).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from mhsds_pipeline.finance import ltp_metrics
-from mhsds_pipeline.finance.measure_sql import Metric, whole_number
+from mhsds_pipeline.finance.measure_sql import Metric
 from mhsds_pipeline.finance.published import PUBLISHED_SCHEMA, TABLES, _empty_table
 from mhsds_pipeline.period import ReportingPeriod
 
@@ -183,21 +182,3 @@ def publishable_rows(
             }
         )
     return rows
-
-
-def exact_rows(values: dict[str, int | float | None]) -> dict[str, float | None]:
-    """Exact values as stored between steps (JSON-safe; a mean as a whole number, as published)."""
-    out: dict[str, float | None] = {}
-    for m in metrics():
-        v = values.get(m.metric_id)
-        out[m.metric_id] = None if v is None else float(v)
-    return out
-
-
-def rounded_mean(value: float | None) -> int | None:
-    return None if value is None else whole_number(value)
-
-
-def provider_settings(base, warehouse_file: Path):
-    """The project's settings pointed at one provider's DuckDB file."""
-    return replace(base, warehouse_target="duckdb", warehouse_path=Path(warehouse_file))
