@@ -14,10 +14,10 @@
 {#- NHS financial year of a date, e.g. '2026/27' (Der_FY). -#}
 {% macro mhsds_financial_year(date_col) -%}
     (cast(cast(extract(year from {{ date_col }}) as integer)
-          - case when cast(extract(month from {{ date_col }}) as integer) < 4 then 1 else 0 end as varchar)
+          - case when cast(extract(month from {{ date_col }}) as integer) < 4 then 1 else 0 end as {{ mhsds_type('varchar') }})
      || '/'
      || right(cast(cast(extract(year from {{ date_col }}) as integer)
-                   + case when cast(extract(month from {{ date_col }}) as integer) < 4 then 0 else 1 end as varchar), 2))
+                   + case when cast(extract(month from {{ date_col }}) as integer) < 4 then 0 else 1 end as {{ mhsds_type('varchar') }}), 2))
 {%- endmacro %}
 
 {#- Person_ID: a pseudonymised person key stable across months and tables. The national key comes

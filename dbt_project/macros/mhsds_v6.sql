@@ -23,7 +23,7 @@ staged as (
 final as (
     select
     {%- for column in model.columns.values() %}
-        cast({{ mhsds_v6_snake(column.name) }} as {{ column.data_type }}) as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
+        cast({{ mhsds_v6_snake(column.name) }} as {{ mhsds_type(column.data_type) }}) as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
     {%- endfor %}
     from staged
 )
@@ -40,7 +40,7 @@ select * from final
 {% macro mhsds_v6_staged(column) -%}
     {%- set src = mhsds_v6_snake(column.name) -%}
     {%- if column.data_type in ('varchar', 'time') -%}
-        nullif(trim(cast({{ src }} as varchar)), '')
+        nullif(trim(cast({{ src }} as {{ mhsds_type('varchar') }})), '')
     {%- else -%}
         {{ src }}
     {%- endif -%}

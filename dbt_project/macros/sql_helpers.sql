@@ -1,13 +1,13 @@
-{#- Small portable SQL helpers (DuckDB and PostgreSQL). -#}
+{#- Small portable SQL helpers (DuckDB, PostgreSQL and Spark: types through mhsds_type, cross_db.sql). -#}
 
 {#- A varchar literal from a Jinja value, with quotes escaped. -#}
 {% macro mhsds_string_literal(value) -%}
-    '{{ (value | string) | replace("'", "''") }}'
+    {{ mhsds_quote_string(value) }}
 {%- endmacro %}
 
 {#- Staging: EPR strings are trimmed (IDB-era sources padded text with spaces). -#}
 {% macro mhsds_clean_string(column) -%}
-    trim(cast({{ column }} as varchar))
+    trim(cast({{ column }} as {{ mhsds_type('varchar') }}))
 {%- endmacro %}
 
 {#- Date and time parts of a timestamp, for the MHSDS *Date / *Time item pairs. -#}
@@ -21,10 +21,10 @@
 
 {#- A typed NULL for IDB items the EPR has no source for. -#}
 {% macro mhsds_typed_null(data_type) -%}
-    cast(null as {{ data_type }})
+    cast(null as {{ mhsds_type(data_type) }})
 {%- endmacro %}
 
 {#- Quote a column name unless it is already quoted (tests get quoted names for quote: true columns). -#}
 {% macro mhsds_column(name) -%}
-    {%- if name.startswith('"') -%}{{ name }}{%- else -%}{{ adapter.quote(name) }}{%- endif -%}
+    {%- if name.startswith('"') or name.startswith('`') -%}{{ name }}{%- else -%}{{ adapter.quote(name) }}{%- endif -%}
 {%- endmacro %}

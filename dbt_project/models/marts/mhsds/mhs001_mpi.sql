@@ -7,20 +7,20 @@ with source as (
 
 final as (
     select
-        cast(local_patient_id as varchar) as "LocalPatientID",
-        cast({{ mhsds_string_literal(var('org_id_provider')) }} as varchar) as "OrgIDLocalPatientID",
-        {{ mhsds_typed_null('varchar') }} as "OrgIDEduEstab",
-        cast(nhs_number as varchar) as "NHSNumber",
-        cast(nhs_number_status_code as varchar) as "NHSNumberStatus",
-        cast(birth_date as date) as "PersonBirthDate",
-        cast(postcode as varchar) as "Postcode",
-        cast(gender_identity_code as varchar) as "GenderIDCode",
-        {{ mhsds_typed_null('varchar') }} as "GenderSameAtBirth",
-        cast(stated_gender_code as varchar) as "Gender",
-        cast(marital_status_code as varchar) as "MaritalStatus",
-        cast(ethnic_category_code as varchar) as "EthnicCategory",
-        cast(preferred_language_code as varchar) as "LanguageCodePreferred",
-        cast({{ mhsds_as_at('death_date', 'date') }} as date) as "PersDeathDate"
+        cast(local_patient_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('LocalPatientID') }},
+        cast({{ mhsds_string_literal(var('org_id_provider')) }} as {{ mhsds_type('varchar') }}) as {{ adapter.quote('OrgIDLocalPatientID') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('OrgIDEduEstab') }},
+        cast(nhs_number as {{ mhsds_type('varchar') }}) as {{ adapter.quote('NHSNumber') }},
+        cast(nhs_number_status_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('NHSNumberStatus') }},
+        cast(birth_date as date) as {{ adapter.quote('PersonBirthDate') }},
+        cast(postcode as {{ mhsds_type('varchar') }}) as {{ adapter.quote('Postcode') }},
+        cast(gender_identity_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('GenderIDCode') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('GenderSameAtBirth') }},
+        cast(stated_gender_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('Gender') }},
+        cast(marital_status_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('MaritalStatus') }},
+        cast(ethnic_category_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('EthnicCategory') }},
+        cast(preferred_language_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('LanguageCodePreferred') }},
+        cast({{ mhsds_as_at('death_date', 'date') }} as date) as {{ adapter.quote('PersDeathDate') }}
     from source
 )
 

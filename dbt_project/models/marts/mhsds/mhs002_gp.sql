@@ -7,10 +7,10 @@ with source as (
 
 final as (
     select
-        cast(local_patient_id as varchar) as "LocalPatientID",
-        cast(gp_practice_code as varchar) as "GMPReg",
-        cast(registration_start_date as date) as "StartDateGMPRegistration",
-        cast({{ mhsds_as_at('registration_end_date', 'date') }} as date) as "EndDateGMPRegistration"
+        cast(local_patient_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('LocalPatientID') }},
+        cast(gp_practice_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('GMPReg') }},
+        cast(registration_start_date as date) as {{ adapter.quote('StartDateGMPRegistration') }},
+        cast({{ mhsds_as_at('registration_end_date', 'date') }} as date) as {{ adapter.quote('EndDateGMPRegistration') }}
     from source
 )
 

@@ -7,14 +7,14 @@ with source as (
 
 final as (
     select
-        cast(service_request_id as varchar) as "ServiceRequestID",
-        cast(team_local_id as varchar) as "OtherCareProfTeamLocalID",
-        cast({{ mhsds_as_at('closed_date', 'date') }} as date) as "ReferClosureDate",
-        {{ mhsds_typed_null('time') }} as "ReferClosureTime",
-        cast({{ mhsds_as_at('rejected_date', 'date') }} as date) as "ReferRejectionDate",
-        {{ mhsds_typed_null('time') }} as "ReferRejectionTime",
-        cast(closure_reason_code as varchar) as "ReferClosReason",
-        cast(rejection_reason_code as varchar) as "ReferRejectReason"
+        cast(service_request_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServiceRequestID') }},
+        cast(team_local_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('OtherCareProfTeamLocalID') }},
+        cast({{ mhsds_as_at('closed_date', 'date') }} as date) as {{ adapter.quote('ReferClosureDate') }},
+        {{ mhsds_typed_null('time') }} as {{ adapter.quote('ReferClosureTime') }},
+        cast({{ mhsds_as_at('rejected_date', 'date') }} as date) as {{ adapter.quote('ReferRejectionDate') }},
+        {{ mhsds_typed_null('time') }} as {{ adapter.quote('ReferRejectionTime') }},
+        cast(closure_reason_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ReferClosReason') }},
+        cast(rejection_reason_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ReferRejectReason') }}
     from source
 )
 

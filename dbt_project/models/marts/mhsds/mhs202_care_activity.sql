@@ -7,15 +7,15 @@ with source as (
 
 final as (
     select
-        cast(care_activity_id as varchar) as "CareActID",
-        cast(care_contact_id as varchar) as "CareContactID",
-        cast(duration_minutes as integer) as "ClinContactDurOfCareAct",
-        cast(procedure_snomed_code as varchar) as "Procedure",
-        cast(finding_scheme_code as varchar) as "FindSchemeInUse",
-        cast(finding_code as varchar) as "Finding",
-        {{ mhsds_typed_null('varchar') }} as "Observation",
-        {{ mhsds_typed_null('varchar') }} as "ObsValue",
-        {{ mhsds_typed_null('varchar') }} as "UnitofMeasurement_UCUM"
+        cast(care_activity_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CareActID') }},
+        cast(care_contact_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CareContactID') }},
+        cast(duration_minutes as integer) as {{ adapter.quote('ClinContactDurOfCareAct') }},
+        cast(procedure_snomed_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('Procedure') }},
+        cast(finding_scheme_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('FindSchemeInUse') }},
+        cast(finding_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('Finding') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('Observation') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('ObsValue') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('UnitofMeasurement_UCUM') }}
     from source
 )
 

@@ -7,17 +7,17 @@ with source as (
 
 final as (
     select
-        cast(service_request_id as varchar) as "ServiceRequestID",
-        cast(team_local_id as varchar) as "OtherCareProfTeamLocalID",
-        cast(activity_date as date) as "IndirectActDate",
-        cast(activity_time as time) as "IndirectActTime",
-        cast(person_consulted_code as varchar) as "IndActPersCons",
-        cast(duration_minutes as integer) as "DurationIndirectAct",
-        {{ mhsds_typed_null('varchar') }} as "OrgIDComm",
-        cast(care_professional_id as varchar) as "CareProfLocalID",
-        cast(procedure_snomed_code as varchar) as "IndActProcedure",
-        cast(finding_scheme_code as varchar) as "FindSchemeInUse",
-        cast(finding_code as varchar) as "Finding"
+        cast(service_request_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServiceRequestID') }},
+        cast(team_local_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('OtherCareProfTeamLocalID') }},
+        cast(activity_date as date) as {{ adapter.quote('IndirectActDate') }},
+        cast(activity_time as time) as {{ adapter.quote('IndirectActTime') }},
+        cast(person_consulted_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('IndActPersCons') }},
+        cast(duration_minutes as integer) as {{ adapter.quote('DurationIndirectAct') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('OrgIDComm') }},
+        cast(care_professional_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CareProfLocalID') }},
+        cast(procedure_snomed_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('IndActProcedure') }},
+        cast(finding_scheme_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('FindSchemeInUse') }},
+        cast(finding_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('Finding') }}
     from source
 )
 

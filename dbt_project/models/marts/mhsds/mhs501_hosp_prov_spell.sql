@@ -7,23 +7,23 @@ with source as (
 
 final as (
     select
-        cast(hospital_spell_id as varchar) as "HospProvSpellID",
-        cast(service_request_id as varchar) as "ServiceRequestID",
-        cast(decided_to_admit_date as date) as "DecidedToAdmitDate",
-        cast(decided_to_admit_time as time) as "DecidedToAdmitTime",
-        cast(spell_start_date as date) as "StartDateHospProvSpell",
-        cast(spell_start_time as time) as "StartTimeHospProvSpell",
-        cast(admission_source_code as varchar) as "SourceAdmMHHospProvSpell",
-        cast(admission_method_code as varchar) as "MethAdmMHHospProvSpell",
-        {{ mhsds_typed_null('varchar') }} as "PostcodeMainVisitor",
-        {{ mhsds_typed_null('date') }} as "EstimatedDischDateHospProvSpell",
-        cast(planned_discharge_date as date) as "PlannedDischDateHospProvSpell",
-        {{ mhsds_typed_null('varchar') }} as "PlannedDestDisch",
-        cast(discharge_date as date) as "DischDateHospProvSpell",
-        cast(discharge_time as time) as "DischTimeHospProvSpell",
-        cast(discharge_method_code as varchar) as "MethOfDischMHHospProvSpell",
-        cast(discharge_destination_code as varchar) as "DestOfDischHospProvSpell",
-        {{ mhsds_typed_null('varchar') }} as "PostcodeDischDestHospProvSpell"
+        cast(hospital_spell_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('HospProvSpellID') }},
+        cast(service_request_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServiceRequestID') }},
+        cast(decided_to_admit_date as date) as {{ adapter.quote('DecidedToAdmitDate') }},
+        cast(decided_to_admit_time as time) as {{ adapter.quote('DecidedToAdmitTime') }},
+        cast(spell_start_date as date) as {{ adapter.quote('StartDateHospProvSpell') }},
+        cast(spell_start_time as time) as {{ adapter.quote('StartTimeHospProvSpell') }},
+        cast(admission_source_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('SourceAdmMHHospProvSpell') }},
+        cast(admission_method_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('MethAdmMHHospProvSpell') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('PostcodeMainVisitor') }},
+        {{ mhsds_typed_null('date') }} as {{ adapter.quote('EstimatedDischDateHospProvSpell') }},
+        cast(planned_discharge_date as date) as {{ adapter.quote('PlannedDischDateHospProvSpell') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('PlannedDestDisch') }},
+        cast(discharge_date as date) as {{ adapter.quote('DischDateHospProvSpell') }},
+        cast(discharge_time as time) as {{ adapter.quote('DischTimeHospProvSpell') }},
+        cast(discharge_method_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('MethOfDischMHHospProvSpell') }},
+        cast(discharge_destination_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('DestOfDischHospProvSpell') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('PostcodeDischDestHospProvSpell') }}
     from source
 )
 

@@ -7,16 +7,16 @@ with source as (
 
 final as (
     select
-        cast(ward_stay_id as varchar) as "WardStayID",
-        cast(ward_code as varchar) as "WardCode",
-        cast(hospital_spell_id as varchar) as "HospProvSpellID",
-        cast(ward_stay_start_date as date) as "StartDateWardStay",
-        cast(ward_stay_start_time as time) as "StartTimeWardStay",
-        {{ mhsds_typed_null('date') }} as "EndDateMHTrialLeave",
-        cast(ward_stay_end_date as date) as "EndDateWardStay",
-        cast(ward_stay_end_time as time) as "EndTimeWardStay",
-        cast(admitted_patient_class_code as varchar) as "MHAdmittedPatientClass",
-        {{ mhsds_typed_null('varchar') }} as "SpecialisedMHServiceCode"
+        cast(ward_stay_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('WardStayID') }},
+        cast(ward_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('WardCode') }},
+        cast(hospital_spell_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('HospProvSpellID') }},
+        cast(ward_stay_start_date as date) as {{ adapter.quote('StartDateWardStay') }},
+        cast(ward_stay_start_time as time) as {{ adapter.quote('StartTimeWardStay') }},
+        {{ mhsds_typed_null('date') }} as {{ adapter.quote('EndDateMHTrialLeave') }},
+        cast(ward_stay_end_date as date) as {{ adapter.quote('EndDateWardStay') }},
+        cast(ward_stay_end_time as time) as {{ adapter.quote('EndTimeWardStay') }},
+        cast(admitted_patient_class_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('MHAdmittedPatientClass') }},
+        {{ mhsds_typed_null('varchar') }} as {{ adapter.quote('SpecialisedMHServiceCode') }}
     from source
 )
 

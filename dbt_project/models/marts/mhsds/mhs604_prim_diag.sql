@@ -8,10 +8,10 @@ with source as (
 
 final as (
     select
-        cast(service_request_id as varchar) as "ServiceRequestID",
-        cast(diagnosis_scheme_code as varchar) as "DiagSchemeInUse",
-        cast(diagnosis_code as varchar) as "PrimDiag",
-        cast(diagnosed_at as timestamp) as "CodedDiagTimestamp"
+        cast(service_request_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServiceRequestID') }},
+        cast(diagnosis_scheme_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('DiagSchemeInUse') }},
+        cast(diagnosis_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('PrimDiag') }},
+        cast(diagnosed_at as timestamp) as {{ adapter.quote('CodedDiagTimestamp') }}
     from source
 )
 

@@ -8,11 +8,11 @@ with source as (
 
 final as (
     select
-        cast(service_request_id as varchar) as "ServiceRequestID",
-        cast(assessment_tool_snomed_code as varchar) as "CodedAssToolType",
-        cast(person_score as varchar) as "PersScore",
-        cast(completed_at as timestamp) as "AssToolCompTimestamp",
-        cast(care_professional_local_id as varchar) as "CareProfLocalID"
+        cast(service_request_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServiceRequestID') }},
+        cast(assessment_tool_snomed_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CodedAssToolType') }},
+        cast(person_score as {{ mhsds_type('varchar') }}) as {{ adapter.quote('PersScore') }},
+        cast(completed_at as timestamp) as {{ adapter.quote('AssToolCompTimestamp') }},
+        cast(care_professional_local_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CareProfLocalID') }}
     from source
 )
 

@@ -8,9 +8,9 @@ with source as (
 
 final as (
     select
-        cast(care_activity_id as varchar) as "CareActID",
-        cast(assessment_tool_snomed_code as varchar) as "CodedAssToolType",
-        cast(person_score as varchar) as "PersScore"
+        cast(care_activity_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CareActID') }},
+        cast(assessment_tool_snomed_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CodedAssToolType') }},
+        cast(person_score as {{ mhsds_type('varchar') }}) as {{ adapter.quote('PersScore') }}
     from source
 )
 

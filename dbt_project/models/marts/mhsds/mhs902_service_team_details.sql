@@ -7,10 +7,10 @@ with source as (
 
 final as (
     select
-        cast(team_local_id as varchar) as "CareProfTeamLocalID",
-        cast({{ mhsds_string_literal(var('org_id_provider')) }} as varchar) as "OrgIDCareProfTeamLocalID",
-        cast(service_team_type_code as varchar) as "ServTeamTypeMH",
-        cast(service_team_age_group_code as varchar) as "ServTeamIntAgeGroup"
+        cast(team_local_id as {{ mhsds_type('varchar') }}) as {{ adapter.quote('CareProfTeamLocalID') }},
+        cast({{ mhsds_string_literal(var('org_id_provider')) }} as {{ mhsds_type('varchar') }}) as {{ adapter.quote('OrgIDCareProfTeamLocalID') }},
+        cast(service_team_type_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServTeamTypeMH') }},
+        cast(service_team_age_group_code as {{ mhsds_type('varchar') }}) as {{ adapter.quote('ServTeamIntAgeGroup') }}
     from source
 )
 
