@@ -28,70 +28,18 @@ small result files and opens no warehouse.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from mhsds_pipeline.period import ReportingPeriod
+from mhsds_pipeline.system.handover import DQ_PART, ProviderOutcome, period_work_dir, provider_work_dir
 
 log = logging.getLogger(__name__)
 
 REGISTRY_FILE = "providers.csv"
-OUTCOME_FILE = "outcome.json"
-DQ_PART = "dq_results.parquet"
-
-
-@dataclass(frozen=True)
-class ProviderOutcome:
-    """What one provider's step hands to :func:`combine` (read and written here only)."""
-
-    org_id_provider: str
-    period: str
-    package_dir: str
-    warehouse_file: str
-    rows: dict[str, int]
-    rows_rejected: int
-    rows_unreadable: int
-    rules_failed: int
-    dqmi_dataset_score: float | None
-    dqmi_score_before_rejections: float | None
-    ltp_exact: dict[str, float | None] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @staticmethod
-    def path(work_dir: Path, period: str, org: str) -> Path:
-        return provider_work_dir(work_dir, period, org) / OUTCOME_FILE
-
-    def write(self, work_dir: Path) -> Path:
-        path = self.path(work_dir, self.period, self.org_id_provider)
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
-        return path
-
-    @classmethod
-    def read(cls, work_dir: Path, period: str, org: str) -> ProviderOutcome:
-        path = cls.path(work_dir, period, org)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"System {period}: no validated package of provider {org} in {path.parent}; "
-                "run its load_and_validate_provider step first"
-            )
-        return cls(**json.loads(path.read_text()))
-
-    def summary(self) -> dict:
-        """Small and identifier-free: what the Airflow task keeps in XCom."""
-        return {
-            "org_id_provider": self.org_id_provider,
-            "period": self.period,
-            "rows": sum(self.rows.values()),
-            "rows_rejected": self.rows_rejected,
-            "rows_unreadable": self.rows_unreadable,
-            "rules_failed": self.rules_failed,
-            "dqmi_dataset_score": self.dqmi_dataset_score,
-            "seconds": self.seconds,
-        }
 
 
 def system_dirs() -> tuple[Path, Path, Path]:
@@ -109,14 +57,6 @@ def system_dirs() -> tuple[Path, Path, Path]:
         Path(env("MHSDS_SYSTEM_OUTPUT") or settings.output_dir / "system"),
         Path(env("MHSDS_SYSTEM_WORK") or settings.data_dir / "system" / "work"),
     )
-
-
-def period_work_dir(work_dir: Path, period: str) -> Path:
-    return Path(work_dir) / str(period)
-
-
-def provider_work_dir(work_dir: Path, period: str, org: str) -> Path:
-    return period_work_dir(work_dir, period) / org
 
 
 def list_packages(inbox_dir: Path, period: str) -> list[Path]:

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from mhsds_pipeline.period import ReportingPeriod
 
 if TYPE_CHECKING:
-    from mhsds_pipeline.system.flow import ProviderOutcome
+    from mhsds_pipeline.system.handover import ProviderOutcome
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def build_tables(
     """The period's published tables from the providers' hand-over files."""
     from mhsds_pipeline.quality.dqmi import DQMI_PARQUET_SCHEMA
     from mhsds_pipeline.system import measures
-    from mhsds_pipeline.system.flow import DQ_PART
+    from mhsds_pipeline.system.handover import DQ_PART
     from mhsds_pipeline.system.validate import BY_PROVIDER_SCHEMA
 
     org_field = pa.field("org_id_provider", pa.string(), nullable=False)
