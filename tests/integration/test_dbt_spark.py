@@ -1,0 +1,158 @@
+"""The dbt project on Spark (dbt-spark ``session`` method, a local pyspark session): every MHSDS
+mart equals the DuckDB build of the same month, row for row, under its IDB name.
+
+One small synthetic month (scale 0.05) is extracted once and built twice from the same landing
+files: on DuckDB as the pipeline does (``transform.build``) and on Spark
+(``spark_warehouse.load_raw_spark`` + ``transform_spark``). One SparkSession serves the whole
+test session (starting one costs ~10 s). Loopback only, no Spark UI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from conftest import scratch_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PERIOD = "2026-10"
+
+#: Every model the Spark build must build (all of them, finance off as in the monthly run).
+#: Compared as a set so that it can only grow.
+SPARK_MODELS_EXPECTED = 82
+
+
+@dataclass
+class Builds:
+    settings: Any
+    duck_seconds: float
+    spark_seconds: float
+    spark_load_seconds: float
+    spark: Any
+    nodes: list[Any]
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The test session's one SparkSession (local, loopback, in-memory catalogue)."""
+    pytest.importorskip("pyspark")
+    from mhsds_pipeline.spark_warehouse import local_session
+
+    session = local_session(tmp_path_factory.mktemp("spark_warehouse"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Builds:
+    from mhsds_pipeline import pipeline
+    from mhsds_pipeline.period import ReportingPeriod
+    from mhsds_pipeline.spark_warehouse import load_raw_spark, transform_spark
+    from mhsds_pipeline.synthetic.generator import generate
+
+    base = tmp_path_factory.mktemp("dbt_spark")
+    generate(
+        f"sqlite:///{base / 'epr.sqlite'}",
+        scale=0.05,
+        seed=7,
+        end_period=PERIOD,
+        months=1,
+        out_dir=base / "epr",
+    )
+    settings = scratch_settings(base)
+    watermark = pipeline.extract(PERIOD, settings)["source_watermark"]
+    pipeline.load_raw(PERIOD, settings)
+    duck = pipeline.transform(PERIOD, watermark, settings)
+
+    t0 = time.perf_counter()
+    load_raw_spark(spark, settings.landing_dir(PERIOD))
+    loaded = time.perf_counter() - t0
+    built = transform_spark(settings, ReportingPeriod.parse(PERIOD), watermark, spark)
+    print(
+        f"\ndbt build {PERIOD}: DuckDB {duck['seconds']:.1f} s; Spark {built['seconds']:.1f} s "
+        f"(+ {loaded:.1f} s registering raw_epr)"
+    )
+    return Builds(settings, duck["seconds"], built["seconds"], loaded, spark, built["nodes"])
+
+
+def _marts() -> dict[str, Any]:
+    from mhsds_pipeline.config import load_settings
+    from mhsds_pipeline.contracts import load_contracts
+
+    return load_contracts(load_settings().dbt_project_dir)
+
+
+def _family(t: pa.DataType) -> str:
+    """An Arrow type without the engine's spelling (string width, time/timestamp unit)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_time(t):
+        return "time"
+    if pa.types.is_timestamp(t):
+        return f"timestamp tz={t.tz}"
+    return str(t)
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    def key(row: tuple) -> tuple:
+        return tuple((v is None, str(v)) for v in row)
+
+    return sorted(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True), key=key)
+
+
+def test_every_model_seed_and_test_builds_on_spark(builds: Builds) -> None:
+    failed = [(n.unique_id, n.status, n.message) for n in builds.nodes if n.status not in ("success", "pass")]
+    assert not failed
+    models = {n.unique_id.split(".")[-1] for n in builds.nodes if n.resource_type == "model"}
+    assert len(models) == SPARK_MODELS_EXPECTED, sorted(models)
+    assert set(_marts()) <= models
+    tests = [n for n in builds.nodes if n.resource_type == "test"]
+    assert tests and all(n.status == "pass" for n in tests)
+
+
+def test_spark_tables_keep_idb_names_and_contract_types(builds: Builds) -> None:
+    """The catalogue holds each mart with its mixed-case IDB column names, in contract order,
+    with the contract's types as Spark names them."""
+    spark_type = {"varchar": "string", "integer": "int", "bigint": "bigint", "date": "date"}
+    spark_type |= {"time": "time(6)", "timestamp": "timestamp_ntz"}
+    for model, contract in _marts().items():
+        fields = builds.spark.table(f"analytics.{model}").schema.fields
+        got = [(f.name, f.dataType.simpleString()) for f in fields]
+        want = [(name, spark_type[data_type]) for name, data_type in contract.columns]
+        assert got == want, model
+
+
+def test_each_mart_equals_the_duckdb_build_row_for_row(builds: Builds) -> None:
+    from mhsds_pipeline.warehouse import read_mart
+
+    marts = _marts()
+    assert len(marts) == 61
+    compared = 0
+    for model in sorted(marts):
+        duck = read_mart(builds.settings, model)
+        spark = builds.spark.table(f"analytics.{model}").toArrow()
+        assert spark.column_names == duck.column_names, model
+        assert [_family(f.type) for f in spark.schema] == [_family(f.type) for f in duck.schema], model
+        assert spark.num_rows == duck.num_rows, model
+        assert _rows(spark) == _rows(duck), model
+        compared += duck.num_rows
+    assert compared > 1000  # the month is not empty
+
+
+def test_time_items_survive_on_spark(builds: Builds) -> None:
+    """CareContTime is a TIME on both engines (Spark >= 4.1, spark.sql.timeType.enabled)."""
+    table = builds.spark.table("analytics.mhs201_care_contact").toArrow()
+    values = [v for v in table.column("CareContTime").to_pylist() if v is not None]
+    assert values and all(isinstance(v, dtime) for v in values)
+
+
+def test_spark_build_time_is_reported(builds: Builds) -> None:
+    assert builds.duck_seconds > 0 and builds.spark_seconds > 0
+    assert Path(builds.settings.data_dir / "dbt_spark" / PERIOD / "target" / "manifest.json").is_file()
