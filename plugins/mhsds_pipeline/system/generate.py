@@ -299,12 +299,46 @@ def generate_providers(
         "dbt_project_dir": str(project),
         "by_provider": {r["org_id_provider"]: r for r in runs},
     }
+    summary["national_estimate"] = national_estimate(summary)
     (period_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if verbose:
+        est = summary["national_estimate"]
         print(
             f"  {total_rows:,} rows in {seconds:.1f} s ({summary['rows_per_scale']:,.0f} rows per unit of scale)"
+        )
+        print(
+            f"  a national month ({est['providers']} providers, {est['rows']:,} rows = scale {est['total_scale']}) "
+            f"would take about {est['seconds'] / 3600:.1f} h here with {est['workers']} worker(s) "
+            f"({est['seconds_fixed_per_provider']:.0f} s per provider + {est['seconds_per_scale']:.0f} s per unit of scale)"
         )
     return summary
 
 
-__all__ = ["build_provider", "generate_providers"]
+def national_estimate(summary: dict, providers: int = 60, rows: int = 11_000_000) -> dict:
+    """Time to build a national month (``providers`` providers, ``rows`` rows) at this machine's
+    measured speed: each provider costs a fixed part (dbt parse and docs, GX, reports) plus a part
+    per unit of scale, fitted (least squares) to this run's providers; providers share the workers."""
+    runs = list(summary["by_provider"].values())
+    xs = [r["scale"] for r in runs]
+    ys = [r["seconds"] for r in runs]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    if slope <= 0:  # one provider, or noise: charge everything to scale
+        slope, fixed = mean_y / mean_x, 0.0
+    else:
+        fixed = max(0.0, mean_y - slope * mean_x)
+    scale = rows / summary["rows_per_scale"]
+    seconds = (providers * fixed + slope * scale) / summary["workers"]
+    return {
+        "providers": providers,
+        "rows": rows,
+        "total_scale": round(scale, 1),
+        "seconds_fixed_per_provider": round(fixed, 1),
+        "seconds_per_scale": round(slope, 1),
+        "workers": summary["workers"],
+        "seconds": round(seconds),
+    }
+
+
+__all__ = ["build_provider", "generate_providers", "national_estimate"]

@@ -13,6 +13,11 @@
 * a size (``scale``: 1 = the trust's ~31,000 care contacts a month): ``MIN_SCALE`` plus a share
   of the rest drawn from a lognormal distribution (sigma 0.9: a few large trusts, many small
   ones) with the run's seed, so the sizes add up to ``total_scale`` (to rounding);
+* NHS numbers from a national pool: one permutation (seeded by the run's seed) of the 909,090
+  valid numbers of the 999 test range; each provider takes a window of it (:func:`nhs_pool_offset`)
+  that overlaps the previous provider's by about :data:`NHS_POOL_OVERLAP` of the smaller one's
+  patients, so the same people are seen by several providers. Windows wrap round the pool: past
+  ~43 units of total scale (one month) they go round again and providers far apart share more;
 * the codes its patients' rows carry: the ICB's real sub-ICB location as home commissioner
   (OrgIDComm), four other ICBs' sub-ICB locations for out-of-area care, and invented GP practice
   codes ``Y9<ICB index:02><nn>`` (letter + 5 digits, the practice code shape).
@@ -81,12 +86,11 @@ ICBS: tuple[Icb, ...] = (
 
 #: Practices per locality pool of a generated provider (the trust has 25 + 30 + 15 + 15).
 PRACTICES_PER_POOL = 12
-#: NHS numbers: a provider's window of the national pool starts this share of the previous
-#: provider's expected patients after the previous window's start, so about 1 - this share
-#: (10 %) of a provider's patients are also the previous provider's patients.
-NHS_POOL_STRIDE = 0.9
-#: Patients a provider of scale 1 has over a one-month generation (measured; grows with months).
-PATIENTS_PER_SCALE_MONTH = 14_000
+#: NHS numbers: consecutive providers' windows of the national pool overlap by this share of the
+#: smaller provider's expected patients (:func:`nhs_pool_offset`).
+NHS_POOL_OVERLAP = 0.1
+#: EPR patients of a provider of scale 1 generated for one month (measured: ~21,000; more with --months).
+PATIENTS_PER_SCALE_MONTH = 21_000
 
 
 @dataclass(frozen=True)
@@ -149,11 +153,21 @@ def registry(n: int, total_scale: float = 1.0, seed: int = 42) -> list[Provider]
     return out
 
 
+def nhs_pool_offset(provider: Provider, providers: list[Provider]) -> int:
+    """Where ``provider``'s window of the national NHS number pool starts: right after the
+    previous provider's expected patients, less :data:`NHS_POOL_OVERLAP` of the smaller of the
+    two, so about that share of the smaller provider's patients are the previous one's too."""
+    offset = 0
+    for prev, cur in zip(providers, providers[1 : provider.number], strict=False):
+        n_prev = prev.scale * PATIENTS_PER_SCALE_MONTH
+        n_cur = cur.scale * PATIENTS_PER_SCALE_MONTH
+        offset += int(n_prev - NHS_POOL_OVERLAP * min(n_prev, n_cur))
+    return offset
+
+
 def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> ProviderProfile:
     """What the generator needs to build ``provider``'s EPR (see ``synthetic.profile``)."""
-    offset = 0
-    for p in providers[: provider.number - 1]:
-        offset += int(NHS_POOL_STRIDE * p.scale * PATIENTS_PER_SCALE_MONTH)
+    offset = nhs_pool_offset(provider, providers)
     if provider.org_id_provider == TRUST_ODS:
         base = trust_profile()
         return ProviderProfile(
@@ -210,4 +224,14 @@ def read_registry(path: Path) -> list[Provider]:
     ]
 
 
-__all__ = ["COLUMNS", "ICBS", "Provider", "ods_code", "profile", "read_registry", "registry", "sizes"]
+__all__ = [
+    "COLUMNS",
+    "ICBS",
+    "Provider",
+    "nhs_pool_offset",
+    "ods_code",
+    "profile",
+    "read_registry",
+    "registry",
+    "sizes",
+]
