@@ -2,8 +2,9 @@
 
 Two providers' packages are written with ``idb.write_csv`` from small hand-built tables
 (header, MPI, GP, referral, care contact, team) whose LTP answer is known by reading them:
-provider R1A has 7 children with an attended direct contact and RX4 has 3, both in ICB QWE (the
-registry also lists a provider of ICB QKK that sent nothing). Each provider also carries planted
+provider R1A has 7 children with an attended direct contact and RXT has 3, both in ICB QWE (the
+registry also lists a provider of ICB QKK that sent nothing; both are live organisations in the
+ODS seed, else rule MHS00035 rejects the file). Each provider also carries planted
 defects that fire rules (a referral of no patient). The flow must give
 per provider the rule counts ``run_rules`` gives on the original tables, the ICB's exact values as
 the sum of its providers', disclosure control in the published files (7 -> 5, 3 suppressed, the
@@ -41,11 +42,11 @@ pytestmark = pytest.mark.unit
 PERIOD = "2026-10"
 RP = ReportingPeriod.parse(PERIOD)
 SPECS = {s.idb_table: s for s in table_specs(DBT_PROJECT)}
-CHILDREN = {"R1A": 7, "RX4": 3}
+CHILDREN = {"R1A": 7, "RXT": 3}
 REGISTRY = (
     "org_id_provider,provider_name,icb_code,icb_name,region_code,region_name,scale\n"
     "R1A,Synthetic Trust A,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
-    "RX4,Synthetic Trust X,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
+    "RXT,Synthetic Trust X,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
     "RY2,Synthetic Trust Y,QKK,Synthetic ICB QKK,Y56,London,0.1\n"
 )
 
@@ -159,7 +160,7 @@ def test_per_provider_rule_counts_equal_the_single_provider_engine(system):
         got = {r["check_id"]: r["numerator"] for r in table if r["org_id_provider"] == org and r["numerator"]}
         want = {k: v for k, v in expected[org].items() if v}
         assert want and {k: got.get(k) for k in want} == want, org
-    assert expected["R1A"] != expected["RX4"]  # the defects differ, and so do the counts: nothing pooled
+    assert expected["R1A"] != expected["RXT"]  # the defects differ, and so do the counts: nothing pooled
 
 
 def test_ltp_per_provider_and_icb_sum_with_disclosure_control(system):
@@ -172,12 +173,12 @@ def test_ltp_per_provider_and_icb_sum_with_disclosure_control(system):
         for r in pq.read_table(month / "ltp_by_provider.parquet").to_pylist()
     }
     assert by_provider[("R1A", "MHS95")]["value"] == 5.0  # 7 -> nearest 5
-    assert by_provider[("RX4", "MHS95")]["value"] is None and by_provider[("RX4", "MHS95")]["suppressed"]
+    assert by_provider[("RXT", "MHS95")]["value"] is None and by_provider[("RXT", "MHS95")]["suppressed"]
     assert by_provider[("R1A", "MHS95")]["icb_code"] == "QWE"
     by_icb = {
         (r["icb_code"], r["metric_id"]): r for r in pq.read_table(month / "ltp_by_icb.parquet").to_pylist()
     }
-    # QWE = R1A + RX4 before disclosure control: 7 + 3 = 10, published 10 (not 5 + suppressed)
+    # QWE = R1A + RXT before disclosure control: 7 + 3 = 10, published 10 (not 5 + suppressed)
     assert by_icb[("QWE", "MHS95")]["value"] == 10.0 and by_icb[("QWE", "MHS95")]["providers"] == 2
     assert {icb for icb, _ in by_icb} == {"QWE"}  # an ICB whose providers sent nothing has no rows
     for (icb, metric), row in by_icb.items():
@@ -225,6 +226,22 @@ def test_manifest_lists_providers_files_and_rows(system):
     assert "R1AP0" not in text  # no local patient identifier in the manifest
 
 
+def test_a_provider_whose_file_sdcs_would_reject_is_left_out_of_the_icb(system, tmp_path):
+    root, inbox, _, _ = system
+    work = tmp_path / "work"
+    shutil.copytree(root / "work" / PERIOD, work / PERIOD, ignore=shutil.ignore_patterns("*.duckdb*", "dbt"))
+    rejected = replace(ProviderOutcome.read(work, PERIOD, "RXT"), file_rejected=["MHS00035"])
+    rejected.write(work)
+    combine(inbox, PERIOD, tmp_path / "out", work, sorted(CHILDREN))
+    month = tmp_path / "out" / PERIOD
+    icb = {r["metric_id"]: r for r in pq.read_table(month / "ltp_by_icb.parquet").to_pylist()}
+    assert icb["MHS95"]["value"] == 5.0 and icb["MHS95"]["providers"] == 1  # R1A's 7 only
+    rows = pq.read_table(month / "ltp_by_provider.parquet").to_pylist()
+    assert {r["org_id_provider"]: r["submission_accepted"] for r in rows} == {"R1A": True, "RXT": False}
+    manifest = json.loads((month / "manifest.json").read_text())
+    assert [p["file_rejected"] for p in manifest["providers"]] == [[], ["MHS00035"]]
+
+
 def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(system):
     root, inbox, _, _ = system
     month = root / "out" / PERIOD
@@ -232,7 +249,7 @@ def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(
     target_before = month.resolve()
     # a re-run as Airflow does one after clearing a provider's task: that provider's step again
     # (its DuckDB file and hand-over rebuilt from the package), then combine
-    load_and_validate_provider(inbox / PERIOD / "RX4", PERIOD, root / "work")
+    load_and_validate_provider(inbox / PERIOD / "RXT", PERIOD, root / "work")
     combine(inbox, PERIOD, root / "out", root / "work", sorted(CHILDREN), run_id="second")
     assert month.resolve() != target_before  # a new version was promoted ...
     assert _digests(month.resolve()) == before  # ... with the same bytes

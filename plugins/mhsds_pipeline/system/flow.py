@@ -85,17 +85,18 @@ def list_packages(inbox_dir: Path, period: str) -> list[Path]:
     return dirs
 
 
-def load_and_validate_provider(
-    package_dir: Path, period: str, work_dir: Path, dbt_dir: Path | None = None
-) -> ProviderOutcome:
+def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -> ProviderOutcome:
     """One provider's package: load, rules, DQMI, SDCS reports and LTP measures, in its own file.
 
     The package's header must be for ``period`` (a package filed under the wrong month is refused,
-    naming both). A re-run replaces the provider's file and work folder. ``dbt_dir``: dbt's target
-    and log folder (default: the provider's own; steps that run one after another in a process may
-    share one, so dbt parses the project once)."""
+    naming both). A re-run replaces the provider's file and work folder (dbt's target and logs
+    are in it too, so providers running side by side never share one)."""
+    import pyarrow.parquet as pq
+    import sqlalchemy as sa
+
     from mhsds_pipeline.quality import dqmi
     from mhsds_pipeline.quality.engine import SUBMITTED_SCHEMA
+    from mhsds_pipeline.quality.results import failing
     from mhsds_pipeline.quality.rules import load_catalogue
     from mhsds_pipeline.quality.sdcs import write_sdcs_reports
     from mhsds_pipeline.submission.idb import table_specs
@@ -127,14 +128,10 @@ def load_and_validate_provider(
         stale.unlink(missing_ok=True)
     settings = duckdb_settings(warehouse_file)
     catalogue = load_catalogue()
-    import sqlalchemy as sa
-
     engine = sa.create_engine(f"duckdb:///{warehouse_file}")
     try:
         pkg, rules, ctx = validate_package(package_dir, engine, settings, catalogue)
         results = ProviderResults(f"system-{rp}", {org: pkg}, {org: rules})
-        import pyarrow.parquet as pq
-
         pq.write_table(results.to_table(), out / DQ_PART)
         # DQMI as the trust's gate scores it: on the records SDCS would accept, the score over
         # every row beside it; written disclosure-controlled, as a copy shared outside the trust.
@@ -152,7 +149,7 @@ def load_and_validate_provider(
             tables = measures.submitted_tables(conn.connection.driver_connection, rp, org, relation_of)
     finally:
         engine.dispose()
-    ltp = measures.provider_raw_values(settings, rp, tables, Path(dbt_dir) if dbt_dir else out / "dbt")
+    ltp = measures.provider_raw_values(settings, rp, tables, out / "dbt")
     outcome = ProviderOutcome(
         org_id_provider=org,
         period=str(rp),
@@ -165,17 +162,20 @@ def load_and_validate_provider(
         dqmi_dataset_score=scored.dataset_score,
         dqmi_score_before_rejections=before.dataset_score,
         ltp_exact={k: None if v is None else float(v) for k, v in ltp.items()},
+        file_rejected=sorted({c.check_id for c in failing(rules.checks)}),
         seconds=round(time.perf_counter() - t0, 3),
     )
     outcome.write(work_dir)
     log.info(
-        "System %s provider %s: %d rows, %d rejected, %d unreadable, %d rules failed, DQMI %s (%.1f s)",
+        "System %s provider %s: %d rows, %d rejected, %d unreadable, %d rules failed, file rejected by %s, "
+        "DQMI %s (%.1f s)",
         rp,
         org,
         sum(outcome.rows.values()),
         outcome.rows_rejected,
         outcome.rows_unreadable,
         outcome.rules_failed,
+        ", ".join(outcome.file_rejected) or "no rule",
         outcome.dqmi_dataset_score,
         outcome.seconds,
     )
@@ -214,9 +214,8 @@ def run_system_month(
     anything is published: the period's last good outputs stay as they were."""
     rp = str(ReportingPeriod.parse(period))
     orgs: list[str] = []
-    shared_dbt = period_work_dir(Path(warehouse_path), rp) / "dbt"  # one after another: parse once
     for package_dir in list_packages(Path(inbox_dir), rp):
-        outcome = load_and_validate_provider(package_dir, rp, Path(warehouse_path), dbt_dir=shared_dbt)
+        outcome = load_and_validate_provider(package_dir, rp, Path(warehouse_path))
         if outcome.org_id_provider in orgs:
             raise ValueError(
                 f"System {rp}: two packages in the inbox for provider {outcome.org_id_provider} "

@@ -38,7 +38,14 @@ class ProviderOutcome:
     dqmi_dataset_score: float | None
     dqmi_score_before_rejections: float | None
     ltp_exact: dict[str, float | None] = field(default_factory=dict)
+    #: Rules of severity "file rejected" that failed: SDCS would reject the whole submission, so
+    #: the provider is left out of the ICB figures (its own rows say so).
+    file_rejected: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def submission_accepted(self) -> bool:
+        return not self.file_rejected
 
     @staticmethod
     def path(work_dir: Path, period: str, org: str) -> Path:
@@ -69,5 +76,6 @@ class ProviderOutcome:
             "rows_unreadable": self.rows_unreadable,
             "rules_failed": self.rules_failed,
             "dqmi_dataset_score": self.dqmi_dataset_score,
+            "file_rejected": len(self.file_rejected),
             "seconds": self.seconds,
         }

@@ -14,7 +14,8 @@ reads the period's packages only, so each provider's figures cover the months th
 trust-level measures label a partial history.
 
 ICB figures (:func:`icb_values`) are the sums of the exact provider counts of the ICB's providers
-(the registry's ``icb_code``), before disclosure control; a mean is recomputed from the summed
+(the registry's ``icb_code``) whose files SDCS would accept (no "file rejected" rule failed),
+before disclosure control; a mean is recomputed from the summed
 numerator and denominator. NHS England attributes a person to a sub-ICB, and so to an ICB, by
 the person's GP practice (MHS002GP ``OrgIDSubICBLocGP``) and else the residence
 (``OrgIDSubICBLocResidence``), and counts a person once per geography (docs/system_view.md,
@@ -24,6 +25,7 @@ ICB rows say which attribution they use (``attribution``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,6 +34,8 @@ from mhsds_pipeline.finance import ltp_metrics
 from mhsds_pipeline.finance.measure_sql import Metric
 from mhsds_pipeline.finance.published import PUBLISHED_SCHEMA, TABLES, _empty_table
 from mhsds_pipeline.period import ReportingPeriod
+
+WAREHOUSE_ENV = "MHSDS_WAREHOUSE_PATH"
 
 #: How an ICB figure attributes activity: the provider's ICB in the registry (providers.csv).
 ATTRIBUTION = "provider: the registry's icb_code of the provider (sum of the ICB's providers)"
@@ -54,6 +58,7 @@ PROVIDER_SCHEMA = pa.schema(
     [
         pa.field("org_id_provider", pa.string(), nullable=False),
         pa.field("icb_code", pa.string()),
+        pa.field("submission_accepted", pa.bool_(), nullable=False),
         *MEASURE_FIELDS,
     ]
 )
@@ -62,7 +67,7 @@ ICB_SCHEMA = pa.schema(
         pa.field("icb_code", pa.string(), nullable=False),
         pa.field("icb_name", pa.string()),
         pa.field("region_code", pa.string()),
-        pa.field("providers", pa.int64(), nullable=False),
+        pa.field("providers", pa.int64(), nullable=False),  # providers summed (files SDCS would accept)
         *MEASURE_FIELDS,
         pa.field("attribution", pa.string(), nullable=False),
     ]
@@ -118,7 +123,16 @@ def provider_raw_values(
     from mhsds_pipeline.transform import TransformError, run_dbt
 
     load_schema(settings, PUBLISHED_SCHEMA, tables)
-    ok, nodes = run_dbt(settings, ["build", "--select", "+tag:derived"], {"finance_enabled": True}, work_dir)
+    previous = os.environ.get(WAREHOUSE_ENV)  # run_dbt points the process's profile at the file
+    try:
+        ok, nodes = run_dbt(
+            settings, ["build", "--select", "+tag:derived"], {"finance_enabled": True}, work_dir
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
     if not ok:
         failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
         raise TransformError(

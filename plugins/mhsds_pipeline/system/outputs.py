@@ -106,9 +106,12 @@ def build_tables(
         dqmi = pq.read_table(dirs[org] / "dqmi" / "dqmi.parquet").replace_schema_metadata(None)
         dqmi_parts.append(dqmi.add_column(0, org_field, pa.array([org] * dqmi.num_rows, pa.string())))
         icb = _icb_of(registry, org)["icb_code"]
-        by_icb.setdefault(icb, []).append(o)
+        if o.submission_accepted:  # a file SDCS would reject is not in the national data
+            by_icb.setdefault(icb, []).append(o)
         for row in measures.publishable_rows(rp, o.ltp_exact, months_available=1):
-            ltp_rows.append({"org_id_provider": org, "icb_code": icb, **row})
+            ltp_rows.append(
+                {"org_id_provider": org, "icb_code": icb, "submission_accepted": o.submission_accepted, **row}
+            )
     icb_rows = []
     for icb, members in sorted(by_icb.items()):
         first = _icb_of(registry, members[0].org_id_provider)
@@ -168,6 +171,7 @@ def _manifest(
                 "rows_rejected": o.rows_rejected,
                 "rows_unreadable": o.rows_unreadable,
                 "rules_failed": o.rules_failed,
+                "file_rejected": o.file_rejected,
                 "dqmi_dataset_score": o.dqmi_dataset_score,
                 "dqmi_score_before_rejections": o.dqmi_score_before_rejections,
             }
