@@ -100,6 +100,19 @@ class EnvSettings(BaseSettings):
         allow_inf_nan=False,
     )
 
+    # -- the system view (many providers' packages; dags/mhsds_system.py) -----------------------
+    system_inbox: Path | None = _setting(
+        "MHSDS_SYSTEM_INBOX", None, "a directory; default <data>/system/inbox"
+    )
+    system_output: Path | None = _setting("MHSDS_SYSTEM_OUTPUT", None, "a directory; default <output>/system")
+    system_work: Path | None = _setting("MHSDS_SYSTEM_WORK", None, "a directory; default <data>/system/work")
+    spark_master: str = _setting(
+        "MHSDS_SPARK_MASTER",
+        "local[2]",
+        "a Spark master URL: local, local[N], local[*], spark://host:port, yarn or k8s://...",
+        pattern=r"^(local(\[(\d+|\*)\])?|spark://[A-Za-z0-9.-]+:\d+(,[A-Za-z0-9.-]+:\d+)*|yarn|k8s://\S+)$",
+    )
+
     # -- the submission ------------------------------------------------------------------------
     org_id_provider: str = _setting("MHSDS_ORG_ID_PROVIDER", "R1A", "an ODS organisation code")
     org_id_submit: str | None = _setting(

@@ -50,6 +50,10 @@ VALID: dict[str, tuple[object, str, object]] = {
     "finance_source_schema": (None, "ledger", "ledger"),
     "trajectory_scale": (None, "0.1", 0.1),
     "mhis_window_months": (24, "36", 36),
+    "system_inbox": (None, "/data/system/inbox", Path("/data/system/inbox")),
+    "system_output": (None, "/output/system", Path("/output/system")),
+    "system_work": (None, "/data/system/work", Path("/data/system/work")),
+    "spark_master": ("local[2]", "spark://spark-master:7077", "spark://spark-master:7077"),
     "submission_deadlines": (None, "/etc/deadlines.json", Path("/etc/deadlines.json")),
     "submission_cutoff_day": (20, "15", 15),
     "deadline_days_before": (5, "0", 0),
@@ -89,6 +93,7 @@ BAD: dict[str, list[tuple[str, str]]] = {
         ("0", "is out of range"),
         ("nan", "is not a finite number"),
     ],
+    "MHSDS_SPARK_MASTER": [("spark-master:7077", "expected a Spark master URL")],
     "MHSDS_MHIS_WINDOW_MONTHS": [
         ("two years", "is not a whole number"),
         ("0", "out of range"),
