@@ -15,6 +15,7 @@ whole month gives the flow's bytes too: tests/unit/test_system_dag.py).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import shutil
@@ -222,6 +223,11 @@ def test_manifest_lists_providers_files_and_rows(system):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], name
         if name.endswith(".parquet"):
             assert pq.read_metadata(path).num_rows == entry["rows"], name
+        elif name.endswith(".csv"):
+            with open(path, newline="", encoding="utf-8") as fh:
+                assert len(list(csv.reader(fh))) - 1 == entry["rows"], name
+    assert any(e["rows"] for n, e in manifest["files"].items() if n.endswith("validations.csv"))
+    assert not (root / "out" / ".staging" / PERIOD).exists()  # promoted: nothing left staged
     text = (month / "manifest.json").read_text() + (month / "ltp_by_icb.parquet").read_bytes().hex()
     assert "R1AP0" not in text  # no local patient identifier in the manifest
 

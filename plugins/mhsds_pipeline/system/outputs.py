@@ -136,6 +136,15 @@ def build_tables(
     }
 
 
+def _csv_rows(path: Path) -> int | None:
+    """Data rows of a CSV report (lines after the header; the reports never break a line inside a
+    value); None for other files."""
+    if path.suffix != ".csv":
+        return None
+    with open(path, "rb") as fh:
+        return max(0, sum(1 for line in fh if line.strip()) - 1)
+
+
 def _copy_reports(stage: Path, outcomes: list[ProviderOutcome], dirs: dict[str, Path]) -> list[Path]:
     copied = []
     for o in outcomes:
@@ -213,13 +222,14 @@ def publish_system_month(
         for name, table in build_tables(rp, outcomes, registry, dirs).items():
             files[name] = _write_parquet(table, stage / name)
         for path in _copy_reports(stage, outcomes, dirs):
-            files[path.relative_to(stage).as_posix()] = None
+            files[path.relative_to(stage).as_posix()] = _csv_rows(path)
         manifest = _manifest(rp, outcomes, registry, files, stage)
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         version = promote(settings, rp, stage)
     except BaseException:
         discard(stage)
         raise
+    discard(stage)  # moved into .versions: removes the period's now empty staging folder
     log.info(
         "System %s published: %d providers, %d ICBs -> %s",
         rp,
