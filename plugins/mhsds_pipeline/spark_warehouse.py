@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mhsds_pipeline.config import Settings
@@ -114,6 +115,21 @@ def load_raw_spark(spark: SparkSession, landing_dir: Path) -> dict[str, int]:
             f"Landing zone of {extracted.period}: {'; '.join(differ)}. "
             f"The files changed while loading: re-run the extract for {extracted.period}."
         )
+    return counts
+
+
+def load_tables_spark(spark: SparkSession, schema: str, tables: dict[str, pa.Table]) -> dict[str, int]:
+    """Replace the tables of ``schema`` in the session's catalogue with ``tables`` (Arrow, e.g. the
+    finance extract of ``finance.loader.read_source`` or the published months of
+    ``finance.published.published_tables``), as ``finance.loader.load_schema`` does on DuckDB and
+    PostgreSQL; returns row counts. Managed tables in the session's default format."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {_quote(schema)}")
+    counts: dict[str, int] = {}
+    for name, table in tables.items():
+        relation = f"{_quote(schema)}.{_quote(name)}"
+        spark.sql(f"DROP TABLE IF EXISTS {relation}")
+        spark.createDataFrame(table).write.saveAsTable(relation)
+        counts[name] = table.num_rows
     return counts
 
 

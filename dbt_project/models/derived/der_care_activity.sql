@@ -3,11 +3,11 @@
 -- concept before the first ':', Der_SNoMEDProcQual = the value after the last '=' (if any).
 
 select
-    a."UniqMonthID",
-    a."CareActID",
-    a."CareContactID",
-    trim(split_part(a."Procedure", ':', 1)) as "Der_SNoMEDProcCode",
-    case when a."Procedure" like '%=%'
-         then trim(reverse(split_part(reverse(a."Procedure"), '=', 1))) end as "Der_SNoMEDProcQual"
+    a.{{ adapter.quote('UniqMonthID') }},
+    a.{{ adapter.quote('CareActID') }},
+    a.{{ adapter.quote('CareContactID') }},
+    trim(split_part(a.{{ adapter.quote('Procedure') }}, ':', 1)) as {{ adapter.quote('Der_SNoMEDProcCode') }},
+    case when a.{{ adapter.quote('Procedure') }} like '%=%'
+         then trim(reverse(split_part(reverse(a.{{ adapter.quote('Procedure') }}), '=', 1))) end as {{ adapter.quote('Der_SNoMEDProcQual') }}
 from {{ source('mhsds_published', 'MHS202CareActivity') }} a
-where a."Procedure" is not null
+where a.{{ adapter.quote('Procedure') }} is not null

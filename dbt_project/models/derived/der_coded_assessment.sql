@@ -9,31 +9,31 @@ with referral as (
 
 refer as (
     select
-        a."UniqMonthID",
-        r."RecordNumber",
-        r."Person_ID",
-        r."UniqServReqID",
-        'MHS606' as "Der_AssessmentTable",
-        a."CodedAssToolType",
-        cast(a."AssToolCompTimestamp" as date) as "Der_AssessmentDate"
+        a.{{ adapter.quote('UniqMonthID') }},
+        r.{{ adapter.quote('RecordNumber') }},
+        r.{{ adapter.quote('Person_ID') }},
+        r.{{ adapter.quote('UniqServReqID') }},
+        'MHS606' as {{ adapter.quote('Der_AssessmentTable') }},
+        a.{{ adapter.quote('CodedAssToolType') }},
+        cast(a.{{ adapter.quote('AssToolCompTimestamp') }} as date) as {{ adapter.quote('Der_AssessmentDate') }}
     from {{ source('mhsds_published', 'MHS606CodedScoreAssessmentRefer') }} a
-    join referral r on r."UniqMonthID" = a."UniqMonthID" and r."ServiceRequestID" = a."ServiceRequestID"
+    join referral r on r.{{ adapter.quote('UniqMonthID') }} = a.{{ adapter.quote('UniqMonthID') }} and r.{{ adapter.quote('ServiceRequestID') }} = a.{{ adapter.quote('ServiceRequestID') }}
 ),
 
 act as (
     select
-        s."UniqMonthID",
-        c."RecordNumber",
-        c."Person_ID",
-        c."UniqServReqID",
-        'MHS607' as "Der_AssessmentTable",
-        s."CodedAssToolType",
-        c."Der_ContactDate" as "Der_AssessmentDate"
+        s.{{ adapter.quote('UniqMonthID') }},
+        c.{{ adapter.quote('RecordNumber') }},
+        c.{{ adapter.quote('Person_ID') }},
+        c.{{ adapter.quote('UniqServReqID') }},
+        'MHS607' as {{ adapter.quote('Der_AssessmentTable') }},
+        s.{{ adapter.quote('CodedAssToolType') }},
+        c.{{ adapter.quote('Der_ContactDate') }} as {{ adapter.quote('Der_AssessmentDate') }}
     from {{ source('mhsds_published', 'MHS607CodedScoreAssessmentAct') }} s
     join {{ source('mhsds_published', 'MHS202CareActivity') }} ca
-        on ca."UniqMonthID" = s."UniqMonthID" and ca."CareActID" = s."CareActID"
+        on ca.{{ adapter.quote('UniqMonthID') }} = s.{{ adapter.quote('UniqMonthID') }} and ca.{{ adapter.quote('CareActID') }} = s.{{ adapter.quote('CareActID') }}
     join {{ ref('der_activity') }} c
-        on c."UniqMonthID" = ca."UniqMonthID" and c."CareContactID" = ca."CareContactID"
+        on c.{{ adapter.quote('UniqMonthID') }} = ca.{{ adapter.quote('UniqMonthID') }} and c.{{ adapter.quote('CareContactID') }} = ca.{{ adapter.quote('CareContactID') }}
 )
 
 select * from refer

@@ -12,28 +12,28 @@ referral as (
 ),
 
 discharge_ward as (
-    select "UniqMonthID", "HospProvSpellID", "EndDateWardStay",
-           min("MHAdmittedPatientClass") as "MHAdmittedPatientClass"
+    select {{ adapter.quote('UniqMonthID') }}, {{ adapter.quote('HospProvSpellID') }}, {{ adapter.quote('EndDateWardStay') }},
+           min({{ adapter.quote('MHAdmittedPatientClass') }}) as {{ adapter.quote('MHAdmittedPatientClass') }}
     from {{ source('mhsds_published', 'MHS502WardStay') }}
-    where "EndDateWardStay" is not null
-    group by "UniqMonthID", "HospProvSpellID", "EndDateWardStay"
+    where {{ adapter.quote('EndDateWardStay') }} is not null
+    group by {{ adapter.quote('UniqMonthID') }}, {{ adapter.quote('HospProvSpellID') }}, {{ adapter.quote('EndDateWardStay') }}
 )
 
 select
-    s."UniqMonthID",
-    r."RecordNumber",
-    r."Person_ID",
-    r."UniqServReqID",
-    r."OrgIDProv" || s."HospProvSpellID" as "UniqHospProvSpellID",
-    s."StartDateHospProvSpell",
-    s."DischDateHospProvSpell",
-    w."MHAdmittedPatientClass",
-    r."AgeRepPeriodEnd",
-    r."Der_FY",
-    case when s."DischDateHospProvSpell" is not null
-         then {{ dbt.datediff('s."StartDateHospProvSpell"', 's."DischDateHospProvSpell"', 'day') }} end as "Hosp_LOS"
+    s.{{ adapter.quote('UniqMonthID') }},
+    r.{{ adapter.quote('RecordNumber') }},
+    r.{{ adapter.quote('Person_ID') }},
+    r.{{ adapter.quote('UniqServReqID') }},
+    r.{{ adapter.quote('OrgIDProv') }} || s.{{ adapter.quote('HospProvSpellID') }} as {{ adapter.quote('UniqHospProvSpellID') }},
+    s.{{ adapter.quote('StartDateHospProvSpell') }},
+    s.{{ adapter.quote('DischDateHospProvSpell') }},
+    w.{{ adapter.quote('MHAdmittedPatientClass') }},
+    r.{{ adapter.quote('AgeRepPeriodEnd') }},
+    r.{{ adapter.quote('Der_FY') }},
+    case when s.{{ adapter.quote('DischDateHospProvSpell') }} is not null
+         then {{ dbt.datediff(('s.' ~ adapter.quote('StartDateHospProvSpell')), ('s.' ~ adapter.quote('DischDateHospProvSpell')), 'day') }} end as {{ adapter.quote('Hosp_LOS') }}
 from spell s
-join referral r on r."UniqMonthID" = s."UniqMonthID" and r."ServiceRequestID" = s."ServiceRequestID"
+join referral r on r.{{ adapter.quote('UniqMonthID') }} = s.{{ adapter.quote('UniqMonthID') }} and r.{{ adapter.quote('ServiceRequestID') }} = s.{{ adapter.quote('ServiceRequestID') }}
 left join discharge_ward w
-    on w."UniqMonthID" = s."UniqMonthID" and w."HospProvSpellID" = s."HospProvSpellID"
-   and w."EndDateWardStay" = s."DischDateHospProvSpell"
+    on w.{{ adapter.quote('UniqMonthID') }} = s.{{ adapter.quote('UniqMonthID') }} and w.{{ adapter.quote('HospProvSpellID') }} = s.{{ adapter.quote('HospProvSpellID') }}
+   and w.{{ adapter.quote('EndDateWardStay') }} = s.{{ adapter.quote('DischDateHospProvSpell') }}

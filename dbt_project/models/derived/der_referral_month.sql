@@ -11,24 +11,24 @@ person as (
 )
 
 select
-    r."UniqMonthID",
-    p."RecordNumber",
-    p."Person_ID",
-    p."OrgIDProv" || r."ServiceRequestID" as "UniqServReqID",
-    r."ServiceRequestID",
-    p."OrgIDProv",
-    r."LocalPatientID",
-    r."CareProfTeamLocalID",
-    r."ReferralRequestReceivedDate",
-    r."ServDischDate",
-    {{ mhsds_age_years('p."PersonBirthDate"', 'r."ReferralRequestReceivedDate"') }} as "AgeServReferRecDate",
-    p."AgeRepPeriodEnd",
-    p."LADistrictAuth",
-    p."GenderIDCode",
-    p."GenderSameAtBirth",
-    p."Gender",
-    p."ReportingPeriodStartDate",
-    p."ReportingPeriodEndDate",
-    {{ mhsds_financial_year('p."ReportingPeriodStartDate"') }} as "Der_FY"
+    r.{{ adapter.quote('UniqMonthID') }},
+    p.{{ adapter.quote('RecordNumber') }},
+    p.{{ adapter.quote('Person_ID') }},
+    p.{{ adapter.quote('OrgIDProv') }} || r.{{ adapter.quote('ServiceRequestID') }} as {{ adapter.quote('UniqServReqID') }},
+    r.{{ adapter.quote('ServiceRequestID') }},
+    p.{{ adapter.quote('OrgIDProv') }},
+    r.{{ adapter.quote('LocalPatientID') }},
+    r.{{ adapter.quote('CareProfTeamLocalID') }},
+    r.{{ adapter.quote('ReferralRequestReceivedDate') }},
+    r.{{ adapter.quote('ServDischDate') }},
+    {{ mhsds_age_years(('p.' ~ adapter.quote('PersonBirthDate')), ('r.' ~ adapter.quote('ReferralRequestReceivedDate'))) }} as {{ adapter.quote('AgeServReferRecDate') }},
+    p.{{ adapter.quote('AgeRepPeriodEnd') }},
+    p.{{ adapter.quote('LADistrictAuth') }},
+    p.{{ adapter.quote('GenderIDCode') }},
+    p.{{ adapter.quote('GenderSameAtBirth') }},
+    p.{{ adapter.quote('Gender') }},
+    p.{{ adapter.quote('ReportingPeriodStartDate') }},
+    p.{{ adapter.quote('ReportingPeriodEndDate') }},
+    {{ mhsds_financial_year(('p.' ~ adapter.quote('ReportingPeriodStartDate'))) }} as {{ adapter.quote('Der_FY') }}
 from referral r
-join person p on p."UniqMonthID" = r."UniqMonthID" and p."LocalPatientID" = r."LocalPatientID"
+join person p on p.{{ adapter.quote('UniqMonthID') }} = r.{{ adapter.quote('UniqMonthID') }} and p.{{ adapter.quote('LocalPatientID') }} = r.{{ adapter.quote('LocalPatientID') }}

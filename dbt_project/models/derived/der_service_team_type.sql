@@ -8,28 +8,28 @@ with referral as (
 ),
 
 team as (
-    select "UniqMonthID", "CareProfTeamLocalID", "ServTeamTypeMH"
+    select {{ adapter.quote('UniqMonthID') }}, {{ adapter.quote('CareProfTeamLocalID') }}, {{ adapter.quote('ServTeamTypeMH') }}
     from {{ source('mhsds_published', 'MHS902ServiceTeamDetails') }}
 ),
 
 team_rows as (
-    select r."UniqMonthID", r."RecordNumber", r."UniqServReqID", r."CareProfTeamLocalID" as "TeamLocalID",
-           'MHS101' as "Der_TeamSource"
+    select r.{{ adapter.quote('UniqMonthID') }}, r.{{ adapter.quote('RecordNumber') }}, r.{{ adapter.quote('UniqServReqID') }}, r.{{ adapter.quote('CareProfTeamLocalID') }} as {{ adapter.quote('TeamLocalID') }},
+           'MHS101' as {{ adapter.quote('Der_TeamSource') }}
     from referral r
-    where r."CareProfTeamLocalID" is not null
+    where r.{{ adapter.quote('CareProfTeamLocalID') }} is not null
     union all
-    select r."UniqMonthID", r."RecordNumber", r."UniqServReqID", o."OtherCareProfTeamLocalID" as "TeamLocalID",
-           'MHS102' as "Der_TeamSource"
+    select r.{{ adapter.quote('UniqMonthID') }}, r.{{ adapter.quote('RecordNumber') }}, r.{{ adapter.quote('UniqServReqID') }}, o.{{ adapter.quote('OtherCareProfTeamLocalID') }} as {{ adapter.quote('TeamLocalID') }},
+           'MHS102' as {{ adapter.quote('Der_TeamSource') }}
     from {{ source('mhsds_published', 'MHS102OtherServiceType') }} o
-    join referral r on r."UniqMonthID" = o."UniqMonthID" and r."ServiceRequestID" = o."ServiceRequestID"
+    join referral r on r.{{ adapter.quote('UniqMonthID') }} = o.{{ adapter.quote('UniqMonthID') }} and r.{{ adapter.quote('ServiceRequestID') }} = o.{{ adapter.quote('ServiceRequestID') }}
 )
 
 select
-    t."UniqMonthID",
-    t."RecordNumber",
-    t."UniqServReqID",
-    t."TeamLocalID",
-    tt."ServTeamTypeMH" as "ServTeamTypeRefToMH",
-    t."Der_TeamSource"
+    t.{{ adapter.quote('UniqMonthID') }},
+    t.{{ adapter.quote('RecordNumber') }},
+    t.{{ adapter.quote('UniqServReqID') }},
+    t.{{ adapter.quote('TeamLocalID') }},
+    tt.{{ adapter.quote('ServTeamTypeMH') }} as {{ adapter.quote('ServTeamTypeRefToMH') }},
+    t.{{ adapter.quote('Der_TeamSource') }}
 from team_rows t
-left join team tt on tt."UniqMonthID" = t."UniqMonthID" and tt."CareProfTeamLocalID" = t."TeamLocalID"
+left join team tt on tt.{{ adapter.quote('UniqMonthID') }} = t.{{ adapter.quote('UniqMonthID') }} and tt.{{ adapter.quote('CareProfTeamLocalID') }} = t.{{ adapter.quote('TeamLocalID') }}
