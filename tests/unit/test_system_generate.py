@@ -158,3 +158,55 @@ def test_packages_load_and_validation_finds_each_providers_planted_defects(built
                 assert n == len(_rows(out / PERIOD / org / "MHS001MPI.csv"))
     finally:
         engine.dispose()
+
+
+def test_profile_applies_and_restores_the_trusts_values(tmp_path):
+    from mhsds_pipeline.synthetic import frames, spine, trust, v6_spec
+    from mhsds_pipeline.synthetic.profile import applied
+
+    regs = reg.registry(3, 0.5, 42)
+    before = (
+        trust.PRACTICES,
+        trust.POSTCODE_DISTRICTS,
+        trust.WARDS,
+        dict(frames.ID_FORMATS),
+        v6_spec.PROVIDER_ORG,
+    )
+    prof = reg.profile(regs[2], regs, 42)
+    with applied(prof):
+        assert v6_spec.PROVIDER_ORG == "Z0B" and spine.NHS_POOL == (42, reg.nhs_pool_offset(regs[2], regs))
+        assert frames.format_ids("patient_id", [7])[0] == "Z0BP0000007"
+        assert {w.site_code[:3] for w in trust.WARDS} == {"Z0B"}
+        assert trust.COMMISSIONER_HOME == regs[2].icb.sub_icb and trust.BORDER_RESIDENT_SHARE == {}
+        assert trust.POSTCODE_DISTRICTS == regs[2].icb.postcodes
+    after = (
+        trust.PRACTICES,
+        trust.POSTCODE_DISTRICTS,
+        trust.WARDS,
+        dict(frames.ID_FORMATS),
+        v6_spec.PROVIDER_ORG,
+    )
+    assert after == before and spine.NHS_POOL is None
+
+
+def test_cli_generate_providers_passes_its_options(monkeypatch, tmp_path):
+    from mhsds_pipeline import cli
+    from mhsds_pipeline.system import generate as gen_mod
+
+    calls = []
+    monkeypatch.setattr(gen_mod, "generate_providers", lambda out, **kw: calls.append((out, kw)) or {})
+    argv = [
+        "generate",
+        "--providers",
+        "3",
+        "--total-scale",
+        "0.5",
+        "--period",
+        PERIOD,
+        "--out-dir",
+        str(tmp_path),
+    ]
+    assert cli.main([*argv, "--workers", "2"]) == 0
+    out, kw = calls[0]
+    assert out == tmp_path and kw["providers"] == 3 and kw["total_scale"] == 0.5 and kw["workers"] == 2
+    assert kw["period"] == PERIOD and kw["months"] == 1 and kw["seed"] == 42

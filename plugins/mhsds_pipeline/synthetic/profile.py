@@ -32,6 +32,10 @@ class ProviderProfile:
     id_prefix: str = ""
     #: (pool seed, offset) into the national NHS number pool; None = the trust's own draw.
     nhs_pool: tuple[int, int] | None = None
+    #: Real postcode districts per locality (four pools); None = the trust's. Away from the
+    #: Welsh border no patient has a Welsh postcode (``border_residents`` False).
+    postcode_districts: tuple[tuple[str, ...], ...] | None = None
+    border_residents: bool = True
 
     def site_code(self, trust_site: str) -> str:
         """R1AX1 -> <org>X1: the trust's sites renamed after the provider."""
@@ -66,6 +70,8 @@ def applied(profile: ProviderProfile) -> Iterator[ProviderProfile]:
         (v6_spec, "PROVIDER_ORG"): v6_spec.PROVIDER_ORG,
         (v6_spec, "EXTRA_ORGS"): v6_spec.EXTRA_ORGS,
         (spine, "NHS_POOL"): spine.NHS_POOL,
+        (trust, "POSTCODE_DISTRICTS"): trust.POSTCODE_DISTRICTS,
+        (trust, "BORDER_RESIDENT_SHARE"): trust.BORDER_RESIDENT_SHARE,
     }
     id_formats = dict(frames.ID_FORMATS)
     if len(profile.commissioners_out_of_area) != len(base.commissioners_out_of_area):
@@ -84,6 +90,14 @@ def applied(profile: ProviderProfile) -> Iterator[ProviderProfile]:
         v6_spec.PROVIDER_ORG = profile.org_id
         v6_spec.EXTRA_ORGS = frozenset(profile.organisations)
         spine.NHS_POOL = profile.nhs_pool
+        if profile.postcode_districts is not None:
+            if len(profile.postcode_districts) != len(trust.LOCALITIES):
+                raise ValueError(
+                    f"{profile.org_id}: give one postcode pool per locality ({len(trust.LOCALITIES)})"
+                )
+            trust.POSTCODE_DISTRICTS = profile.postcode_districts
+        if not profile.border_residents:
+            trust.BORDER_RESIDENT_SHARE = {}
         for column, (prefix, width) in id_formats.items():  # the same dict object everyone imported
             frames.ID_FORMATS[column] = (profile.id_prefix + prefix, width)
         yield profile

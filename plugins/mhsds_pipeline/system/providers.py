@@ -20,7 +20,8 @@
   ~43 units of total scale (one month) they go round again and providers far apart share more;
 * the codes its patients' rows carry: the ICB's real sub-ICB location as home commissioner
   (OrgIDComm), four other ICBs' sub-ICB locations for out-of-area care, and invented GP practice
-  codes ``Y9<ICB index:02><nn>`` (letter + 5 digits, the practice code shape).
+  codes ``Y9<ICB index:02><nn>`` (letter + 5 digits, the practice code shape), and postcodes
+  (random units) in real postcode districts of the ICB's area.
 
 The registry is written as ``providers.csv`` (:data:`COLUMNS`). Same N, seed and total scale =>
 the same registry.
@@ -61,28 +62,48 @@ class Icb:
     name: str
     region_code: str
     sub_icb: str  # a real sub-ICB location of the ICB (the home commissioner, OrgIDComm)
+    #: Real postcode districts in the ICB's area, four pools (the generator's four localities);
+    #: empty for the trust's ICB (it keeps trust.py's).
+    postcodes: tuple[tuple[str, ...], ...] = ()
 
 
-#: Real ICBs (ODS codes and names, NHS England regions) with one of their sub-ICB locations,
-#: in an order that alternates regions. QGH first: the trust's own ICB.
+# fmt: off
+#: Real ICBs (ODS codes and names, NHS England regions) with one of their sub-ICB locations and
+#: postcode districts of their area, in an order that alternates regions. QGH first: the trust's.
 ICBS: tuple[Icb, ...] = (
     Icb("QGH", "NHS Herefordshire and Worcestershire Integrated Care Board", "Y60", "18C"),
-    Icb("QWE", "NHS South West London Integrated Care Board", "Y56", "36L"),
-    Icb("QOP", "NHS Greater Manchester Integrated Care Board", "Y62", "14L"),
-    Icb("QWO", "NHS West Yorkshire Integrated Care Board", "Y63", "15F"),
-    Icb("QUY", "NHS Bristol, North Somerset and South Gloucestershire Integrated Care Board", "Y58", "15C"),
-    Icb("QXU", "NHS Surrey Heartlands Integrated Care Board", "Y59", "92A"),
-    Icb("QUE", "NHS Cambridgeshire and Peterborough Integrated Care Board", "Y61", "06H"),
-    Icb("QHL", "NHS Birmingham and Solihull Integrated Care Board", "Y60", "15E"),
-    Icb("QKK", "NHS South East London Integrated Care Board", "Y56", "72Q"),
-    Icb("QYG", "NHS Cheshire and Merseyside Integrated Care Board", "Y62", "99A"),
-    Icb("QHM", "NHS North East and North Cumbria Integrated Care Board", "Y63", "13T"),
-    Icb("QJK", "NHS Devon Integrated Care Board", "Y58", "15N"),
-    Icb("QKS", "NHS Kent and Medway Integrated Care Board", "Y59", "91Q"),
-    Icb("QMM", "NHS Norfolk and Waveney Integrated Care Board", "Y61", "26A"),
-    Icb("QNC", "NHS Staffordshire and Stoke-on-Trent Integrated Care Board", "Y60", "05W"),
-    Icb("QSL", "NHS Somerset Integrated Care Board", "Y58", "11X"),
+    Icb("QWE", "NHS South West London Integrated Care Board", "Y56", "36L",
+        (("SW17", "SW18", "SW19", "SW20"), ("CR0", "CR2", "CR7"), ("KT1", "KT2", "KT3"), ("SM1", "SM4", "SM5"))),
+    Icb("QOP", "NHS Greater Manchester Integrated Care Board", "Y62", "14L",
+        (("M1", "M4", "M8", "M13"), ("BL1", "BL2", "BL3"), ("OL1", "OL4", "OL8"), ("SK1", "SK2", "SK4"))),
+    Icb("QWO", "NHS West Yorkshire Integrated Care Board", "Y63", "15F",
+        (("LS1", "LS6", "LS9", "LS11"), ("BD1", "BD3", "BD5"), ("HD1", "HD2", "HD3"), ("WF1", "WF2", "WF10"))),
+    Icb("QUY", "NHS Bristol, North Somerset and South Gloucestershire Integrated Care Board", "Y58", "15C",
+        (("BS1", "BS2", "BS3", "BS5"), ("BS20", "BS21", "BS22"), ("BS32", "BS34", "BS35"), ("BS15", "BS16"))),
+    Icb("QXU", "NHS Surrey Heartlands Integrated Care Board", "Y59", "92A",
+        (("GU1", "GU2", "GU4"), ("KT13", "KT15", "KT16"), ("RH1", "RH2", "RH4"), ("KT17", "KT18", "KT19"))),
+    Icb("QUE", "NHS Cambridgeshire and Peterborough Integrated Care Board", "Y61", "06H",
+        (("CB1", "CB2", "CB4"), ("PE1", "PE2", "PE3"), ("PE27", "PE28", "PE29"), ("CB6", "CB7", "PE13"))),
+    Icb("QHL", "NHS Birmingham and Solihull Integrated Care Board", "Y60", "15E",
+        (("B1", "B5", "B10", "B12"), ("B23", "B24", "B44"), ("B29", "B31", "B38"), ("B90", "B91", "B92"))),
+    Icb("QKK", "NHS South East London Integrated Care Board", "Y56", "72Q",
+        (("SE1", "SE5", "SE15"), ("SE6", "SE13", "SE23"), ("SE9", "SE18", "SE28"), ("BR1", "BR2", "BR6"))),
+    Icb("QYG", "NHS Cheshire and Merseyside Integrated Care Board", "Y62", "99A",
+        (("L1", "L4", "L8"), ("CH41", "CH43", "CH62"), ("WA1", "WA2", "WA5"), ("CW1", "CW2", "CH1"))),
+    Icb("QHM", "NHS North East and North Cumbria Integrated Care Board", "Y63", "13T",
+        (("NE1", "NE4", "NE6"), ("SR1", "SR2", "SR4"), ("DH1", "DL1", "TS1"), ("CA1", "CA2", "CA3"))),
+    Icb("QJK", "NHS Devon Integrated Care Board", "Y58", "15N",
+        (("EX1", "EX2", "EX4"), ("PL1", "PL4", "PL6"), ("TQ1", "TQ2", "TQ12"), ("EX31", "EX32", "EX39"))),
+    Icb("QKS", "NHS Kent and Medway Integrated Care Board", "Y59", "91Q",
+        (("ME1", "ME4", "ME7"), ("CT1", "CT2", "CT9"), ("TN23", "TN24", "TN9"), ("DA1", "DA11", "DA12"))),
+    Icb("QMM", "NHS Norfolk and Waveney Integrated Care Board", "Y61", "26A",
+        (("NR1", "NR2", "NR3"), ("NR30", "NR31", "NR32"), ("PE30", "PE31", "PE38"), ("IP22", "NR16", "NR17"))),
+    Icb("QNC", "NHS Staffordshire and Stoke-on-Trent Integrated Care Board", "Y60", "05W",
+        (("ST1", "ST4", "ST6"), ("ST16", "ST17", "ST18"), ("WS11", "WS12", "WS13"), ("DE13", "DE14", "B79"))),
+    Icb("QSL", "NHS Somerset Integrated Care Board", "Y58", "11X",
+        (("TA1", "TA2", "TA6"), ("BA20", "BA21", "TA18"), ("BA11", "BA16", "BA4"), ("TA20", "TA21", "TA24"))),
 )
+# fmt: on
 
 #: Practices per locality pool of a generated provider (the trust has 25 + 30 + 15 + 15).
 PRACTICES_PER_POOL = 12
@@ -192,6 +213,8 @@ def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> Pr
         commissioners_out_of_area=out_of_area,
         id_prefix=provider.org_id_provider,
         nhs_pool=(pool_seed, offset),
+        postcode_districts=ICBS[index].postcodes,
+        border_residents=False,
     )
 
 
