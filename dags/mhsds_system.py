@@ -13,7 +13,8 @@ reports and NHS England's LTP measures (dbt builds the national derived tables i
 run and the period's last good outputs stay as they are; re-running a period gives the same bytes.
 
 **Why no pool**: each provider has its own DuckDB file (DuckDB allows one writer per file), so the
-mapped tasks run side by side without the trust's one-slot `mhsds_warehouse` pool.
+mapped tasks run side by side (at most 4 at once per run) without the trust's one-slot
+`mhsds_warehouse` pool.
 
 **Period**: trigger with `{"period": "2026-10"}`; without it the run processes the month before
 its logical date. **Folders**: `MHSDS_SYSTEM_INBOX`, `MHSDS_SYSTEM_OUTPUT`, `MHSDS_SYSTEM_WORK`.
@@ -29,6 +30,8 @@ from airflow.sdk import Param, dag, task
 from mhsds_pipeline.alerts import default_args
 from mhsds_pipeline.failures import run_step
 from mhsds_pipeline.summaries import ONE_XCOM
+
+PROVIDERS_AT_ONCE = 4
 
 
 @dag(
@@ -65,7 +68,8 @@ def mhsds_system():
         inbox, _, _ = flow.system_dirs()
         return [str(p) for p in run_step(flow.list_packages, inbox, period)]
 
-    @task(map_index_template="{{ provider }}", **ONE_XCOM)
+    # each provider is a DuckDB file and a dbt run in its own process: a few at a time per run
+    @task(map_index_template="{{ provider }}", max_active_tis_per_dagrun=PROVIDERS_AT_ONCE, **ONE_XCOM)
     def load_and_validate_provider(package_dir: str, period: str) -> dict:
         """One provider: its own DuckDB file, rules, DQMI, SDCS reports, LTP measures."""
         from pathlib import Path

@@ -50,7 +50,7 @@ def test_one_mapped_task_per_provider_then_combine(dag):
     assert "combine" in mapped.downstream_task_ids
     assert dag.get_task("resolve_period").downstream_task_ids >= {"list_packages", "combine"}
     # each provider has its own DuckDB file: the trust's one-slot warehouse pool is not needed
-    assert mapped.pool != "mhsds_warehouse"
+    assert mapped.pool != "mhsds_warehouse" and mapped.max_active_tis_per_dagrun == 4
 
 
 def test_dag_file_does_not_import_heavy_libraries():
