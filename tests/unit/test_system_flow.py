@@ -280,3 +280,18 @@ def test_a_package_filed_under_another_month_is_refused(tmp_path):
         run_system_month(inbox, "2026-11", tmp_path / "out", tmp_path / "work")
     assert not (tmp_path / "out" / "2026-11").exists()
     shutil.rmtree(inbox)
+
+
+def test_the_deployed_folders_come_from_the_settings_model(monkeypatch, tmp_path):
+    from mhsds_pipeline.system.flow import system_dirs
+
+    monkeypatch.setenv("MHSDS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MHSDS_OUTPUT_DIR", str(tmp_path / "output"))
+    monkeypatch.delenv("MHSDS_SYSTEM_OUTPUT", raising=False)
+    monkeypatch.delenv("MHSDS_SYSTEM_WORK", raising=False)
+    monkeypatch.setenv("MHSDS_SYSTEM_INBOX", str(tmp_path / "incoming"))
+    assert system_dirs() == (
+        tmp_path / "incoming",
+        tmp_path / "output" / "system",
+        tmp_path / "data" / "system" / "work",
+    )

@@ -43,19 +43,18 @@ REGISTRY_FILE = "providers.csv"
 
 
 def system_dirs() -> tuple[Path, Path, Path]:
-    """(inbox, output, work) of the deployed system view: ``MHSDS_SYSTEM_INBOX`` (default
-    ``<data>/system/inbox``), ``MHSDS_SYSTEM_OUTPUT`` (``<output>/system``) and ``MHSDS_SYSTEM_WORK``
-    (``<data>/system/work``: the per-provider DuckDB files and hand-over files)."""
-    import os
-
+    """(inbox, output, work) of the deployed system view, from the settings model:
+    ``MHSDS_SYSTEM_INBOX`` (default ``<data>/system/inbox``), ``MHSDS_SYSTEM_OUTPUT``
+    (``<output>/system``) and ``MHSDS_SYSTEM_WORK`` (``<data>/system/work``: the per-provider
+    DuckDB files and hand-over files)."""
     from mhsds_pipeline.config import load_settings
+    from mhsds_pipeline.settings import read_settings
 
-    settings = load_settings()
-    env = os.environ.get
+    settings, env = load_settings(), read_settings()
     return (
-        Path(env("MHSDS_SYSTEM_INBOX") or settings.data_dir / "system" / "inbox"),
-        Path(env("MHSDS_SYSTEM_OUTPUT") or settings.output_dir / "system"),
-        Path(env("MHSDS_SYSTEM_WORK") or settings.data_dir / "system" / "work"),
+        Path(env.system_inbox or settings.data_dir / "system" / "inbox"),
+        Path(env.system_output or settings.output_dir / "system"),
+        Path(env.system_work or settings.data_dir / "system" / "work"),
     )
 
 
