@@ -13,6 +13,8 @@
       * string literals: Spark reads backslash escapes and has no '' escape;
       * contracts: dbt's empty-schema query casts each contract data_type with dbt.cast, so a
         spark__cast mapping the contract's types lets the same YAML contracts be enforced;
+      * dbt-spark forces ANSI mode off, so "Name" is a string there, never an identifier;
+      * day differences: dbt.datediff gives a bigint on DuckDB, an int on Spark (mhsds_days_between);
       * seeds: dbt-spark's seed DDL and inserts take column_types verbatim and bind values as
         unescaped quoted text (NULL becomes 'None'); the spark__ seed macros below map the types
         and render literals themselves.
@@ -116,3 +118,17 @@
   {%- endfor -%}
   {{ return(statements[0] if statements else '') }}
 {% endmacro %}
+
+{#- Whole days from `start_date` to `end_date` as a bigint on every engine (dbt.datediff, whose
+    day difference is a bigint on DuckDB, an int on Spark). -#}
+{% macro mhsds_days_between(start_date, end_date) -%}
+    {{- return(adapter.dispatch('mhsds_days_between', 'mhsds')(start_date, end_date)) -}}
+{%- endmacro %}
+
+{% macro default__mhsds_days_between(start_date, end_date) -%}
+    {{- return(dbt.datediff(start_date, end_date, 'day')) -}}
+{%- endmacro %}
+
+{% macro spark__mhsds_days_between(start_date, end_date) -%}
+    cast(datediff(cast({{ end_date }} as date), cast({{ start_date }} as date)) as bigint)
+{%- endmacro %}

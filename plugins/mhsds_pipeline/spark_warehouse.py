@@ -144,12 +144,15 @@ def transform_spark(
     source_watermark: str | None,
     spark: SparkSession | None = None,
     select: list[str] | None = None,
+    finance: bool = False,
 ) -> dict:
     """``dbt build --target spark`` for the period in this process (the session is shared with
     dbt-spark); raises TransformError naming each failed node, as the DuckDB build does.
 
     ``spark``: the session holding ``raw_epr`` (default: the active one). ``select``: extra dbt
-    selection arguments (default: everything but the v6 code-list seeds, as :func:`build`)."""
+    selection arguments (default: everything but the v6 code-list seeds, as :func:`build`).
+    ``finance``: enable the finance and derived nodes too (they read ``raw_finance`` and
+    ``mhsds_published``, see :func:`load_tables_spark`), so one invocation builds all 99 models."""
     from pyspark.sql import SparkSession
 
     from mhsds_pipeline.transform import TransformError, dbt_vars, run_dbt
@@ -165,12 +168,8 @@ def transform_spark(
     work_dir = spark_work_dir(settings, period)
     t0 = time.perf_counter()
     args = ["build", *(select or ["--exclude", "path:seeds/reference/v6"])]
-    ok, nodes = run_dbt(
-        replace(settings, warehouse_target="spark"),
-        args,
-        dbt_vars(settings, period, source_watermark),
-        work_dir,
-    )
+    vars_ = {**dbt_vars(settings, period, source_watermark), **({"finance_enabled": True} if finance else {})}
+    ok, nodes = run_dbt(replace(settings, warehouse_target="spark"), args, vars_, work_dir)
     counts: dict[str, int] = {}
     for n in nodes:
         counts[n.status] = counts.get(n.status, 0) + 1

@@ -1,10 +1,13 @@
-"""The dbt project on Spark (dbt-spark ``session`` method, a local pyspark session): every MHSDS
-mart equals the DuckDB build of the same month, row for row, under its IDB name.
+"""The dbt project on Spark (dbt-spark ``session`` method, a local pyspark session): every model
+builds, and every MHSDS mart, finance mart and derived-fields table equals the DuckDB build of
+the same month, row for row, under its IDB names.
 
 One small synthetic month (scale 0.05) is extracted once and built twice from the same landing
-files: on DuckDB as the pipeline does (``transform.build``) and on Spark
-(``spark_warehouse.load_raw_spark`` + ``transform_spark``). One SparkSession serves the whole
-test session (starting one costs ~10 s). Loopback only, no Spark UI.
+files: on DuckDB as the pipeline does (``transform.build``, then the finance and derived models
+on that month published and a synthetic ledger) and on Spark (``spark_warehouse.load_raw_spark``,
+``load_tables_spark`` and one ``transform_spark`` with the finance nodes enabled: all 99 models).
+One SparkSession serves the whole test session (starting one costs ~10 s). Loopback only, no
+Spark UI.
 """
 
 from __future__ import annotations
@@ -24,9 +27,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PERIOD = "2026-10"
 
-#: Every model the Spark build must build (all of them, finance off as in the monthly run).
-#: Compared as a set so that it can only grow.
-SPARK_MODELS_EXPECTED = 82
+#: Every model builds on Spark: the 82 of the monthly run and the 17 finance / derived ones.
+SPARK_MODELS_EXPECTED = 99
+#: The finance marts and derived-field tables compared with DuckDB beside the MHSDS marts.
+FINANCE_TABLES = (
+    "mhis_allocation",
+    "mhis_outturn",
+    "mhis_spend_monthly",
+    "der_activity",
+    "der_care_activity",
+    "der_coded_assessment",
+    "der_inpatients",
+    "der_person_month",
+    "der_referral_month",
+    "der_service_team_type",
+)
 
 
 @dataclass
@@ -50,12 +65,35 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     session.stop()
 
 
+def _finance_inputs(settings, base: Path) -> tuple[dict, dict]:
+    """The month published from the DuckDB marts (the columns the finance measures read) and a
+    synthetic ledger: loaded into DuckDB here, returned as Arrow for Spark."""
+    from mhsds_pipeline.finance.fixtures import write_published_month
+    from mhsds_pipeline.finance.generator import generate as generate_finance
+    from mhsds_pipeline.finance.loader import load_raw_finance, read_files
+    from mhsds_pipeline.finance.published import TABLES, find_published, load_published, published_tables
+    from mhsds_pipeline.warehouse import read_mart
+
+    model_of = {c.idb_table: m for m, c in _marts().items()}
+    rows = {idb: read_mart(settings, model_of[idb]).to_pylist() for idb in TABLES}
+    write_published_month(settings.output_dir, PERIOD, rows)
+    generate_finance(base / "finance", end_period=PERIOD, scale=0.05, seed=3)
+    ledger = read_files(base / "finance")
+    load_raw_finance(settings, ledger)
+    history = find_published(settings.output_dir, PERIOD, 1)
+    load_published(settings, history)
+    return ledger, published_tables(history, settings.org_id_provider)
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Builds:
     from mhsds_pipeline import pipeline
+    from mhsds_pipeline.finance.loader import RAW_SCHEMA as FINANCE_SCHEMA
+    from mhsds_pipeline.finance.published import PUBLISHED_SCHEMA
     from mhsds_pipeline.period import ReportingPeriod
-    from mhsds_pipeline.spark_warehouse import load_raw_spark, transform_spark
+    from mhsds_pipeline.spark_warehouse import load_raw_spark, load_tables_spark, transform_spark
     from mhsds_pipeline.synthetic.generator import generate
+    from mhsds_pipeline.transform import run_dbt
 
     base = tmp_path_factory.mktemp("dbt_spark")
     generate(
@@ -70,16 +108,28 @@ def builds(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Builds:
     watermark = pipeline.extract(PERIOD, settings)["source_watermark"]
     pipeline.load_raw(PERIOD, settings)
     duck = pipeline.transform(PERIOD, watermark, settings)
+    ledger, published = _finance_inputs(settings, base)
+    t0 = time.perf_counter()
+    ok, nodes = run_dbt(
+        settings,
+        ["build", "--select", "tag:finance", "+tag:derived"],
+        {"finance_enabled": True},
+        base / "dbt_fin",
+    )
+    duck_finance = time.perf_counter() - t0
+    assert ok, [(n.unique_id, n.message) for n in nodes if n.status in ("error", "fail")]
 
     t0 = time.perf_counter()
     load_raw_spark(spark, settings.landing_dir(PERIOD))
+    load_tables_spark(spark, FINANCE_SCHEMA, ledger)
+    load_tables_spark(spark, PUBLISHED_SCHEMA, published)
     loaded = time.perf_counter() - t0
-    built = transform_spark(settings, ReportingPeriod.parse(PERIOD), watermark, spark)
+    built = transform_spark(settings, ReportingPeriod.parse(PERIOD), watermark, spark, finance=True)
     print(
-        f"\ndbt build {PERIOD}: DuckDB {duck['seconds']:.1f} s; Spark {built['seconds']:.1f} s "
-        f"(+ {loaded:.1f} s registering raw_epr)"
+        f"\ndbt build {PERIOD}: DuckDB {duck['seconds']:.1f} s (monthly) + {duck_finance:.1f} s (finance); "
+        f"Spark {built['seconds']:.1f} s (both in one invocation) + {loaded:.1f} s registering the inputs"
     )
-    return Builds(settings, duck["seconds"], built["seconds"], loaded, spark, built["nodes"])
+    return Builds(settings, duck["seconds"] + duck_finance, built["seconds"], loaded, spark, built["nodes"])
 
 
 def _marts() -> dict[str, Any]:
@@ -112,7 +162,7 @@ def test_every_model_seed_and_test_builds_on_spark(builds: Builds) -> None:
     assert not failed
     models = {n.unique_id.split(".")[-1] for n in builds.nodes if n.resource_type == "model"}
     assert len(models) == SPARK_MODELS_EXPECTED, sorted(models)
-    assert set(_marts()) <= models
+    assert set(_marts()) | set(FINANCE_TABLES) <= models
     tests = [n for n in builds.nodes if n.resource_type == "test"]
     assert tests and all(n.status == "pass" for n in tests)
 
@@ -129,21 +179,28 @@ def test_spark_tables_keep_idb_names_and_contract_types(builds: Builds) -> None:
         assert got == want, model
 
 
-def test_each_mart_equals_the_duckdb_build_row_for_row(builds: Builds) -> None:
+def _assert_equal(builds: Builds, model: str) -> int:
     from mhsds_pipeline.warehouse import read_mart
 
+    duck = read_mart(builds.settings, model)
+    spark = builds.spark.table(f"analytics.{model}").toArrow()
+    assert spark.column_names == duck.column_names, model
+    assert [_family(f.type) for f in spark.schema] == [_family(f.type) for f in duck.schema], model
+    assert spark.num_rows == duck.num_rows, model
+    assert _rows(spark) == _rows(duck), model
+    return duck.num_rows
+
+
+def test_each_mart_equals_the_duckdb_build_row_for_row(builds: Builds) -> None:
     marts = _marts()
     assert len(marts) == 61
-    compared = 0
-    for model in sorted(marts):
-        duck = read_mart(builds.settings, model)
-        spark = builds.spark.table(f"analytics.{model}").toArrow()
-        assert spark.column_names == duck.column_names, model
-        assert [_family(f.type) for f in spark.schema] == [_family(f.type) for f in duck.schema], model
-        assert spark.num_rows == duck.num_rows, model
-        assert _rows(spark) == _rows(duck), model
-        compared += duck.num_rows
+    compared = sum(_assert_equal(builds, model) for model in sorted(marts))
     assert compared > 1000  # the month is not empty
+
+
+def test_finance_marts_and_derived_fields_equal_the_duckdb_build(builds: Builds) -> None:
+    compared = {model: _assert_equal(builds, model) for model in FINANCE_TABLES}
+    assert compared["der_person_month"] > 0 and compared["mhis_spend_monthly"] > 0, compared
 
 
 def test_time_items_survive_on_spark(builds: Builds) -> None:

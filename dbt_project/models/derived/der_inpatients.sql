@@ -31,7 +31,7 @@ select
     r.{{ adapter.quote('AgeRepPeriodEnd') }},
     r.{{ adapter.quote('Der_FY') }},
     case when s.{{ adapter.quote('DischDateHospProvSpell') }} is not null
-         then {{ dbt.datediff(('s.' ~ adapter.quote('StartDateHospProvSpell')), ('s.' ~ adapter.quote('DischDateHospProvSpell')), 'day') }} end as {{ adapter.quote('Hosp_LOS') }}
+         then {{ mhsds_days_between('s.' ~ adapter.quote('StartDateHospProvSpell'), 's.' ~ adapter.quote('DischDateHospProvSpell')) }} end as {{ adapter.quote('Hosp_LOS') }}
 from spell s
 join referral r on r.{{ adapter.quote('UniqMonthID') }} = s.{{ adapter.quote('UniqMonthID') }} and r.{{ adapter.quote('ServiceRequestID') }} = s.{{ adapter.quote('ServiceRequestID') }}
 left join discharge_ward w
