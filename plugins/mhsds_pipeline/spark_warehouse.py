@@ -41,7 +41,11 @@ SQL_CONF = {
 
 def local_session(warehouse_dir: Path, cores: int = 2) -> SparkSession:
     """A single-machine SparkSession for tests and laptops: loopback only, no UI, in-memory
-    catalogue, managed tables under ``warehouse_dir``. Returns the running session if one exists."""
+    catalogue, managed tables under ``warehouse_dir``. Returns the running session if one exists.
+
+    Give each session a fresh ``warehouse_dir``: the in-memory catalogue forgets its tables when
+    the process ends but their files stay, and Spark refuses to create a managed table over an
+    existing directory (LOCATION_ALREADY_EXISTS)."""
     from pyspark.sql import SparkSession
 
     warehouse_dir.mkdir(parents=True, exist_ok=True)

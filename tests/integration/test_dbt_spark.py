@@ -213,3 +213,34 @@ def test_time_items_survive_on_spark(builds: Builds) -> None:
 def test_spark_build_time_is_reported(builds: Builds) -> None:
     assert builds.duck_seconds > 0 and builds.spark_seconds > 0
     assert Path(builds.settings.data_dir / "dbt_spark" / PERIOD / "target" / "manifest.json").is_file()
+
+
+def test_contract_enforcement_fails_on_a_wrong_type_on_spark(
+    builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The YAML contracts are enforced on Spark too: a mart whose contract says `date` for a
+    text column fails to build, naming the column (in a schema of its own: dbt-spark drops a
+    Parquet table before re-creating it)."""
+    import shutil
+    from dataclasses import replace
+
+    from mhsds_pipeline.transform import run_dbt
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        builds.settings.dbt_project_dir,
+        project,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    yml = project / "models" / "marts" / "mhsds" / "_mhsds__models.yml"
+    text = yml.read_text()
+    at = text.index("data_type: varchar", text.index("name: GMPReg"))
+    yml.write_text(text[:at] + "data_type: date" + text[at + len("data_type: varchar") :])
+    monkeypatch.setenv("MHSDS_SPARK_SCHEMA", "contract_check")
+    settings = replace(builds.settings, warehouse_target="spark", dbt_project_dir=project)
+    ok, nodes = run_dbt(settings, ["build", "--select", "+mhs002_gp"], {}, tmp_path / "dbt")
+    failed = {n.unique_id: n.message or "" for n in nodes if n.status == "error"}
+    assert not ok and list(failed) == ["model.mhsds.mhs002_gp"], failed
+    assert (
+        "enforced contract" in failed["model.mhsds.mhs002_gp"] and "GMPReg" in failed["model.mhsds.mhs002_gp"]
+    )
