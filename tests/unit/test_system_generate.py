@@ -174,7 +174,7 @@ def test_profile_applies_and_restores_the_trusts_values(tmp_path):
     )
     prof = reg.profile(regs[2], regs, 42)
     with applied(prof):
-        assert v6_spec.PROVIDER_ORG == "Z0B" and spine.NHS_POOL == (42, reg.nhs_pool_offset(regs[2], regs))
+        assert v6_spec.PROVIDER_ORG == "Z0B" and spine.NHS_POOL == reg.nhs_pool(regs[2], regs, 42)
         assert frames.format_ids("patient_id", [7])[0] == "Z0BP0000007"
         assert {w.site_code[:3] for w in trust.WARDS} == {"Z0B"}
         assert trust.COMMISSIONER_HOME == regs[2].icb.sub_icb and trust.BORDER_RESIDENT_SHARE == {}

@@ -30,8 +30,9 @@ class ProviderProfile:
     commissioners_out_of_area: tuple[str, ...]
     #: Prepended to every local identifier (``ID_FORMATS`` prefixes): ``"Z0A"`` -> ``Z0AP0000001``.
     id_prefix: str = ""
-    #: (pool seed, offset) into the national NHS number pool; None = the trust's own draw.
-    nhs_pool: tuple[int, int] | None = None
+    #: (pool seed, own start, shared start, shared) in the national NHS number pool
+    #: (``spine.NHS_POOL``); None = the trust's own draw.
+    nhs_pool: tuple[int, int, int, int] | None = None
     #: Real postcode districts per locality (four pools); None = the trust's. Away from the
     #: Welsh border no patient has a Welsh postcode (``border_residents`` False).
     postcode_districts: tuple[tuple[str, ...], ...] | None = None

@@ -113,10 +113,25 @@ def nhs_check_digits(bodies: np.ndarray) -> np.ndarray:
     return np.where(check == 11, 0, check)
 
 
-#: A shared national pool instead of the trust's own draw: (pool seed, offset). None (the single
-#: trust) draws from ``rng``. Set by :func:`mhsds_pipeline.synthetic.profile.applied` so that
-#: several synthetic providers take overlapping windows of one permutation of the test range.
-NHS_POOL: tuple[int, int] | None = None
+#: A national pool instead of the trust's own draw: (pool seed, own start, shared start, shared).
+#: The pool is one permutation of the valid test-range numbers; a provider takes ``shared`` of
+#: its numbers from ``shared start`` on (the previous provider's first numbers, so those people
+#: are seen by both) and the rest from ``own start`` on, wrapping round the pool. None (the single
+#: trust) draws from ``rng``. Set by :func:`mhsds_pipeline.synthetic.profile.applied`.
+NHS_POOL: tuple[int, int, int, int] | None = None
+
+
+def _pool_numbers(valid: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct bodies from the national pool window :data:`NHS_POOL` describes."""
+    pool_seed, own_start, shared_start, shared = NHS_POOL
+    pool = np.random.default_rng([pool_seed, 999]).permutation(valid)
+    m = len(pool)
+    k = min(shared, n)
+    shared_idx = (shared_start + np.arange(k, dtype=np.int64)) % m
+    own_idx = (own_start + np.arange(min(n + k, m), dtype=np.int64)) % m
+    own_idx = own_idx[~np.isin(own_idx, shared_idx)][: n - k]
+    # spread the shared people among the provider's patients
+    return rng.permutation(pool[np.concatenate([own_idx, shared_idx])])
 
 
 def _nhs_numbers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,12 +139,11 @@ def _nhs_numbers(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
     bodies = 999_000_000 + np.arange(1_000_000, dtype=np.int64)
     check = nhs_check_digits(bodies)
     ok = (check != 10) & (bodies != 999_999_999)  # 9999999999 is a repeated-digit dummy
-    if NHS_POOL is None:
-        valid = rng.permutation(bodies[ok])
-    else:  # the national pool, rotated to this provider's window (wraps round the range)
-        pool_seed, offset = NHS_POOL
-        pool = np.random.default_rng([pool_seed, 999]).permutation(bodies[ok])
-        valid = np.roll(pool, -(offset % len(pool)))
+    if NHS_POOL is not None and n <= int(ok.sum()):
+        used = _pool_numbers(bodies[ok], n, rng)
+        numbers = (used * 10 + check[used - 999_000_000]).astype("U10")
+        return numbers, np.sort(np.concatenate([np.setdiff1d(bodies[ok], used), bodies[~ok]]))
+    valid = rng.permutation(bodies[ok])
     if n > len(valid):
         raise ValueError(
             f"{n:,} patients need more NHS numbers than the 999 test range holds ({len(valid):,}); "

@@ -14,10 +14,11 @@
   of the rest drawn from a lognormal distribution (sigma 0.9: a few large trusts, many small
   ones) with the run's seed, so the sizes add up to ``total_scale`` (to rounding);
 * NHS numbers from a national pool: one permutation (seeded by the run's seed) of the 909,090
-  valid numbers of the 999 test range; each provider takes a window of it (:func:`nhs_pool_offset`)
-  that overlaps the previous provider's by about :data:`NHS_POOL_OVERLAP` of the smaller one's
-  patients, so the same people are seen by several providers. Windows wrap round the pool: past
-  ~43 units of total scale (one month) they go round again and providers far apart share more;
+  valid numbers of the 999 test range. Each provider has its own block of it and takes
+  :data:`NHS_POOL_OVERLAP` (10 %) of the smaller of its and the previous provider's patients from
+  the previous provider's block (:func:`nhs_pool`), so the same people are seen by consecutive
+  providers. Blocks wrap round the pool: past ~35 units of total scale (one month; more
+  patients with more months) they go round again and providers far apart share people too;
 * the codes its patients' rows carry: the ICB's real sub-ICB location as home commissioner
   (OrgIDComm), four other ICBs' sub-ICB locations for out-of-area care, and invented GP practice
   codes ``Y9<ICB index:02><nn>`` (letter + 5 digits, the practice code shape), and postcodes
@@ -107,10 +108,11 @@ ICBS: tuple[Icb, ...] = (
 
 #: Practices per locality pool of a generated provider (the trust has 25 + 30 + 15 + 15).
 PRACTICES_PER_POOL = 12
-#: NHS numbers: consecutive providers' windows of the national pool overlap by this share of the
-#: smaller provider's expected patients (:func:`nhs_pool_offset`).
+#: NHS numbers: this share of the smaller of two consecutive providers' patients are both's.
 NHS_POOL_OVERLAP = 0.1
-#: EPR patients of a provider of scale 1 generated for one month (measured: ~21,000; more with --months).
+#: A provider's own block of the pool is this many times its expected patients (room for error).
+NHS_BLOCK_MARGIN = 1.25
+#: EPR patients of a provider of scale 1 generated for one month (measured: ~20,000-21,000).
 PATIENTS_PER_SCALE_MONTH = 21_000
 
 
@@ -174,21 +176,29 @@ def registry(n: int, total_scale: float = 1.0, seed: int = 42) -> list[Provider]
     return out
 
 
-def nhs_pool_offset(provider: Provider, providers: list[Provider]) -> int:
-    """Where ``provider``'s window of the national NHS number pool starts: right after the
-    previous provider's expected patients, less :data:`NHS_POOL_OVERLAP` of the smaller of the
-    two, so about that share of the smaller provider's patients are the previous one's too."""
-    offset = 0
-    for prev, cur in zip(providers, providers[1 : provider.number], strict=False):
-        n_prev = prev.scale * PATIENTS_PER_SCALE_MONTH
-        n_cur = cur.scale * PATIENTS_PER_SCALE_MONTH
-        offset += int(n_prev - NHS_POOL_OVERLAP * min(n_prev, n_cur))
-    return offset
+def _expected_patients(p: Provider) -> float:
+    return p.scale * PATIENTS_PER_SCALE_MONTH
+
+
+def nhs_pool(provider: Provider, providers: list[Provider], pool_seed: int) -> tuple[int, int, int, int]:
+    """``provider``'s share of the national NHS number pool (``spine.NHS_POOL``): its own block,
+    after the blocks of the providers before it (each :data:`NHS_BLOCK_MARGIN` x its expected
+    patients), and :data:`NHS_POOL_OVERLAP` of the smaller of it and the previous provider taken
+    from the start of the previous provider's block: the same people, seen by both."""
+    start, prev_start = 0, 0
+    for p in providers[: provider.number - 1]:
+        prev_start = start
+        start += int(NHS_BLOCK_MARGIN * _expected_patients(p)) + 1
+    if provider.number == 1:
+        return (pool_seed, 0, 0, 0)
+    prev = providers[provider.number - 2]
+    shared = int(NHS_POOL_OVERLAP * min(_expected_patients(prev), _expected_patients(provider)))
+    return (pool_seed, start, prev_start, shared)
 
 
 def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> ProviderProfile:
     """What the generator needs to build ``provider``'s EPR (see ``synthetic.profile``)."""
-    offset = nhs_pool_offset(provider, providers)
+    pool = nhs_pool(provider, providers, pool_seed)
     if provider.org_id_provider == TRUST_ODS:
         base = trust_profile()
         return ProviderProfile(
@@ -197,7 +207,7 @@ def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> Pr
             commissioner_home=base.commissioner_home,
             commissioners_out_of_area=base.commissioners_out_of_area,
             id_prefix="",
-            nhs_pool=(pool_seed, offset),
+            nhs_pool=pool,
         )
     index = next(k for k, i in enumerate(ICBS) if i.code == provider.icb_code)
     others = [i.sub_icb for k, i in enumerate(ICBS) if k != index]
@@ -212,7 +222,7 @@ def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> Pr
         commissioner_home=ICBS[index].sub_icb,
         commissioners_out_of_area=out_of_area,
         id_prefix=provider.org_id_provider,
-        nhs_pool=(pool_seed, offset),
+        nhs_pool=pool,
         postcode_districts=ICBS[index].postcodes,
         border_residents=False,
     )
@@ -251,7 +261,7 @@ __all__ = [
     "COLUMNS",
     "ICBS",
     "Provider",
-    "nhs_pool_offset",
+    "nhs_pool",
     "ods_code",
     "profile",
     "read_registry",
