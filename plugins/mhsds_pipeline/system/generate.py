@@ -34,10 +34,11 @@ environment themselves. Providers run one at a time per process, in 1 or 2 worke
 pool and the registry's sizes use ``seed``. Same arguments => the same registry, EPRs and ground
 truth, hence the same package tables.
 
-**Speed** (2-core machine shared with other jobs, load ~11): 4 providers at total scale 2 took
-7 min 53 s with 2 workers (333,850 package rows, ~167,000 rows per unit of scale); each provider
-costs ~3 min fixed (dbt parse and docs, GX suites, reports) plus ~1.5 min per unit of scale.
-:func:`national_estimate` turns a run's figures into the time for a national month.
+**Speed** (2-core machine shared with other jobs): 4 providers at total scale 2 (333,850 package
+rows, ~167,000 rows per unit of scale) took 5 min 33 s with 2 workers at load ~8 (8 min 45 s at
+load ~13). Each provider costs ~2 min fixed (dbt parse and docs, GX suites, reports) plus ~1.5 min
+per unit of scale; :func:`national_estimate` turns a run's figures into the time for a national
+month (60 providers, ~11M rows: ~1.8 h with 2 workers at that load).
 """
 
 from __future__ import annotations
