@@ -210,3 +210,14 @@ def test_cli_generate_providers_passes_its_options(monkeypatch, tmp_path):
     out, kw = calls[0]
     assert out == tmp_path and kw["providers"] == 3 and kw["total_scale"] == 0.5 and kw["workers"] == 2
     assert kw["period"] == PERIOD and kw["months"] == 1 and kw["seed"] == 42
+
+
+def test_a_rerun_with_fewer_providers_drops_the_stale_synthetic_packages(tmp_path):
+    from mhsds_pipeline.system.generate import _drop_stale
+
+    for name in ("R1A", "Z0A", "Z0B", "RX4"):
+        (tmp_path / name).mkdir()
+    (tmp_path / f"Z0B{GROUND_TRUTH_SUFFIX}").write_text("")
+    (tmp_path / SUMMARY_FILE).write_text("{}")
+    _drop_stale(tmp_path, {"R1A", "Z0A"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["R1A", "RX4", "Z0A", SUMMARY_FILE]

@@ -46,6 +46,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -145,6 +146,19 @@ def _count_rows(package_dir: Path) -> dict[str, int]:
         with f.open("rb") as fh:
             out[f.stem] = max(0, sum(1 for _ in fh) - 1)
     return out
+
+
+def _drop_stale(period_dir: Path, keep: set[str]) -> None:
+    """Remove packages an earlier run with more providers left (only synthetic codes): a reader
+    of the layout takes every provider directory as a submission."""
+    for path in period_dir.iterdir():
+        org = path.name.removesuffix(GROUND_TRUTH_SUFFIX)
+        if org in keep or not re.fullmatch(r"R1A|Z[0-9][A-Z]", org):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.name.endswith(GROUND_TRUTH_SUFFIX):
+            path.unlink()
 
 
 def _planted(ground_truth: Path, period: str) -> dict[str, int]:
@@ -261,6 +275,7 @@ def generate_providers(
     project = _ods_overlay(out_dir, regs, seed, load_settings().dbt_project_dir)
     period_dir = out_dir / period
     period_dir.mkdir(parents=True, exist_ok=True)
+    _drop_stale(period_dir, {p.org_id_provider for p in regs})
     jobs = []
     for p in regs:
         prof = registry_mod.profile(p, regs, seed)
