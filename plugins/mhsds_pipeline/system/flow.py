@@ -40,6 +40,8 @@ from mhsds_pipeline.system.handover import DQ_PART, ProviderOutcome, period_work
 log = logging.getLogger(__name__)
 
 REGISTRY_FILE = "providers.csv"
+#: each provider's DuckDB file, in its own work folder
+WAREHOUSE_FILE = "warehouse.duckdb"
 
 
 def system_dirs() -> tuple[Path, Path, Path]:
@@ -104,7 +106,6 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
     from mhsds_pipeline.system.validate import (
         ProviderResults,
         duckdb_settings,
-        provider_schema,
         validate_package,
     )
 
@@ -121,8 +122,10 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    # the catalog DuckDB names after the file must differ from the schema (else references are ambiguous)
-    warehouse_file = period_work_dir(work_dir, str(rp)) / f"warehouse_{provider_schema(org)}.duckdb"
+    # One name for every provider's file, in the provider's own folder: dbt then sees the same
+    # profile for each provider and reuses one parse (measures.provider_raw_values). The catalog
+    # DuckDB names after the file ("warehouse") must differ from the schema ("provider_<ods>").
+    warehouse_file = out.resolve() / WAREHOUSE_FILE
     for stale in (warehouse_file, warehouse_file.with_name(warehouse_file.name + ".wal")):
         stale.unlink(missing_ok=True)
     settings = duckdb_settings(warehouse_file)
@@ -148,7 +151,9 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
             tables = measures.submitted_tables(conn.connection.driver_connection, rp, org, relation_of)
     finally:
         engine.dispose()
-    ltp = measures.provider_raw_values(settings, rp, tables, out / "dbt")
+    ltp = measures.provider_raw_values(
+        settings, rp, tables, out / "dbt", parse_cache=period_work_dir(work_dir, str(rp)) / "dbt_parse"
+    )
     outcome = ProviderOutcome(
         org_id_provider=org,
         period=str(rp),
