@@ -1,0 +1,353 @@
+#!/usr/bin/env python
+"""Benchmark the system view (issue #15): many providers' submission packages in one month.
+
+Prints figures; asserts nothing. Each stage runs in its own process, and a sampler adds up the
+resident memory of that process and every process it starts (pool workers, Spark's JVM) five
+times a second, so "peak RSS" is the whole stage's, not one process's.
+
+Stages:
+
+* ``generate``: ``mhsds generate --providers N`` (kept between runs when the same providers,
+  scale, seed and period are already there; pass ``--regenerate`` to rebuild).
+* ``system``: every provider's package loaded, validated (the rules catalogue), DQMI, SDCS reports
+  and LTP measures (``system.flow.load_and_validate_provider``), ``--workers`` providers at a time
+  as Airflow's mapped tasks run them, then ``combine`` (disclosure control, ICB sums, promote).
+* ``steps``: the same flow on the first providers whose rows add up to scale 10, 20 and 40 of one
+  trust: memory should stay flat as volume grows, because each provider is its own process and file.
+* ``rules``: on the largest provider, the rule engine beside its one-pass floor
+  (``quality.floor``), and GX pushdown beside the same expectations on pandas.
+* ``spark``: the rules on local Spark for the ``--spark-providers`` smallest providers, beside
+  the same providers on DuckDB.
+
+    .venv/bin/python scripts/benchmark_system.py                       # 60 providers, ~11M rows
+    .venv/bin/python scripts/benchmark_system.py --providers 4 --total-scale 2 --no-steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: source rows of one trust-month at scale 1 (scripts/benchmark.py, 2026-12-05): the unit of the steps
+TRUST_ROWS_PER_SCALE = 167_746
+
+
+class PeakRss:
+    """Largest sum of RSS over a process and its descendants, sampled every 0.2 s."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                return
+            self._stop.wait(0.2)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def run_stage(args: list[str], env: dict | None = None) -> dict:
+    """Run ``python scripts/benchmark_system.py --child ...`` and return its JSON, seconds and peak RSS."""
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"benchmark_system_{os.getpid()}_{time.time_ns()}.json"
+    cmd = [sys.executable, __file__, *args, "--result", str(out)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
+    sampler = PeakRss(proc.pid)
+    rc = proc.wait()
+    peak = sampler.stop()
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"stage {args} failed with exit code {rc}")
+    result = json.loads(out.read_text())
+    out.unlink()
+    result.update(wall_seconds=round(seconds, 1), peak_rss_mb=round(peak / 2**20))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Children
+# ---------------------------------------------------------------------------------------------
+
+
+def _one_provider(job: tuple[str, str, str]) -> dict:
+    from mhsds_pipeline.system.flow import load_and_validate_provider
+
+    package_dir, period, work = job
+    outcome = load_and_validate_provider(Path(package_dir), period, Path(work))
+    return {"org": outcome.org_id_provider, "rows": sum(outcome.rows.values()), "seconds": outcome.seconds}
+
+
+def child_system(inbox: Path, period: str, out: Path, work: Path, workers: int, only: list[str]) -> dict:
+    """The flow as the DAG runs it: providers ``workers`` at a time, each in its own process."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mhsds_pipeline.system.flow import combine, list_packages
+    from mhsds_pipeline.system.sources import package_header
+
+    packages = list_packages(inbox, period)
+    if only:
+        packages = [p for p in packages if package_header(p)[0] in set(only)]
+    jobs = [(str(p), period, str(work)) for p in packages]
+    t0 = time.perf_counter()
+    # one task per process, as Airflow's LocalExecutor runs mapped task instances
+    with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1) as pool:
+        runs = list(pool.map(_one_provider, jobs))
+    providers_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    combine(inbox, period, out, work, [r["org"] for r in runs], run_id="benchmark")
+    return {
+        "providers": len(runs),
+        "rows": sum(r["rows"] for r in runs),
+        "providers_seconds": round(providers_seconds, 1),
+        "combine_seconds": round(time.perf_counter() - t1, 1),
+        "slowest_provider_seconds": max(r["seconds"] for r in runs),
+    }
+
+
+def child_rules(work: Path, period: str, org: str) -> dict:
+    """Rule engine vs one-pass floor, and GX pushdown vs pandas, on one provider's DuckDB file."""
+    from dataclasses import replace
+
+    import sqlalchemy as sa
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from benchmark import compare_pushdown_with_pandas
+
+    from mhsds_pipeline.period import ReportingPeriod
+    from mhsds_pipeline.quality.engine import run_rules
+    from mhsds_pipeline.quality.floor import floor_counts
+    from mhsds_pipeline.quality.gate import sql_context
+    from mhsds_pipeline.quality.rules import load_catalogue
+    from mhsds_pipeline.system.flow import WAREHOUSE_FILE
+    from mhsds_pipeline.system.validate import duckdb_settings, provider_schema
+
+    rp = ReportingPeriod.parse(period)
+    file = Path(work) / period / org / WAREHOUSE_FILE
+    settings = duckdb_settings(file)
+    catalogue = load_catalogue()
+    ctx = replace(
+        sql_context(settings, rp), schema=provider_schema(org), org_id_provider=org, org_id_submit=org
+    )
+    url = f"duckdb:///{file}"
+    engine = sa.create_engine(url)
+    try:
+        t0 = time.perf_counter()
+        outcome = run_rules(engine, catalogue, ctx)
+        rules_seconds = time.perf_counter() - t0
+        floor = floor_counts(engine, catalogue, ctx, cascade=True)
+        with engine.connect() as conn:
+            rows = sum(
+                conn.execute(sa.text(f'SELECT count(*) FROM "{ctx.schema}"."{catalogue.model(t)}"')).scalar()
+                for t in catalogue.cascade_order
+            )
+    finally:
+        engine.dispose()
+    gx = compare_pushdown_with_pandas(url, catalogue, ctx)
+    return {
+        "org": org,
+        "rows": rows,
+        "rules_seconds": round(rules_seconds, 2),
+        "floor_seconds": round(floor.seconds, 2),
+        "rules_over_floor": round(rules_seconds / floor.seconds, 1),
+        "same_counts": {k: v for k, v in outcome.failures.items() if k in floor.counts}
+        == {k: v for k, v in floor.counts.items() if k in outcome.failures},
+        "gx": gx,
+    }
+
+
+def child_spark(inbox: Path, period: str, orgs: list[str], work: Path) -> dict:
+    from mhsds_pipeline.system.flow import list_packages
+    from mhsds_pipeline.system.sources import package_header
+    from mhsds_pipeline.system.spark import spark_session, validate_packages_spark
+    from mhsds_pipeline.system.validate import validate_packages
+
+    packages = [p for p in list_packages(inbox, period) if package_header(p)[0] in set(orgs)]
+    t0 = time.perf_counter()
+    spark = spark_session(Path(work) / "spark")
+    startup = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    on_spark = validate_packages_spark(packages, spark=spark)
+    spark_seconds = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    on_duckdb = validate_packages(packages, Path(work) / "duckdb_compare.duckdb")
+    duckdb_seconds = time.perf_counter() - t2
+    same = all(on_spark.failures(o) == on_duckdb.failures(o) for o in on_duckdb.outcomes)
+    return {
+        "providers": len(packages),
+        "rows": sum(sum(p.rows.values()) for p in on_duckdb.packages.values()),
+        "spark_startup_seconds": round(startup, 1),
+        "spark_seconds": round(spark_seconds, 1),
+        "duckdb_seconds": round(duckdb_seconds, 1),
+        "same_counts": same,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent
+# ---------------------------------------------------------------------------------------------
+
+
+def _summary(inbox: Path, period: str) -> dict:
+    return json.loads((inbox / period / "generation_summary.json").read_text())
+
+
+def _generated(inbox: Path, period: str, ns: argparse.Namespace) -> bool:
+    try:
+        s = _summary(inbox, period)
+    except (OSError, ValueError):
+        return False
+    return (s["providers"], float(s["total_scale"]), s["seed"]) == (ns.providers, ns.total_scale, ns.seed)
+
+
+def _steps(by_provider: dict[str, dict], targets: list[float]) -> list[tuple[float, list[str], int]]:
+    """For each target scale, the first providers (registry order) whose rows reach it."""
+    out = []
+    for target in targets:
+        want, orgs, rows = target * TRUST_ROWS_PER_SCALE, [], 0
+        for org in sorted(by_provider):
+            if rows >= want:
+                break
+            orgs.append(org)
+            rows += by_provider[org]["rows"]
+        out.append((target, orgs, rows))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--providers", type=int, default=60)
+    p.add_argument("--total-scale", type=float, default=63.0, help="sum of the providers' scales")
+    p.add_argument("--period", default="2026-10")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--root", default=str(REPO / "data" / "benchmark" / "system"))
+    p.add_argument("--regenerate", action="store_true")
+    p.add_argument("--no-steps", action="store_true")
+    p.add_argument("--steps", default="10,20,40")
+    p.add_argument("--spark-providers", type=int, default=2, help="0: leave Spark out")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--only", default="", help=argparse.SUPPRESS)
+    p.add_argument("--out", default="", help=argparse.SUPPRESS)
+    p.add_argument("--result", default="", help=argparse.SUPPRESS)
+    ns = p.parse_args()
+    root = Path(ns.root)
+    inbox, work = root / "inbox", root / "work"
+
+    if ns.child:
+        only = [o for o in ns.only.split(",") if o]
+        if ns.child == "system":
+            result = child_system(inbox, ns.period, Path(ns.out), work, ns.workers, only)
+        elif ns.child == "rules":
+            result = child_rules(work, ns.period, only[0])
+        else:
+            result = child_spark(inbox, ns.period, only, root / "spark_work")
+        Path(ns.result).write_text(json.dumps(result, default=str))
+        return
+
+    print(f"System view benchmark: {ns.providers} providers, total scale {ns.total_scale}, {ns.period}")
+    print(f"machine: {os.cpu_count()} cores; {ns.workers} provider(s) at a time")
+    if ns.regenerate or not _generated(inbox, ns.period, ns):
+        t0 = time.perf_counter()
+        cmd = [str(Path(sys.executable).parent / "mhsds"), "generate", "--providers", str(ns.providers)]
+        cmd += ["--total-scale", str(ns.total_scale), "--period", ns.period, "--seed", str(ns.seed)]
+        cmd += ["--out-dir", str(inbox), "--workers", str(min(ns.workers, 2))]
+        subprocess.run(cmd, check=True)
+        print(f"generate: {time.perf_counter() - t0:.0f} s")
+    summary = _summary(inbox, ns.period)
+    # the synthetic providers' ODS codes are in the generated copy of the reference data only
+    os.environ["MHSDS_DBT_PROJECT_DIR"] = summary["dbt_project_dir"]
+    by_provider = summary["by_provider"]
+    total_rows = summary["total_rows"]
+    print(
+        f"packages: {len(by_provider)} providers, {total_rows:,} rows (generated in {summary['seconds']:.0f} s)"
+    )
+
+    rows = []
+    national = run_stage(["--child", "system", "--out", str(root / "output"), *_common(ns)])
+    rows.append(("national month", national))
+    if not ns.no_steps:
+        for target, orgs, _ in _steps(by_provider, [float(x) for x in ns.steps.split(",")]):
+            r = run_stage(
+                [
+                    "--child",
+                    "system",
+                    "--out",
+                    str(root / f"output_scale{target:g}"),
+                    "--only",
+                    ",".join(orgs),
+                    *_common(ns),
+                ]
+            )
+            rows.append((f"scale {target:g} equivalent", r))
+    print()
+    print("| run | providers | rows | wall | providers | combine | rows/s | peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows:
+        print(
+            f"| {name} | {r['providers']} | {r['rows']:,} | {r['wall_seconds']:.0f} s | {r['providers_seconds']:.0f} s "
+            f"| {r['combine_seconds']:.1f} s | {r['rows'] / r['wall_seconds']:,.0f} | {r['peak_rss_mb']:,} MB |"
+        )
+
+    largest = max(by_provider, key=lambda o: by_provider[o]["rows"])
+    r = run_stage(["--child", "rules", "--only", largest, *_common(ns)])
+    gx = r["gx"]
+    print()
+    print(
+        f"rules on the largest provider {largest} ({r['rows']:,} rows): engine {r['rules_seconds']} s, "
+        f"one-pass floor {r['floor_seconds']} s ({r['rules_over_floor']}x), same counts: {r['same_counts']}"
+    )
+    print(
+        f"GX on {gx['rows']:,} rows, {gx['expectations']} expectations: pushdown {gx['pushdown_seconds']} s, "
+        f"pandas {gx['pandas_total_seconds']} s (load {gx['pandas_load_seconds']} + validate "
+        f"{gx['pandas_validate_seconds']}; frames {gx['pandas_peak_frame_mb']} MB): "
+        f"{gx['pandas_total_seconds'] / gx['pushdown_seconds']:.2f}x; same verdict: {gx['same_verdict']}"
+    )
+
+    if ns.spark_providers:
+        smallest = sorted(by_provider, key=lambda o: by_provider[o]["rows"])[: ns.spark_providers]
+        r = run_stage(["--child", "spark", "--only", ",".join(smallest), *_common(ns)])
+        per_provider = r["spark_seconds"] / max(r["providers"], 1)
+        print()
+        print(
+            f"Spark (local[2]) on {r['providers']} providers, {r['rows']:,} rows: rules {r['spark_seconds']} s "
+            f"(+{r['spark_startup_seconds']} s session start) vs DuckDB {r['duckdb_seconds']} s; "
+            f"same counts: {r['same_counts']}; peak RSS {r['peak_rss_mb']:,} MB with the JVM; "
+            f"{len(by_provider)} providers at this per-provider rate: about "
+            f"{per_provider * len(by_provider) / 60:.0f} min"
+        )
+
+
+def _common(ns: argparse.Namespace) -> list[str]:
+    return ["--period", ns.period, "--root", ns.root, "--workers", str(ns.workers)]
+
+
+if __name__ == "__main__":
+    main()
