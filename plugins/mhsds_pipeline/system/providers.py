@@ -38,8 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from mhsds_pipeline.synthetic.profile import ProviderProfile, trust_profile
+from mhsds_pipeline.system.outputs import REGISTRY_COLUMNS
 
-COLUMNS = ("org_id_provider", "provider_name", "icb_code", "icb_name", "region_code", "region_name", "scale")
+#: what the system flow reads (``outputs.REGISTRY_COLUMNS``), and each provider's size
+COLUMNS = (*REGISTRY_COLUMNS, "scale")
 TRUST_ODS = "R1A"
 MAX_PROVIDERS = 1 + 10 * 26
 SIZE_SIGMA = 0.9
@@ -239,24 +241,6 @@ def write_registry(path: Path, providers: list[Provider]) -> Path:
     return path
 
 
-def read_registry(path: Path) -> list[Provider]:
-    with Path(path).open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return [
-        Provider(
-            n,
-            r["org_id_provider"],
-            r["provider_name"],
-            r["icb_code"],
-            r["icb_name"],
-            r["region_code"],
-            r["region_name"],
-            float(r["scale"]),
-        )  # fmt: skip
-        for n, r in enumerate(rows, start=1)
-    ]
-
-
 __all__ = [
     "COLUMNS",
     "ICBS",
@@ -264,7 +248,6 @@ __all__ = [
     "nhs_pool",
     "ods_code",
     "profile",
-    "read_registry",
     "registry",
     "sizes",
 ]
