@@ -201,10 +201,21 @@ class SparkWarehouse:
 # ------------------------------------------------------------------------------ packages
 
 
-def _spark_ddl(schema: str, spec) -> str:
+def spark_table_ddl(schema: str, spec) -> str:
     """The contract's table as Spark DDL: the DuckDB DDL ``sources`` writes, transpiled."""
     cols = ", ".join(f'"{c.name}" {c.data_type.upper()}' for c in spec.columns)
     return to_spark(f'CREATE TABLE "{schema}"."{spec.model}" ({cols})')
+
+
+#: A table the package does not fill is a view with the contract's columns and no rows, not an
+#: empty file-backed table: Spark's optimizer then drops the rules' scans of it (an empty relation
+#: propagates), instead of planning and running a scan per rule. Same rows, same types.
+EMPTY_AS_VIEWS = True
+
+
+def _empty_view_ddl(schema: str, spec) -> str:
+    cols = ", ".join(f'CAST(NULL AS {c.data_type.upper()}) AS "{c.name}"' for c in spec.columns)
+    return to_spark(f'CREATE VIEW "{schema}"."{spec.model}" AS SELECT {cols} WHERE FALSE')
 
 
 def load_package_spark(
@@ -226,8 +237,11 @@ def load_package_spark(
     spark.sql(f"DROP DATABASE IF EXISTS `{schema}` CASCADE")
     spark.sql(f"CREATE DATABASE `{schema}`")
     for spec in specs:
-        spark.sql(_spark_ddl(schema, spec))
         table = tables[spec.model].cast(spec.arrow_schema)  # the contract's Arrow types
+        if not table.num_rows and EMPTY_AS_VIEWS:
+            spark.sql(_empty_view_ddl(schema, spec))
+            continue
+        spark.sql(spark_table_ddl(schema, spec))
         if table.num_rows:
             spark.createDataFrame(table).write.insertInto(f"`{schema}`.`{spec.model}`")
     return replace(pkg, schema=schema)
