@@ -30,6 +30,7 @@ from mhsds_pipeline.system.spark import (
     gx_counts_spark,
     spark_schema_types,
     spark_session,
+    spark_table_ddl,
     validate_packages_spark,
 )
 from mhsds_pipeline.system.validate import RESULTS_FILE, validate_packages
@@ -161,6 +162,15 @@ def test_loaded_tables_have_the_contract_types(both, spark):
     assert referral["ReferralRequestReceivedTime"].startswith("time")
     header = spark_schema_types(spark, "provider_r1a", SPECS["MHS000Header"].model)
     assert header["DateTimeDatSetCreate"] == "timestamp_ntz"
+    # every table, filled (a table) or not (an empty view), has the contract's columns and types:
+    # compared with tables created from the contract's DDL
+    spark.sql("CREATE DATABASE IF NOT EXISTS contract_types")
+    for spec in SPECS.values():
+        spark.sql(f"DROP TABLE IF EXISTS contract_types.{spec.model}")
+        spark.sql(spark_table_ddl("contract_types", spec))
+        expected = spark_schema_types(spark, "contract_types", spec.model)
+        assert list(expected) == spec.column_names, spec.idb_table
+        assert spark_schema_types(spark, "provider_r1a", spec.model) == expected, spec.idb_table
     rows = spark.sql("SELECT COUNT(*) FROM provider_rx4.mhs101_referral").collect()[0][0]
     assert rows == both.spark.packages["RX4"].rows["MHS101Referral"] == 7
 
