@@ -13,18 +13,27 @@ engine's own, and :func:`validate_packages_spark` returns the rows
 What the stand-in does besides transpiling (each needed on Spark only):
 
 * **Catalogue query.** Spark's session catalog has no ``information_schema``: the engine's
-  ``existing_tables`` query is answered from ``spark.catalog.listTables``.
+  ``existing_tables`` query is answered from ``SHOW TABLES IN <schema>``.
 * **Batched failure inserts.** A Spark ``INSERT`` is a job (about 0.3 s here even when empty),
   and the catalogue has ~1,200 row-level rules. The ``INSERT INTO dq.rule_failures`` statements
-  are held and written as one ``INSERT ... UNION ALL ...`` just before any statement that reads
-  the failures (a ``references`` rule: the cascade needs its parents' failures; a query) runs,
-  so every statement still sees exactly the rows it would have seen one by one.
+  are held and written :data:`BATCH` at a time as one ``INSERT ... UNION ALL ...`` (coalesced to
+  one task per core), and always before a statement that reads failures still held: a
+  ``references`` rule whose parent table has held inserts (the cascade), or any query. So every
+  statement sees exactly the rows it would have seen had the inserts run one by one.
 * **Errors name the rule.** When Spark refuses a batch, its statements are re-run one by one
-  and the error names the rule whose SQL Spark refused.
+  (``EXPLAIN``) and the error names the rule whose SQL Spark refused.
 
 Packages are read by :func:`mhsds_pipeline.system.sources.load_package` itself (refusals and the
-row quarantine are its own) into a throwaway DuckDB file, then each table is handed to Spark as
-Arrow with the contract's types and written to a Spark table created from the contract's DDL.
+row quarantine are its own) into a throwaway DuckDB file; each filled table is handed to Spark
+as Arrow with the contract's types and inserted into a table created from the contract's DDL
+(transpiled); a table the package leaves empty is a contract-typed view with no rows, which
+Spark's optimizer prunes from every rule that reads it. Small packages run with Spark's
+interpreted expressions (code generation costs more than it saves there; ``codegen=True`` for
+volume). :func:`gx_counts_spark` runs the project's GX expectations through GX's Spark
+datasource, for the cross-check between engines.
+
+Measured on the two test packages (tests/integration/test_spark_system.py, load average ~5 on
+2 cores): the rule engine takes 22-35 s per provider on Spark against ~2.3 s on DuckDB.
 """
 
 from __future__ import annotations
