@@ -189,6 +189,25 @@ def test_profile_applies_and_restores_the_trusts_values(tmp_path):
     assert after == before and spine.NHS_POOL is None
 
 
+def test_every_provider_of_a_national_registry_has_a_profile_that_applies():
+    """60 providers go round the 16 ICBs, so some share the trust's ICB (QGH), whose postcode
+    districts are trust.py's own: their profiles must apply too (a national run once stopped at
+    the 17th provider)."""
+    from mhsds_pipeline.synthetic import trust
+    from mhsds_pipeline.synthetic.profile import applied
+
+    regs = reg.registry(60, 63.0, 42)
+    trust_districts = trust.POSTCODE_DISTRICTS
+    in_trust_icb = 0
+    for p in regs:
+        with applied(reg.profile(p, regs, 42)):
+            assert len(trust.POSTCODE_DISTRICTS) == len(trust.LOCALITIES)
+            if p.icb_code == "QGH":
+                in_trust_icb += 1
+                assert trust.POSTCODE_DISTRICTS == trust_districts
+    assert in_trust_icb >= 4 and trust.POSTCODE_DISTRICTS == trust_districts
+
+
 def test_cli_generate_providers_passes_its_options(monkeypatch, tmp_path):
     from mhsds_pipeline import cli
     from mhsds_pipeline.system import generate as gen_mod

@@ -225,7 +225,7 @@ def profile(provider: Provider, providers: list[Provider], pool_seed: int) -> Pr
         commissioners_out_of_area=out_of_area,
         id_prefix=provider.org_id_provider,
         nhs_pool=pool,
-        postcode_districts=ICBS[index].postcodes,
+        postcode_districts=ICBS[index].postcodes or None,  # the trust's ICB keeps trust.py's districts
         border_residents=False,
     )
 
