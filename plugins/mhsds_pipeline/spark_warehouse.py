@@ -68,6 +68,46 @@ def local_session(warehouse_dir: Path, cores: int = 2) -> SparkSession:
     return spark
 
 
+def local_cores(master: str) -> int | None:
+    """Cores of a ``local``, ``local[N]`` or ``local[*]`` master; None for a cluster URL."""
+    import os
+    import re
+
+    m = re.fullmatch(r"local(?:\[(\d+|\*)\])?", master)
+    if m is None:
+        return None
+    if m.group(1) in (None, "*"):
+        return 1 if m.group(1) is None else (os.cpu_count() or 1)
+    return int(m.group(1))
+
+
+def spark_session(warehouse_dir: Path) -> SparkSession:
+    """The session ``MHSDS_SPARK_MASTER`` asks for: ``local[N]`` (default ``local[2]``) runs Spark
+    in this process's JVM (:func:`local_session`); a cluster URL (``spark://spark-master:7077``,
+    docker-compose's profile "spark") sends the work to that cluster's executors, which must see
+    ``warehouse_dir`` at the same path (the shared data volume)."""
+    from pyspark.sql import SparkSession
+
+    from mhsds_pipeline.settings import read_settings
+
+    master = read_settings().spark_master
+    cores = local_cores(master)
+    if cores is not None:
+        return local_session(warehouse_dir, cores)
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("mhsds")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.warehouse.dir", str(warehouse_dir))
+    )
+    for key, value in SQL_CONF.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
 def _quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
