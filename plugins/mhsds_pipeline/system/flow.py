@@ -8,7 +8,7 @@ Inbox layout (what an ICB or NHS England receives)::
 Two steps, so Airflow can map the first over providers (``dags/mhsds_system.py``):
 
 * :func:`load_and_validate_provider`: one package into **its own DuckDB file**
-  (``<work>/<YYYY-MM>/warehouse_provider_<ods>.duckdb``), the rules (``dq_results``), DQMI on the records
+  (``<work>/<YYYY-MM>/<ODS>/warehouse.duckdb``), the rules (``dq_results``), DQMI on the records
   SDCS would accept (and on every row, beside it), the SDCS-shaped reports, and the LTP measures
   (dbt builds the national derived tables in that file). Everything that needs the provider's
   warehouse happens here; the hand-over is a :class:`ProviderOutcome` plus a few small files in
