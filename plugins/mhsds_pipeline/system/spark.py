@@ -81,7 +81,12 @@ def spark_session(data_dir: Path | None = None):
     from mhsds_pipeline.spark_warehouse import local_session
 
     if _session is None or _session.sparkContext._jsc is None:
-        root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="mhsds_spark_"))
+        # a fresh directory per session, under data_dir when given: the in-memory catalogue forgets
+        # its tables with the process, their files stay, and Spark refuses to create a managed
+        # table over an existing directory (LOCATION_ALREADY_EXISTS) on the next run
+        if data_dir:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="mhsds_spark_", dir=data_dir))
         _session = local_session(root / "warehouse")
     return _session
 
