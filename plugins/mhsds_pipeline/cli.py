@@ -243,6 +243,31 @@ def cmd_generate_providers(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_system(ns: argparse.Namespace) -> int:
+    """The system view for one month, in-process: every provider's package in the inbox, then the
+    combined, disclosure-controlled outputs (what the mhsds_system DAG runs)."""
+    from mhsds_pipeline.system.flow import run_system_month, system_dirs
+
+    inbox, out, work = system_dirs()
+    inbox = Path(ns.inbox) if ns.inbox else inbox
+    out = Path(ns.output) if ns.output else out
+    work = Path(ns.work) if ns.work else work
+    period = str(ReportingPeriod.resolve(ns.period).require_ended())
+    from mhsds_pipeline.system.sources import PackageError
+
+    print(f"MHSDS system {period}: packages from {inbox / period}")
+    try:
+        result = run_system_month(inbox, period, out, work, run_id=ns.run_id or "cli")
+    except (PackageError, FileNotFoundError) as exc:  # the inbox's fault: say what, publish nothing
+        print(f"error: {exc}; nothing was published for {period}", file=sys.stderr)
+        return 2
+    print(
+        f"MHSDS system {period}: {result['providers']} providers, {result['icbs']} ICBs, "
+        f"{result['files']} files -> {out / period} ({result['version']})"
+    )
+    return 0
+
+
 def cmd_step(ns: argparse.Namespace) -> int:
     settings = load_settings()
     period = str(ReportingPeriod.resolve(ns.period).require_ended(allow_open=ns.allow_open_period))
@@ -333,6 +358,20 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-work", action="store_true", help="with --providers: keep each provider's EPR and warehouse"
     )
     g.set_defaults(func=cmd_generate)
+
+    y = sub.add_parser(
+        "system", help="validate and measure every provider's package for a period (system view)"
+    )
+    y.add_argument("--period", default="", help="YYYY-MM; default: the latest complete month")
+    y.add_argument(
+        "--inbox", default=None, help="providers.csv + <YYYY-MM>/<ODS>/ (default MHSDS_SYSTEM_INBOX)"
+    )
+    y.add_argument(
+        "--output", default=None, help="where the month is published (default MHSDS_SYSTEM_OUTPUT)"
+    )
+    y.add_argument("--work", default=None, help="per-provider DuckDB files (default MHSDS_SYSTEM_WORK)")
+    y.add_argument("--run-id", default=None)
+    y.set_defaults(func=cmd_system)
 
     s = sub.add_parser("step", help="run one pipeline step for a period (debugging)")
     s.add_argument("step", choices=["extract", "load-raw", "validate-raw", "transform", "quality", "publish"])

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from mhsds_pipeline import cli
 from mhsds_pipeline.config import load_settings
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.engine import run_rules
@@ -248,7 +249,7 @@ def test_a_provider_whose_file_sdcs_would_reject_is_left_out_of_the_icb(system, 
     assert [p["file_rejected"] for p in manifest["providers"]] == [[], ["MHS00035"]]
 
 
-def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(system):
+def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(system, capsys):
     root, inbox, _, _ = system
     month = root / "out" / PERIOD
     before = _digests(month.resolve())
@@ -266,10 +267,16 @@ def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(
     try:
         with pytest.raises(PackageError, match=r"MHS999Unknown\.csv"):
             run_system_month(inbox, PERIOD, root / "out", root / "work", run_id="third")
+        # the same through the command line: exit 2, the file named, nothing published
+        argv = ["system", "--period", PERIOD, "--inbox", str(inbox), "--output", str(root / "out")]
+        assert cli.main([*argv, "--work", str(root / "work"), "--run-id", "fourth"]) == 2
+        err = capsys.readouterr().err
+        assert "MHS999Unknown.csv" in err and f"nothing was published for {PERIOD}" in err
     finally:
         bad.unlink()
     assert month.resolve() == current and _digests(current) == before
     assert not (root / "out" / ".staging" / PERIOD / "third").exists()
+    assert not (root / "out" / ".staging" / PERIOD / "fourth").exists()
 
 
 def test_a_package_filed_under_another_month_is_refused(tmp_path):
