@@ -23,7 +23,7 @@ import logging
 import re
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -162,12 +162,8 @@ def run_quality(settings: Settings, period_text: str, run_id: str) -> dict:
         t_dqmi = time.perf_counter()
         # NHS England scores DQMI on the national data set: the records SDCS accepted. The score
         # over every built row is kept beside it, labelled: it shows what the rejections cost.
-        before = dqmi_mod.compute_dqmi(engine, schema=ctx.schema, period=period)
-        dqmi_result = replace(
-            dqmi_mod.compute_dqmi(engine, schema=SUBMITTED_SCHEMA, period=period),
-            records_basis="the records SDCS would accept (after record and group rejections), as NHS England "
-            "scores the national data set",
-            score_before_rejections=before.dataset_score,
+        dqmi_result = dqmi_mod.compute_submission_dqmi(
+            engine, schema=ctx.schema, submitted_schema=SUBMITTED_SCHEMA, period=period
         )
         dqmi_mod.write_dqmi(dqmi_result, dq_dir)
         dqmi_seconds = round(time.perf_counter() - t_dqmi, 3)

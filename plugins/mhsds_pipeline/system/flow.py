@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from mhsds_pipeline.period import ReportingPeriod
@@ -137,12 +136,8 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
         pq.write_table(results.to_table(), out / DQ_PART)
         # DQMI as the trust's gate scores it: on the records SDCS would accept, the score over
         # every row beside it; written disclosure-controlled, as a copy shared outside the trust.
-        before = dqmi.compute_dqmi(engine, schema=ctx.schema, period=rp)
-        scored = replace(
-            dqmi.compute_dqmi(engine, schema=SUBMITTED_SCHEMA, period=rp),
-            records_basis="the records SDCS would accept (after record and group rejections), as NHS England "
-            "scores the national data set",
-            score_before_rejections=before.dataset_score,
+        scored = dqmi.compute_submission_dqmi(
+            engine, schema=ctx.schema, submitted_schema=SUBMITTED_SCHEMA, period=rp
         )
         dqmi.write_dqmi(scored, out / "dqmi", disclosure_controlled=True)
         write_sdcs_reports(engine, catalogue, ctx, rules, out / "sdcs")
@@ -164,7 +159,7 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
         rows_unreadable=len(pkg.quarantined),
         rules_failed=sum(1 for n in rules.failures.values() if n),
         dqmi_dataset_score=scored.dataset_score,
-        dqmi_score_before_rejections=before.dataset_score,
+        dqmi_score_before_rejections=scored.score_before_rejections,
         ltp_exact={k: None if v is None else float(v) for k, v in ltp.items()},
         file_rejected=sorted({c.check_id for c in failing(rules.checks)}),
         seconds=round(time.perf_counter() - t0, 3),

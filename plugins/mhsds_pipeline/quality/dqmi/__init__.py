@@ -41,7 +41,7 @@ then ``dqmi.compute_dqmi(...)`` works as it did when the DQMI was one module.
 
 from __future__ import annotations
 
-from mhsds_pipeline.quality.dqmi.compute import compute_dqmi
+from mhsds_pipeline.quality.dqmi.compute import compute_dqmi, compute_submission_dqmi
 from mhsds_pipeline.quality.dqmi.items import (
     DqmiConfig,
     DqmiItem,
@@ -76,6 +76,7 @@ __all__ = [
     "SnomedCoverage",
     "VodimCounts",
     "compute_dqmi",
+    "compute_submission_dqmi",
     "coverage_ratio",
     "dataset_score",
     "defaults_allowed",

@@ -155,6 +155,24 @@ def compute_dqmi(
     return result
 
 
+def compute_submission_dqmi(
+    engine: Engine, *, schema: str, submitted_schema: str, period: ReportingPeriod | str
+) -> DqmiResult:
+    """The DQMI as NHS England scores it, on the national data set: the records SDCS would accept
+    (``submitted_schema``, after record and group rejections), with the score over every row of
+    ``schema`` kept beside it (``score_before_rejections``: what the rejections cost). The trust's
+    gate and the system view's provider step both score this way."""
+    from dataclasses import replace
+
+    before = compute_dqmi(engine, schema=schema, period=period)
+    return replace(
+        compute_dqmi(engine, schema=submitted_schema, period=period),
+        records_basis="the records SDCS would accept (after record and group rejections), as NHS England "
+        "scores the national data set",
+        score_before_rejections=before.dataset_score,
+    )
+
+
 def _select_items(
     active: Sequence[DqmiItem], items: Sequence[DqmiItem | str] | None, idb_tables: Mapping[str, str]
 ) -> list[DqmiItem]:
