@@ -47,7 +47,6 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 import sqlglot
 from sqlglot import exp
@@ -57,7 +56,7 @@ from mhsds_pipeline.quality.engine import FAILURES, run_rules
 from mhsds_pipeline.quality.rules import DBT_PROJECT, load_catalogue
 from mhsds_pipeline.submission.idb import table_specs
 from mhsds_pipeline.system.sources import LoadedPackage, PackageError, load_package, package_header
-from mhsds_pipeline.system.validate import RESULTS_FILE, ProviderResults, provider_schema
+from mhsds_pipeline.system.validate import ProviderResults, provider_schema
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +72,13 @@ _session = None
 
 
 def spark_session(data_dir: Path | None = None):
-    """The process's one local SparkSession: :func:`mhsds_pipeline.spark_warehouse.local_session`
-    (local[2], no UI, loopback only, UTC, Spark's ``TIME`` type on, ``TIMESTAMP`` without time
-    zone), with its warehouse under ``data_dir`` or a fresh temporary directory. A session already
-    running in the process (dbt-spark's, a test's) is the one returned."""
+    """The process's one SparkSession: :func:`mhsds_pipeline.spark_warehouse.spark_session`, the
+    engine ``MHSDS_SPARK_MASTER`` names (default local[2]: no UI, loopback only; UTC, Spark's
+    ``TIME`` type on, ``TIMESTAMP`` without time zone), with its warehouse under ``data_dir`` or a
+    fresh temporary directory. A session already running in the process (dbt-spark's, a test's) is
+    the one returned."""
     global _session
-    from mhsds_pipeline.spark_warehouse import local_session
+    from mhsds_pipeline.spark_warehouse import spark_session as configured_session
 
     if _session is None or _session.sparkContext._jsc is None:
         # a fresh directory per session, under data_dir when given: the in-memory catalogue forgets
@@ -87,7 +87,7 @@ def spark_session(data_dir: Path | None = None):
         if data_dir:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix="mhsds_spark_", dir=data_dir))
-        _session = local_session(root / "warehouse")
+        _session = configured_session(root / "warehouse")
     return _session
 
 
@@ -327,11 +327,7 @@ def _validate(spark, package_dirs, output_path, run_id) -> ProviderResults:
         results.outcomes[pkg.org_id_provider] = run_rules(warehouse, catalogue, ctx)
         log.info("Spark: provider %s validated in %.1fs", org, time.perf_counter() - t0)
     if output_path is not None:
-        output_path = Path(output_path)
-        if output_path.suffix != ".parquet":
-            output_path = output_path / RESULTS_FILE
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(results.to_table(), output_path)
+        results.write(output_path)
     return results
 
 

@@ -61,6 +61,15 @@ class ProviderResults:
             )
         return rows
 
+    def write(self, output_path: Path) -> Path:
+        """``dq_results_by_provider.parquet`` at ``output_path`` (a ``.parquet`` file or a folder)."""
+        output_path = Path(output_path)
+        if output_path.suffix != ".parquet":
+            output_path = output_path / RESULTS_FILE
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(self.to_table(), output_path)
+        return output_path
+
     def to_table(self) -> pa.Table:
         parts = []
         for org in sorted(self.outcomes):
@@ -128,9 +137,5 @@ def validate_packages(
     finally:
         engine.dispose()
     if output_path is not None:
-        output_path = Path(output_path)
-        if output_path.suffix != ".parquet":
-            output_path = output_path / RESULTS_FILE
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(results.to_table(), output_path)
+        results.write(output_path)
     return results
