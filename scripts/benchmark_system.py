@@ -227,6 +227,72 @@ def _generated(inbox: Path, period: str, ns: argparse.Namespace) -> bool:
     return (s["providers"], float(s["total_scale"]), s["seed"]) == (ns.providers, ns.total_scale, ns.seed)
 
 
+def _package_rows(package: Path) -> int:
+    rows = 0
+    for f in package.glob("*.csv"):
+        with f.open("rb") as fh:
+            rows += max(0, sum(1 for _ in fh) - 1)
+    return rows
+
+
+def complete_with_copies(inbox: Path, period: str, ns: argparse.Namespace) -> None:
+    """Fill the registry's providers that were not generated (a stopped ``mhsds generate``) with
+    copies of generated packages of the nearest size, under their own ODS codes.
+
+    Generating a national month through the real trust pipeline takes about an hour here; the
+    flow's cost per package depends on its size and shape, not on who it is, so a copy measures the
+    same work. The copy's ODS code replaces the source's everywhere (header, site codes, local
+    identifier prefixes); its NHS numbers are the source's (the same people at two providers); its
+    package manifest is left out (the flow does not read it). The summary says which are copies."""
+    import csv
+    import shutil
+
+    month = inbox / period
+    with (inbox / "providers.csv").open(newline="") as fh:
+        registry = list(csv.DictReader(fh))
+    generated: dict[str, float] = {}
+    for r in registry:
+        org, package = r["org_id_provider"], month / r["org_id_provider"]
+        if package.is_dir() and (month / f"{org}.ground_truth.csv").is_file():  # written after the package
+            generated[org] = float(r["scale"])
+        elif package.exists():
+            shutil.rmtree(package)  # a package the stopped run had not finished
+    shutil.rmtree(inbox / ".work", ignore_errors=True)
+    sources = {o: s for o, s in generated.items() if o != "R1A"}  # R1A's code is also inside other codes
+    if not sources:
+        raise SystemExit(f"no generated package under {month} to copy")
+    by_provider: dict[str, dict] = {}
+    for r in registry:
+        org, scale = r["org_id_provider"], float(r["scale"])
+        if org in generated:
+            by_provider[org] = {"org_id_provider": org, "scale": scale, "rows": _package_rows(month / org)}
+            continue
+        src = min(sources, key=lambda o: (abs(sources[o] - scale), o))
+        target = month / org
+        target.mkdir(parents=True)
+        for f in sorted((month / src).glob("*.csv")):
+            (target / f.name).write_bytes(f.read_bytes().replace(src.encode(), org.encode()))
+        rows = _package_rows(target)
+        by_provider[org] = {"org_id_provider": org, "scale": sources[src], "rows": rows, "copy_of": src}
+    summary = {
+        "period": period,
+        "providers": len(registry),
+        "total_scale": ns.total_scale,
+        "seed": ns.seed,
+        "generated": len(generated),
+        "copies": len(registry) - len(generated),
+        "total_rows": sum(p["rows"] for p in by_provider.values()),
+        "seconds": 0.0,
+        "dbt_project_dir": str(inbox / "reference" / "dbt_project"),
+        "by_provider": by_provider,
+    }
+    (month / "generation_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    print(
+        f"completed the registry: {len(generated)} generated packages, {summary['copies']} copies of the "
+        f"nearest-sized generated one under their own codes; {summary['total_rows']:,} rows"
+    )
+
+
 def _steps(by_provider: dict[str, dict], targets: list[float]) -> list[tuple[float, list[str], int]]:
     """For each target scale, the first providers (registry order) whose rows reach it."""
     out = []
@@ -250,6 +316,11 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--root", default=str(REPO / "data" / "benchmark" / "system"))
     p.add_argument("--regenerate", action="store_true")
+    p.add_argument(
+        "--complete-with-copies",
+        action="store_true",
+        help="fill providers a stopped generation left out with copies of generated packages",
+    )
     p.add_argument("--no-steps", action="store_true")
     p.add_argument("--steps", default="10,20,40")
     p.add_argument("--spark-providers", type=int, default=2, help="0: leave Spark out")
@@ -274,6 +345,8 @@ def main() -> None:
 
     print(f"System view benchmark: {ns.providers} providers, total scale {ns.total_scale}, {ns.period}")
     print(f"machine: {os.cpu_count()} cores; {ns.workers} provider(s) at a time")
+    if ns.complete_with_copies and not _generated(inbox, ns.period, ns):
+        complete_with_copies(inbox, ns.period, ns)
     if ns.regenerate or not _generated(inbox, ns.period, ns):
         t0 = time.perf_counter()
         cmd = [str(Path(sys.executable).parent / "mhsds"), "generate", "--providers", str(ns.providers)]
@@ -286,9 +359,13 @@ def main() -> None:
     os.environ["MHSDS_DBT_PROJECT_DIR"] = summary["dbt_project_dir"]
     by_provider = summary["by_provider"]
     total_rows = summary["total_rows"]
-    print(
-        f"packages: {len(by_provider)} providers, {total_rows:,} rows (generated in {summary['seconds']:.0f} s)"
+    copies = sum(1 for p in by_provider.values() if p.get("copy_of"))
+    made = (
+        f"{copies} of them copies of generated packages"
+        if copies
+        else f"generated in {summary['seconds']:.0f} s"
     )
+    print(f"packages: {len(by_provider)} providers, {total_rows:,} rows ({made})")
 
     rows = []
     national = run_stage(["--child", "system", "--out", str(root / "output"), *_common(ns)])
