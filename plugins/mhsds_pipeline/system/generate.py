@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -303,7 +304,12 @@ def generate_providers(
             if verbose:
                 _print_line(runs[-1])
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a process that already runs threads (a SparkSession's py4j threads, a
+        # pytest session that ran the Spark tests, Airflow) can fork a child holding a lock no
+        # thread will release; the workers then wait forever (seen in the full test suite)
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             for run in pool.map(build_provider, jobs):
                 runs.append(run)
                 if verbose:
