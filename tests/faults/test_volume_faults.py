@@ -81,6 +81,7 @@ def _stub_warehouse_steps(monkeypatch, settings, submitted: dict[str, int]) -> N
     monkeypatch.setattr(reconcile, "gate_reconciliation", lambda *a, **k: (None, []))
     result = dqmi.DqmiResult("2026-10", "analytics", None, True, "test", (), 95.0, None, "test")
     monkeypatch.setattr(dqmi, "compute_dqmi", lambda *a, **k: result)
+    monkeypatch.setattr(dqmi, "compute_submission_dqmi", lambda *a, **k: result)
     monkeypatch.setattr(dqmi, "write_dqmi", lambda *a, **k: None)
     monkeypatch.setattr(dqmi, "to_check_results", lambda *a, **k: [])
     monkeypatch.setattr(
