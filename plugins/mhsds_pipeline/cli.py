@@ -219,7 +219,7 @@ def cmd_generate(ns: argparse.Namespace) -> int:
 
 def cmd_generate_providers(ns: argparse.Namespace) -> int:
     """``mhsds generate --providers N``: N providers' submission packages (system view, #15)."""
-    from mhsds_pipeline.system.generate import generate_providers
+    from mhsds_pipeline.synthetic.provider_packages import generate_providers
 
     if ns.url:
         print("--url builds one trust's EPR; --providers builds each provider's own", file=sys.stderr)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mhsds_pipeline.system import providers as reg
-from mhsds_pipeline.system.generate import (
+from mhsds_pipeline.synthetic import providers as reg
+from mhsds_pipeline.synthetic.provider_packages import (
     GROUND_TRUTH_SUFFIX,
     REGISTRY_FILE,
     SUMMARY_FILE,
@@ -210,7 +210,7 @@ def test_every_provider_of_a_national_registry_has_a_profile_that_applies():
 
 def test_cli_generate_providers_passes_its_options(monkeypatch, tmp_path):
     from mhsds_pipeline import cli
-    from mhsds_pipeline.system import generate as gen_mod
+    from mhsds_pipeline.synthetic import provider_packages as gen_mod
 
     calls = []
     monkeypatch.setattr(gen_mod, "generate_providers", lambda out, **kw: calls.append((out, kw)) or {})
@@ -232,7 +232,7 @@ def test_cli_generate_providers_passes_its_options(monkeypatch, tmp_path):
 
 
 def test_a_rerun_with_fewer_providers_drops_the_stale_synthetic_packages(tmp_path):
-    from mhsds_pipeline.system.generate import _drop_stale
+    from mhsds_pipeline.synthetic.provider_packages import _drop_stale
 
     for name in ("R1A", "Z0A", "Z0B", "RX4"):
         (tmp_path / name).mkdir()

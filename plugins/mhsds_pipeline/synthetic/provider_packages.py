@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mhsds_pipeline.system import providers as registry_mod
+from mhsds_pipeline.synthetic import providers as registry_mod
 
 SUMMARY_FILE = "generation_summary.json"
 REGISTRY_FILE = "providers.csv"
@@ -105,7 +105,7 @@ def _ods_overlay(
         reader = csv.DictReader(fh)
         columns, rows = reader.fieldnames, list(reader)
     known = {r["code"] for r in rows}
-    src = "synthetic providers (plugins/mhsds_pipeline/system/providers.py)"
+    src = "synthetic providers (plugins/mhsds_pipeline/synthetic/providers.py)"
     for p in providers:
         prof = registry_mod.profile(p, providers, pool_seed)
         kinds = [(prof.org_id, f"{p.provider_name}", "NHS trust")]
