@@ -61,6 +61,11 @@ def local_session(warehouse_dir: Path, cores: int = 2) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(cores))
         .config("spark.default.parallelism", str(cores))
     )
+    return _start(builder)
+
+
+def _start(builder) -> SparkSession:
+    """Every session's SQL semantics (:data:`SQL_CONF`), quiet logs."""
     for key, value in SQL_CONF.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -101,11 +106,7 @@ def spark_session(warehouse_dir: Path) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.warehouse.dir", str(warehouse_dir))
     )
-    for key, value in SQL_CONF.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return _start(builder)
 
 
 def _quote(identifier: str) -> str:
