@@ -310,7 +310,7 @@ def _steps(by_provider: dict[str, dict], targets: list[float]) -> list[tuple[flo
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--providers", type=int, default=60)
-    p.add_argument("--total-scale", type=float, default=63.0, help="sum of the providers' scales")
+    p.add_argument("--total-scale", type=float, default=67.0, help="sum of the providers' scales")
     p.add_argument("--period", default="2026-10")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workers", type=int, default=2)

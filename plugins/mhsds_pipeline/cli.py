@@ -255,7 +255,9 @@ def cmd_system(ns: argparse.Namespace) -> int:
     period = str(ReportingPeriod.resolve(ns.period).require_ended())
     from mhsds_pipeline.system.sources import PackageError
 
-    print(f"MHSDS system {period}: packages from {inbox / period}")
+    print(f"MHSDS system {period}: packages from {inbox / period} (on {ns.engine})")
+    if ns.engine == "spark":  # the session MHSDS_SPARK_MASTER names (local[2] by default)
+        from mhsds_pipeline.system.spark_month import run_system_month_spark as run_system_month
     try:
         result = run_system_month(inbox, period, out, work, run_id=ns.run_id or "cli")
     except (PackageError, FileNotFoundError) as exc:  # the inbox's fault: say what, publish nothing
@@ -370,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         "--output", default=None, help="where the month is published (default MHSDS_SYSTEM_OUTPUT)"
     )
     y.add_argument("--work", default=None, help="per-provider DuckDB files (default MHSDS_SYSTEM_WORK)")
+    y.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="duckdb: a file per provider (default); spark: the session MHSDS_SPARK_MASTER names",
+    )
     y.add_argument("--run-id", default=None)
     y.set_defaults(func=cmd_system)
 

@@ -8,11 +8,15 @@ dq_results rows per provider: rule ids, counts, statuses, sample keys. Every loa
 contract's Spark types. GX 1.x through its Spark datasource, with the project's expectations, must
 count what the DuckDB engine counts on the filled tables. The transpiler must refuse, naming the
 rule, what it cannot carry to Spark, and so must the executor when Spark itself refuses a rule's
-SQL. One SparkSession serves the module (about 1 min 35 s in all at load average ~5 on 2 cores).
+SQL. The whole month of tests/system_packages.py through the Spark flow (rules, DQMI, SDCS
+reports, dbt-spark's derived tables, LTP measures, the same combine step) must publish the DuckDB
+flow's files byte for byte. One SparkSession serves the module (about 5 min in all at load
+average ~3 on 2 cores, 2 min 16 s of it the Spark month).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import replace
 from datetime import date, datetime
@@ -23,13 +27,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from system_packages import write_package
 
 from mhsds_pipeline.config import load_settings
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.dialect import SparkTranspileError, spark_fail_predicate, to_spark
 from mhsds_pipeline.quality.gate import sql_context
 from mhsds_pipeline.quality.rules import DBT_PROJECT, load_catalogue
-from mhsds_pipeline.submission.idb import table_specs, write_csv
+from mhsds_pipeline.submission.idb import table_specs
 from mhsds_pipeline.system.spark import (
     SparkWarehouse,
     gx_counts_spark,
@@ -44,6 +49,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SPECS = {s.idb_table: s for s in table_specs(DBT_PROJECT)}
 SHARED_NHS = "9434765919"
+#: the month of tests/system_packages.py
+MONTH = "2026-10"
 
 
 def _tables(org: str, defects: int) -> dict[str, pa.Table]:
@@ -97,13 +104,6 @@ def _tables(org: str, defects: int) -> dict[str, pa.Table]:
     return {t: pa.Table.from_pylist(r, schema=SPECS[t].arrow_schema) for t, r in rows.items()}
 
 
-def _write(tables: dict[str, pa.Table], out):
-    out.mkdir(parents=True)
-    for name, table in tables.items():
-        write_csv(table, SPECS[name], out / SPECS[name].file_name)
-    return out
-
-
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
     """The module's one SparkSession (the process's: a running one is reused)."""
@@ -114,8 +114,8 @@ def spark(tmp_path_factory):
 def both(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("system_spark")
     dirs = [
-        _write(_tables("R1A", defects=1), root / "packages" / "R1A"),
-        _write(_tables("RX4", defects=3), root / "packages" / "RX4"),
+        write_package(_tables("R1A", defects=1), root / "packages" / "R1A"),
+        write_package(_tables("RX4", defects=3), root / "packages" / "RX4"),
     ]
     t0 = time.perf_counter()
     duck = validate_packages(dirs, root / "system.duckdb", output_path=root / "duckdb")
@@ -235,3 +235,69 @@ def test_spark_refusing_a_rule_names_the_rule(both, spark):
     with pytest.raises(SparkTranspileError, match="rule LOCAL_SPARK_REFUSES: Spark refuses"):
         with SparkWarehouse(spark).begin() as conn:
             conn.execute(sa.text(conn_sql))
+
+
+# ------------------------------------------------------------------ the month, published
+
+
+@pytest.fixture(scope="module")
+def months(tmp_path_factory, spark):
+    """The month of tests/system_packages.py (two providers whose LTP answer is known) through the
+    DuckDB flow and through the Spark flow, each published to its own folder."""
+    from system_packages import write_inbox
+
+    from mhsds_pipeline.system.flow import run_system_month
+    from mhsds_pipeline.system.spark_month import run_system_month_spark
+
+    root = tmp_path_factory.mktemp("system_month_spark")
+    write_inbox(root / "inbox")
+    t0 = time.perf_counter()
+    run_system_month(root / "inbox", MONTH, root / "duckdb", root / "duckdb_work", run_id="parity")
+    t1 = time.perf_counter()
+    run_system_month_spark(
+        root / "inbox", MONTH, root / "spark", root / "spark_work", run_id="parity", spark=spark
+    )
+    t2 = time.perf_counter()
+    print(
+        f"\nsystem month: DuckDB {t1 - t0:.1f} s, Spark {t2 - t1:.1f} s (rules, DQMI, SDCS, dbt-spark, LTP)"
+    )
+    return root
+
+
+def _published(month) -> dict[str, str]:
+    return {
+        p.relative_to(month).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(month.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_the_spark_month_publishes_the_duckdb_month_byte_for_byte(months):
+    """Every published file (dq_results, DQMI and LTP per provider and ICB, the SDCS reports, the
+    DQMI pages, the manifest with its checksums) is the DuckDB path's, byte for byte."""
+    duck, on_spark = _published(months / "duckdb" / MONTH), _published(months / "spark" / MONTH)
+    assert len(duck) >= 15 and "ltp_by_icb.parquet" in duck and "sdcs/R1A/validations.csv" in duck
+    assert on_spark == duck
+    dq = pq.read_table(months / "spark" / MONTH / RESULTS_FILE).to_pylist()
+    failed = {(r["org_id_provider"], r["check_id"]): r["numerator"] for r in dq if r["status"] == "failed"}
+    # the planted referrals of nobody: 1 at R1A, 2 at RXT (a group rejection of MHS101Referral)
+    assert (failed[("R1A", "MHS10101")], failed[("RXT", "MHS10101")]) == (1, 2)
+
+
+def test_the_spark_month_ran_on_spark_and_measured_the_known_answer(months, spark):
+    """The hand-over says Spark held the provider's tables; dbt-spark built the derived tables in
+    the session's catalogue; the exact LTP values are the packages' known answer (R1A 7, RXT 3)."""
+    from system_packages import CHILDREN
+
+    from mhsds_pipeline.system.handover import ProviderOutcome
+
+    for org, children in CHILDREN.items():
+        outcome = ProviderOutcome.read(months / "spark_work", MONTH, org)
+        assert outcome.warehouse_file == f"spark:provider_{org.lower()}"
+        assert outcome.ltp_exact["MHS95"] == float(children)
+    assert spark.table("analytics.der_referral_month").count() > 0
+    icb = {
+        r["metric_id"]: r["value"]
+        for r in pq.read_table(months / "spark" / MONTH / "ltp_by_icb.parquet").to_pylist()
+    }
+    assert icb["MHS95"] == 10.0

@@ -1,16 +1,14 @@
 """The system flow for one month (issue #15): every provider's package validated, measured, published.
 
-Two providers' packages are written with ``idb.write_csv`` from small hand-built tables
-(header, MPI, GP, referral, care contact, team) whose LTP answer is known by reading them:
-provider R1A has 7 children with an attended direct contact and RXT has 3, both in ICB QWE (the
-registry also lists a provider of ICB QKK that sent nothing; both are live organisations in the
-ODS seed, else rule MHS00035 rejects the file). Each provider also carries planted
-defects that fire rules (a referral of no patient). The flow must give
+The two providers' packages of tests/system_packages.py, whose LTP answer is known by reading
+them (R1A: 7 children with an attended direct contact, RXT: 3, both in ICB QWE) and which carry
+planted defects. The flow must give
 per provider the rule counts ``run_rules`` gives on the original tables, the ICB's exact values as
 the sum of its providers', disclosure control in the published files (7 -> 5, 3 suppressed, the
 ICB's 10 published as 10), leave the last good outputs untouched when a package is refused, and
 give the same bytes when a provider's step and the combine step run again (the DAG's run of a
-whole month gives the flow's bytes too: tests/unit/test_system_dag.py).
+whole month gives the flow's bytes too: tests/unit/test_system_dag.py; the Spark path gives them
+too: tests/integration/test_spark_system.py).
 """
 
 from __future__ import annotations
@@ -20,93 +18,24 @@ import hashlib
 import json
 import shutil
 from dataclasses import replace
-from datetime import date, datetime, time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from system_packages import CHILDREN, PERIOD, REGISTRY, RP, SPECS, provider_tables, write_inbox, write_package
 
 from mhsds_pipeline import cli
 from mhsds_pipeline.config import load_settings
-from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.engine import run_rules
 from mhsds_pipeline.quality.gate import sql_context
-from mhsds_pipeline.quality.rules import DBT_PROJECT, load_catalogue
-from mhsds_pipeline.submission.idb import table_specs, write_csv
+from mhsds_pipeline.quality.rules import load_catalogue
 from mhsds_pipeline.system.flow import combine, load_and_validate_provider, run_system_month
 from mhsds_pipeline.system.handover import ProviderOutcome
 from mhsds_pipeline.system.sources import PackageError
 
 pytestmark = pytest.mark.unit
-
-PERIOD = "2026-10"
-RP = ReportingPeriod.parse(PERIOD)
-SPECS = {s.idb_table: s for s in table_specs(DBT_PROJECT)}
-CHILDREN = {"R1A": 7, "RXT": 3}
-REGISTRY = (
-    "org_id_provider,provider_name,icb_code,icb_name,region_code,region_name,scale\n"
-    "R1A,Synthetic Trust A,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
-    "RXT,Synthetic Trust X,QWE,Synthetic ICB QWE,Y56,London,0.1\n"
-    "RY2,Synthetic Trust Y,QKK,Synthetic ICB QKK,Y56,London,0.1\n"
-)
-
-
-def _tables(org: str, children: int, defects: int) -> dict[str, pa.Table]:
-    """Header, MPI, referrals, contacts and one team: ``children`` people aged under 18 with an
-    attended face-to-face contact; ``defects`` referrals pointing at no patient."""
-    header = {
-        "DatSetVer": "6.0",
-        "OrgIDProvider": org,
-        "OrgIDSubmit": org,
-        "PrimSystemInUse": "SYS",
-        "ReportingPeriodStartDate": RP.start,
-        "ReportingPeriodEndDate": RP.end,
-        "DateTimeDatSetCreate": datetime(2026, 11, 3, 9, 30, 0),
-    }
-    mpi, gp, referrals, contacts = [], [], [], []
-    for i in range(children):
-        pid = f"{org}P{i}"
-        mpi.append(
-            {"LocalPatientID": pid, "OrgIDLocalPatientID": org, "NHSNumber": None, "NHSNumberStatus": "07",
-             "PersonBirthDate": date(2012, 1 + i % 12, 1 + i), "Postcode": None, "GenderIDCode": "1",
-             "EthnicCategory": "A"}
-        )  # fmt: skip
-        gp.append({"LocalPatientID": pid, "GMPReg": "M81601", "StartDateGMPRegistration": date(2015, 1, 1)})
-        referrals.append(
-            {"ServiceRequestID": f"{org}R{i}", "LocalPatientID": pid, "OrgIDComm": "04Y",
-             "CareProfTeamLocalID": f"{org}T1", "ReferralRequestReceivedDate": date(2026, 10, 1 + i),
-             "ReferralRequestReceivedTime": time(9, 15), "SourceOfReferralMH": "A1",
-             "ClinRespPriorityType": "3", "PrimReasonReferralMH": "01"}
-        )  # fmt: skip
-        contacts.append(
-            {"CareContactID": f"{org}C{i}", "ServiceRequestID": f"{org}R{i}", "CareContDate": date(2026, 10, 20),
-             "CareContTime": time(10, 15), "AdminCatCode": "01", "ConsType": "01", "CareContSubj": "01",
-             "ConsMechanismMH": "01", "ActLocTypeCode": "A01", "AttendStatus": "5", "ClinContDurOfCareCont": 30}
-        )  # fmt: skip
-    referrals += [
-        {"ServiceRequestID": f"{org}X{i}", "LocalPatientID": "NOBODY", "ReferralRequestReceivedDate": date(2026, 9, 1)}
-        for i in range(defects)
-    ]  # fmt: skip
-    team = [{"CareProfTeamLocalID": f"{org}T1", "OrgIDCareProfTeamLocalID": org, "ServTeamTypeMH": "C01",
-             "ServTeamIntAgeGroup": "01"}]  # fmt: skip
-    rows = {
-        "MHS000Header": [header],
-        "MHS001MPI": mpi,
-        "MHS002GP": gp,
-        "MHS101Referral": referrals,
-        "MHS201CareContact": contacts,
-        "MHS902ServiceTeamDetails": team,
-    }
-    return {t: pa.Table.from_pylist(r, schema=SPECS[t].arrow_schema) for t, r in rows.items()}
-
-
-def _write(tables: dict[str, pa.Table], out: Path) -> Path:
-    out.mkdir(parents=True)
-    for name, table in tables.items():
-        write_csv(table, SPECS[name], out / SPECS[name].file_name)
-    return out
 
 
 def _reference_failures(root: Path, originals: dict[str, dict[str, pa.Table]]) -> dict[str, dict[str, int]]:
@@ -145,10 +74,7 @@ def _digests(month: Path) -> dict[str, str]:
 def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("system_flow")
     inbox = root / "inbox"
-    originals = {org: _tables(org, n, defects=1 + i) for i, (org, n) in enumerate(CHILDREN.items())}
-    for org, tables in originals.items():
-        _write(tables, inbox / PERIOD / org)
-    (inbox / "providers.csv").write_text(REGISTRY)
+    originals = write_inbox(inbox)
     summary = run_system_month(inbox, PERIOD, root / "out", root / "work", run_id="first")
     return root, inbox, originals, summary
 
@@ -281,7 +207,7 @@ def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(
 
 def test_a_package_filed_under_another_month_is_refused(tmp_path):
     inbox = tmp_path / "inbox"
-    _write(_tables("R1A", 1, 0), inbox / "2026-11" / "R1A")
+    write_package(provider_tables("R1A", 1, 0), inbox / "2026-11" / "R1A")
     (inbox / "providers.csv").write_text(REGISTRY)
     with pytest.raises(PackageError, match=r"is for 2026-10, but it was filed under 2026-11"):
         run_system_month(inbox, "2026-11", tmp_path / "out", tmp_path / "work")

@@ -342,15 +342,16 @@ def window(period: str, months: int = WINDOW_MONTHS) -> tuple[date, date, list[s
     return ReportingPeriod.parse(ms[0]).start, ReportingPeriod.parse(period).end, ms
 
 
-def open_derived(settings):
-    """An in-memory DuckDB holding the national derived tables dbt built in the warehouse."""
+def open_derived(settings, read=None):
+    """An in-memory DuckDB holding the national derived tables dbt built in the warehouse
+    (``read``: table name -> Arrow table, for a warehouse ``read_mart`` does not read, e.g. Spark)."""
     import duckdb
 
     from mhsds_pipeline.warehouse import read_mart
 
     con = duckdb.connect()
     for name in DERIVED_TABLES:
-        table = read_mart(settings, name)
+        table = read(name) if read is not None else read_mart(settings, name)
         con.register("_derived", table)
         con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _derived')
         con.unregister("_derived")

@@ -91,36 +91,17 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
     The package's header must be for ``period`` (a package filed under the wrong month is refused,
     naming both). A re-run replaces the provider's file and work folder (dbt's target and logs
     are in it too, so providers running side by side never share one)."""
-    import pyarrow.parquet as pq
     import sqlalchemy as sa
 
-    from mhsds_pipeline.quality import dqmi
-    from mhsds_pipeline.quality.engine import SUBMITTED_SCHEMA
-    from mhsds_pipeline.quality.results import failing
     from mhsds_pipeline.quality.rules import load_catalogue
-    from mhsds_pipeline.quality.sdcs import write_sdcs_reports
     from mhsds_pipeline.submission.idb import table_specs
     from mhsds_pipeline.system import measures
-    from mhsds_pipeline.system.sources import PackageError, package_header
-    from mhsds_pipeline.system.validate import (
-        ProviderResults,
-        duckdb_settings,
-        validate_package,
-    )
+    from mhsds_pipeline.system.validate import duckdb_settings, validate_package
 
     t0 = time.perf_counter()
     rp = ReportingPeriod.parse(period)
     package_dir = Path(package_dir)
-    org, _, header_period = package_header(package_dir)
-    if header_period != rp:
-        raise PackageError(
-            f"{package_dir}: the package's MHS000Header is for {header_period}, but it was filed under "
-            f"{rp}; move it to the inbox folder of its own month"
-        )
-    out = provider_work_dir(work_dir, str(rp), org)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    org, out = provider_folder(package_dir, rp, work_dir)
     # One name for every provider's file, in the provider's own folder: dbt then sees the same
     # profile for each provider and reuses one parse (measures.provider_raw_values). The catalog
     # DuckDB names after the file ("warehouse") must differ from the schema ("provider_<ods>").
@@ -132,28 +113,83 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
     engine = sa.create_engine(f"duckdb:///{warehouse_file}")
     try:
         pkg, rules, ctx = validate_package(package_dir, engine, settings, catalogue)
-        results = ProviderResults(f"system-{rp}", {org: pkg}, {org: rules})
-        pq.write_table(results.to_table(), out / DQ_PART)
-        # DQMI as the trust's gate scores it: on the records SDCS would accept, the score over
-        # every row beside it; written disclosure-controlled, as a copy shared outside the trust.
-        scored = dqmi.compute_submission_dqmi(
-            engine, schema=ctx.schema, submitted_schema=SUBMITTED_SCHEMA, period=rp
-        )
-        dqmi.write_dqmi(scored, out / "dqmi", disclosure_controlled=True)
-        write_sdcs_reports(engine, catalogue, ctx, rules, out / "sdcs")
+        scored = write_provider_results(engine, out, pkg, rules, ctx, catalogue)
         relation_of = {s.idb_table: s.model for s in table_specs(settings.dbt_project_dir)}
         with engine.connect() as conn:
-            tables = measures.submitted_tables(conn.connection.driver_connection, rp, org, relation_of)
+            raw = conn.connection.driver_connection
+            tables = measures.submitted_tables(lambda q: raw.sql(q).to_arrow_table(), rp, org, relation_of)
     finally:
         engine.dispose()
     ltp = measures.provider_raw_values(
         settings, rp, tables, out / "dbt", parse_cache=period_work_dir(work_dir, str(rp)) / "dbt_parse"
     )
+    return provider_outcome(
+        rp, package_dir, warehouse_file, work_dir, pkg, rules, scored, ltp, time.perf_counter() - t0
+    )
+
+
+def write_provider_results(warehouse, out: Path, pkg, rules, ctx, catalogue):
+    """The provider's result files from its validated package, on either engine (``warehouse``: a
+    SQLAlchemy engine or :class:`~mhsds_pipeline.system.spark.SparkWarehouse`): its dq_results
+    part, the DQMI as the trust's gate scores it (on the records SDCS would accept, the score over
+    every row beside it; written disclosure-controlled, as a copy shared outside the trust) and
+    the SDCS-shaped reports. Returns the DQMI."""
+    import pyarrow.parquet as pq
+
+    from mhsds_pipeline.quality import dqmi
+    from mhsds_pipeline.quality.engine import SUBMITTED_SCHEMA
+    from mhsds_pipeline.quality.sdcs import write_sdcs_reports
+    from mhsds_pipeline.system.validate import ProviderResults
+
+    org = pkg.org_id_provider
+    results = ProviderResults(f"system-{pkg.period}", {org: pkg}, {org: rules})
+    pq.write_table(results.to_table(), out / DQ_PART)
+    with warehouse.connect() as conn:
+        scored = dqmi.compute_submission_dqmi(
+            conn, schema=ctx.schema, submitted_schema=SUBMITTED_SCHEMA, period=pkg.period
+        )
+    dqmi.write_dqmi(scored, out / "dqmi", disclosure_controlled=True)
+    write_sdcs_reports(warehouse, catalogue, ctx, rules, out / "sdcs")
+    return scored
+
+
+def provider_folder(package_dir: Path, rp: ReportingPeriod, work_dir: Path) -> tuple[str, Path]:
+    """The package's provider and its work folder, emptied. The package's header must be for
+    ``rp``: a package filed under the wrong month is refused, naming both."""
+    from mhsds_pipeline.system.sources import PackageError, package_header
+
+    org, _, header_period = package_header(package_dir)
+    if header_period != rp:
+        raise PackageError(
+            f"{package_dir}: the package's MHS000Header is for {header_period}, but it was filed under "
+            f"{rp}; move it to the inbox folder of its own month"
+        )
+    out = provider_work_dir(work_dir, str(rp), org)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return org, out
+
+
+def provider_outcome(
+    rp: ReportingPeriod,
+    package_dir: Path,
+    warehouse: str,
+    work_dir: Path,
+    pkg,
+    rules,
+    scored,
+    ltp,
+    seconds: float,
+) -> ProviderOutcome:
+    """The provider step's hand-over (whichever engine ran it), written to its work folder."""
+    from mhsds_pipeline.quality.results import failing
+
     outcome = ProviderOutcome(
-        org_id_provider=org,
+        org_id_provider=pkg.org_id_provider,
         period=str(rp),
         package_dir=str(package_dir),
-        warehouse_file=str(warehouse_file),
+        warehouse_file=str(warehouse),
         rows=dict(sorted(pkg.rows.items())),
         rows_rejected=sum(rules.quarantine_counts().values()),
         rows_unreadable=len(pkg.quarantined),
@@ -162,14 +198,14 @@ def load_and_validate_provider(package_dir: Path, period: str, work_dir: Path) -
         dqmi_score_before_rejections=scored.score_before_rejections,
         ltp_exact={k: None if v is None else float(v) for k, v in ltp.items()},
         file_rejected=sorted({c.check_id for c in failing(rules.checks)}),
-        seconds=round(time.perf_counter() - t0, 3),
+        seconds=round(seconds, 3),
     )
     outcome.write(work_dir)
     log.info(
         "System %s provider %s: %d rows, %d rejected, %d unreadable, %d rules failed, file rejected by %s, "
         "DQMI %s (%.1f s)",
         rp,
-        org,
+        outcome.org_id_provider,
         sum(outcome.rows.values()),
         outcome.rows_rejected,
         outcome.rows_unreadable,

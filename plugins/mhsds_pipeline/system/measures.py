@@ -82,12 +82,15 @@ def metrics() -> tuple[Metric, ...]:
     return ltp_metrics.METRICS
 
 
-def submitted_tables(con, period: ReportingPeriod, org_id_provider: str, relation_of: dict[str, str]) -> dict:
+def submitted_tables(
+    read_sql, period: ReportingPeriod, org_id_provider: str, relation_of: dict[str, str]
+) -> dict:
     """The provider's submitted rows in the layout of ``finance.published.published_tables``:
     ``months`` plus one table per IDB table the measures read, each row with the UniqMonthID.
 
-    ``con`` is a DuckDB connection to the provider's file after the rule engine ran;
-    ``relation_of`` maps IDB table -> warehouse relation (the contracts')."""
+    ``read_sql`` runs a DuckDB query in the provider's warehouse after the rule engine ran and
+    returns Arrow (on Spark: transpiled first); ``relation_of`` maps IDB table -> warehouse
+    relation (the contracts')."""
     from mhsds_pipeline.quality.engine import submit_view
 
     month = period.uniq_month_id
@@ -106,7 +109,7 @@ def submitted_tables(con, period: ReportingPeriod, org_id_provider: str, relatio
     }
     for table, (columns, _, _) in TABLES.items():
         cols = ", ".join(f'"{c}"' for c in columns)
-        arrow = con.sql(f"SELECT {cols} FROM {submit_view(relation_of[table])}").to_arrow_table()
+        arrow = read_sql(f"SELECT {cols} FROM {submit_view(relation_of[table])}")
         arrow = arrow.cast(_empty_table(table).schema)
         out[table] = arrow.append_column("UniqMonthID", pa.array([month] * arrow.num_rows, pa.int64()))
     return out
@@ -140,9 +143,8 @@ def provider_raw_values(
     of the project costs about 10 s per provider here, a reused one about 1 s."""
     from dataclasses import replace
 
-    from mhsds_pipeline.finance.config import load_finance_settings
     from mhsds_pipeline.finance.loader import load_schema
-    from mhsds_pipeline.transform import TransformError, run_dbt
+    from mhsds_pipeline.transform import run_dbt
 
     warehouse = Path(settings.warehouse_path).resolve()
     work_dir = Path(work_dir).resolve()
@@ -155,31 +157,46 @@ def provider_raw_values(
     with _working_directory(warehouse.parent):
         load_schema(local, PUBLISHED_SCHEMA, tables)
         try:
-            ok, nodes = run_dbt(
-                local, ["build", "--select", "+tag:derived"], {"finance_enabled": True}, work_dir
-            )
+            ok, nodes = run_dbt(local, DERIVED_SELECT, {"finance_enabled": True}, work_dir)
         finally:
             if previous is None:
                 os.environ.pop(WAREHOUSE_ENV, None)
             else:
                 os.environ[WAREHOUSE_ENV] = previous
-        if not ok:
-            failed = [
-                f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")
-            ]
-            raise TransformError(
-                f"dbt build of the derived fields failed for {period}: "
-                + "; ".join(failed or ["see the dbt logs"])
-                + f". Logs: {work_dir / 'logs'}"
-            )
+        check_derived_build(ok, nodes, period, work_dir)
         if parse_cache is not None and (target / PARSE_FILE).is_file():
             _keep_parse(target / PARSE_FILE, Path(parse_cache))
-        seed_dir = load_finance_settings(local).seed_dir
-        con = ltp_metrics.open_derived(local)
-        try:
-            raw = ltp_metrics.raw_values(con, str(period), ltp_metrics.load_metric_codes(seed_dir))
-        finally:
-            con.close()
+        return measure_values(local, period)
+
+
+#: dbt's selection for the measures' inputs: the national derived tables and what they read
+DERIVED_SELECT = ["build", "--select", "+tag:derived"]
+
+
+def check_derived_build(ok: bool, nodes, period: ReportingPeriod, work_dir: Path) -> None:
+    """Raise TransformError naming each failed node of the derived tables' dbt build."""
+    from mhsds_pipeline.transform import TransformError
+
+    if not ok:
+        failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
+        raise TransformError(
+            f"dbt build of the derived fields failed for {period}: "
+            + "; ".join(failed or ["see the dbt logs"])
+            + f". Logs: {Path(work_dir) / 'logs'}"
+        )
+
+
+def measure_values(settings, period: ReportingPeriod, read=None) -> dict[str, int | float | None]:
+    """The measures' exact values from the derived tables dbt built (``read``: name -> Arrow
+    table, default the warehouse of ``settings``), by NHS England's measure SQL."""
+    from mhsds_pipeline.finance.config import load_finance_settings
+
+    seed_dir = load_finance_settings(settings).seed_dir
+    con = ltp_metrics.open_derived(settings, read)
+    try:
+        raw = ltp_metrics.raw_values(con, str(period), ltp_metrics.load_metric_codes(seed_dir))
+    finally:
+        con.close()
     return {m.metric_id: raw[m.metric_id]["value"] for m in metrics()}
 
 

@@ -52,8 +52,8 @@ import sqlglot
 from sqlglot import exp
 
 from mhsds_pipeline.quality.dialect import SparkTranspileError, compile_catalogue, deep_recursion, to_spark
-from mhsds_pipeline.quality.engine import FAILURES, run_rules
-from mhsds_pipeline.quality.rules import DBT_PROJECT, load_catalogue
+from mhsds_pipeline.quality.engine import FAILURES, RulesOutcome, run_rules
+from mhsds_pipeline.quality.rules import DBT_PROJECT, SqlContext, load_catalogue
 from mhsds_pipeline.submission.idb import table_specs
 from mhsds_pipeline.system.sources import LoadedPackage, PackageError, load_package, package_header
 from mhsds_pipeline.system.validate import ProviderResults, provider_schema
@@ -94,11 +94,29 @@ def spark_session(data_dir: Path | None = None):
 # ------------------------------------------------------------------------------ executor
 
 
-class _Result:
-    """The slice of SQLAlchemy's result the rule engine reads: iteration and ``scalar_one``."""
+class _Row(tuple):
+    """A result row by position, by column name (``row.attended``) and as a mapping's values."""
 
-    def __init__(self, rows=()):
-        self._rows = [tuple(r) for r in rows]
+    _keys: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str):
+        try:
+            return self[self._keys.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+
+class _Result:
+    """The slice of SQLAlchemy's result the rule engine, the DQMI and the SDCS reports read:
+    iteration, ``all``/``one``/``scalar_one`` and ``mappings``."""
+
+    def __init__(self, rows=(), keys=()):
+        self.keys = tuple(keys)
+        self._rows = []
+        for r in rows:
+            row = _Row(r)
+            row._keys = self.keys
+            self._rows.append(row)
 
     def __iter__(self):
         return iter(self._rows)
@@ -106,10 +124,23 @@ class _Result:
     def fetchall(self):
         return list(self._rows)
 
+    all = fetchall
+
+    def one(self):
+        if len(self._rows) != 1:
+            raise ValueError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0]
+
     def scalar_one(self):
-        if len(self._rows) != 1 or len(self._rows[0]) != 1:
-            raise ValueError(f"expected one value, got {len(self._rows)} row(s)")
-        return self._rows[0][0]
+        row = self.one()
+        if len(row) != 1:
+            raise ValueError(f"expected one value, got {len(row)}")
+        return row[0]
+
+    def mappings(self) -> _Result:
+        out = _Result()
+        out._rows = [dict(zip(self.keys, r, strict=True)) for r in self._rows]
+        return out
 
 
 @lru_cache(maxsize=8192)
@@ -140,7 +171,14 @@ class _SparkConnection:
         self.stats = {"flushes": 0, "queries": 0, "flush_s": 0.0, "query_s": 0.0}
 
     def execute(self, statement, params=None) -> _Result:
+        if isinstance(statement, sa.sql.ClauseElement) and not hasattr(statement, "text"):
+            # SQLAlchemy Core (the DQMI's queries): DuckDB SQL with its values inline, then Spark SQL
+            statement = str(
+                statement.compile(dialect=_duckdb_dialect(), compile_kwargs={"literal_binds": True})
+            )
         sql = statement.text if hasattr(statement, "text") else str(statement)
+        if "information_schema.columns" in sql.lower():
+            return self._columns(sql)
         if "information_schema.tables" in sql.lower():  # existing_tables(conn, schema)
             schema = (params or {}).get("s")
             if not self.spark.sql(f"SHOW DATABASES LIKE '{schema}'").collect():
@@ -165,10 +203,42 @@ class _SparkConnection:
             self.flush()
         t0 = time.perf_counter()
         df = self.spark.sql(spark_sql)
-        out = _Result(df.collect()) if is_query else _Result()
+        out = _Result(df.collect(), df.columns) if is_query else _Result()
         self.stats["queries"] += 1
         self.stats["query_s"] += time.perf_counter() - t0
         return out
+
+    def _columns(self, sql: str) -> _Result:
+        """A query of ``information_schema.columns`` (the DQMI reflects its tables so), answered
+        from Spark's catalogue: the same query run by DuckDB over the schema's columns as Spark
+        names their types (``string``, ``date``, ``timestamp_ntz``, ``time(6)``, ``int`` ...)."""
+        import duckdb
+        import pyarrow as pa
+
+        schemas = set(re.findall(r"table_schema\s*=\s*'([^']+)'", sql))
+        rows = []
+        for schema in sorted(schemas):
+            if not self.spark.sql(f"SHOW DATABASES LIKE '{schema}'").collect():
+                continue
+            for t in self.spark.sql(f"SHOW TABLES IN `{schema}`").collect():
+                if t["isTemporary"]:
+                    continue
+                fields = self.spark.table(f"`{schema}`.`{t['tableName']}`").schema.fields
+                for n, f in enumerate(fields, start=1):
+                    rows.append((schema, t["tableName"], f.name, f.dataType.simpleString(), n))
+        names = ("table_schema", "table_name", "column_name", "data_type", "ordinal_position")
+        spark_columns = pa.table(  # noqa: F841 (read by DuckDB's replacement scan)
+            {k: [r[i] for r in rows] for i, k in enumerate(names)},
+            schema=pa.schema(
+                [*(pa.field(k, pa.string()) for k in names[:4]), pa.field(names[4], pa.int64())]
+            ),
+        )
+        con = duckdb.connect()
+        try:
+            rel = con.sql(re.sub(r"information_schema\.columns", "spark_columns", sql, flags=re.I))
+            return _Result(rel.fetchall(), rel.columns)
+        finally:
+            con.close()
 
     def flush(self) -> None:
         if not self._pending:
@@ -208,8 +278,17 @@ class SparkWarehouse:
         LAST_STATS.update(conn.stats)
         log.info("Spark executor: %s", {k: round(v, 2) for k, v in conn.stats.items()})
 
+    connect = begin  # the DQMI and the SDCS reports read through connect()
+
     def dispose(self) -> None:
         pass
+
+
+@lru_cache(maxsize=1)
+def _duckdb_dialect():
+    from duckdb_engine import Dialect
+
+    return Dialect(paramstyle="named")  # values inline: no "%" doubled for a driver's format style
 
 
 # ------------------------------------------------------------------------------ packages
@@ -297,13 +376,39 @@ def _sql_conf(spark, conf: dict[str, str]):
                 spark.conf.set(k, v)
 
 
-def _validate(spark, package_dirs, output_path, run_id) -> ProviderResults:
-    from mhsds_pipeline.config import load_settings
+def validate_package_spark(
+    spark, package_dir: Path, settings, catalogue
+) -> tuple[LoadedPackage, RulesOutcome, SqlContext]:
+    """:func:`~mhsds_pipeline.system.validate.validate_package` on Spark: the package loaded into
+    Spark database ``provider_<ods>`` and the rule engine run on it through :class:`SparkWarehouse`
+    (``settings`` for DuckDB SQL: the stand-in transpiles it). The context returned is the one
+    the rules ran with."""
     from mhsds_pipeline.quality.gate import sql_context
 
-    settings = replace(load_settings(), warehouse_target="duckdb")  # the SQL is written for DuckDB
+    org, _, _ = package_header(Path(package_dir))
+    schema = provider_schema(org)
+    pkg = load_package_spark(spark, Path(package_dir), schema)
+    ctx = replace(
+        sql_context(settings, pkg.period),
+        schema=schema,
+        org_id_provider=pkg.org_id_provider,
+        org_id_submit=pkg.org_id_submit,
+        dialect="duckdb",
+    )
+    compile_catalogue(catalogue, ctx)  # every rule transpiles, or nothing runs (names the rule)
+    return pkg, run_rules(SparkWarehouse(spark), catalogue, ctx), ctx
+
+
+def duckdb_sql_settings():
+    """The project's settings with DuckDB SQL: what the stand-in transpiles to Spark SQL."""
+    from mhsds_pipeline.config import load_settings
+
+    return replace(load_settings(), warehouse_target="duckdb")
+
+
+def _validate(spark, package_dirs, output_path, run_id) -> ProviderResults:
+    settings = duckdb_sql_settings()
     catalogue = load_catalogue()
-    warehouse = SparkWarehouse(spark)
     results = ProviderResults(run_id)
     for package_dir in package_dirs:
         t0 = time.perf_counter()
@@ -313,18 +418,9 @@ def _validate(spark, package_dirs, output_path, run_id) -> ProviderResults:
                 f"{package_dir}: provider {org} already loaded from "
                 f"{results.packages[org].package_dir}; give one package per provider"
             )
-        schema = provider_schema(org)
-        pkg = load_package_spark(spark, Path(package_dir), schema)
-        ctx = replace(
-            sql_context(settings, pkg.period),
-            schema=schema,
-            org_id_provider=pkg.org_id_provider,
-            org_id_submit=pkg.org_id_submit,
-            dialect="duckdb",
-        )
-        compile_catalogue(catalogue, ctx)  # every rule transpiles, or nothing runs (names the rule)
+        pkg, rules, _ = validate_package_spark(spark, Path(package_dir), settings, catalogue)
         results.packages[pkg.org_id_provider] = pkg
-        results.outcomes[pkg.org_id_provider] = run_rules(warehouse, catalogue, ctx)
+        results.outcomes[pkg.org_id_provider] = rules
         log.info("Spark: provider %s validated in %.1fs", org, time.perf_counter() - t0)
     if output_path is not None:
         results.write(output_path)

@@ -156,7 +156,7 @@ def compute_dqmi(
 
 
 def compute_submission_dqmi(
-    engine: Engine, *, schema: str, submitted_schema: str, period: ReportingPeriod | str
+    engine: Engine | sa.Connection, *, schema: str, submitted_schema: str, period: ReportingPeriod | str
 ) -> DqmiResult:
     """The DQMI as NHS England scores it, on the national data set: the records SDCS would accept
     (``submitted_schema``, after record and group rejections), with the score over every row of

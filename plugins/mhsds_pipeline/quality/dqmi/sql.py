@@ -347,8 +347,8 @@ def _snomed_query(spec: DqmiItem, ctx: _Ctx, snomed_finding_schemes: Sequence[st
 
 
 def _engine(engine_or_url: Engine | sa.Connection | str | sa.URL) -> tuple[Engine | sa.Connection, bool]:
-    if isinstance(engine_or_url, Engine | sa.Connection):
-        return engine_or_url, False
+    if isinstance(engine_or_url, Engine | sa.Connection) or hasattr(engine_or_url, "execute"):
+        return engine_or_url, False  # an open connection, or one standing in for it (Spark's)
     url = sa.make_url(engine_or_url)
     connect_args = {"read_only": True} if url.get_backend_name() == "duckdb" else {}
     return sa.create_engine(url, connect_args=connect_args), True
