@@ -142,7 +142,8 @@ def child_rules(work: Path, period: str, org: str) -> dict:
     from benchmark import compare_pushdown_with_pandas
 
     from mhsds_pipeline.period import ReportingPeriod
-    from mhsds_pipeline.quality.engine import run_rules
+    from mhsds_pipeline.quality.dqmi import compute_submission_dqmi
+    from mhsds_pipeline.quality.engine import SUBMITTED_SCHEMA, run_rules
     from mhsds_pipeline.quality.floor import floor_counts
     from mhsds_pipeline.quality.gate import sql_context
     from mhsds_pipeline.quality.rules import load_catalogue
@@ -162,6 +163,9 @@ def child_rules(work: Path, period: str, org: str) -> dict:
         t0 = time.perf_counter()
         outcome = run_rules(engine, catalogue, ctx)
         rules_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()  # the provider step's gate is the rules, then the DQMI
+        compute_submission_dqmi(engine, schema=ctx.schema, submitted_schema=SUBMITTED_SCHEMA, period=rp)
+        dqmi_seconds = time.perf_counter() - t0
         floor = floor_counts(engine, catalogue, ctx, cascade=True)
         with engine.connect() as conn:
             rows = sum(
@@ -177,36 +181,57 @@ def child_rules(work: Path, period: str, org: str) -> dict:
         "rules_seconds": round(rules_seconds, 2),
         "floor_seconds": round(floor.seconds, 2),
         "rules_over_floor": round(rules_seconds / floor.seconds, 1),
+        "dqmi_seconds": round(dqmi_seconds, 2),
+        "gate_over_floor": round((rules_seconds + dqmi_seconds) / floor.seconds, 1),
         "same_counts": {k: v for k, v in outcome.failures.items() if k in floor.counts}
         == {k: v for k, v in floor.counts.items() if k in outcome.failures},
         "gx": gx,
     }
 
 
-def child_spark(inbox: Path, period: str, orgs: list[str], work: Path) -> dict:
-    from mhsds_pipeline.system.flow import list_packages
-    from mhsds_pipeline.system.sources import package_header
-    from mhsds_pipeline.system.spark import spark_session, validate_packages_spark
-    from mhsds_pipeline.system.validate import validate_packages
+def _digests(month: Path) -> dict[str, str]:
+    import hashlib
 
+    return {
+        f.relative_to(month).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(month.rglob("*"))
+        if f.is_file()
+    }
+
+
+def child_spark(inbox: Path, period: str, orgs: list[str], work: Path) -> dict:
+    """The month's flow for ``orgs`` on local Spark (rules, DQMI, SDCS, dbt-spark, LTP, combine),
+    then on DuckDB, one provider after another in this process; are the published files equal?"""
+    import shutil
+
+    from mhsds_pipeline.system.flow import combine, list_packages, load_and_validate_provider
+    from mhsds_pipeline.system.sources import package_header
+    from mhsds_pipeline.system.spark import spark_session
+    from mhsds_pipeline.system.spark_month import load_and_validate_provider_spark
+
+    work = Path(work)
+    shutil.rmtree(work, ignore_errors=True)
     packages = [p for p in list_packages(inbox, period) if package_header(p)[0] in set(orgs)]
     t0 = time.perf_counter()
-    spark = spark_session(Path(work) / "spark")
+    spark = spark_session(work / "spark")
     startup = time.perf_counter() - t0
     t1 = time.perf_counter()
-    on_spark = validate_packages_spark(packages, spark=spark)
+    runs = [load_and_validate_provider_spark(p, period, work / "spark_work", spark) for p in packages]
+    done = sorted(r.org_id_provider for r in runs)
+    combine(inbox, period, work / "spark_out", work / "spark_work", done, run_id="benchmark")
     spark_seconds = time.perf_counter() - t1
     t2 = time.perf_counter()
-    on_duckdb = validate_packages(packages, Path(work) / "duckdb_compare.duckdb")
+    for p in packages:
+        load_and_validate_provider(p, period, work / "duckdb_work")
+    combine(inbox, period, work / "duckdb_out", work / "duckdb_work", done, run_id="benchmark")
     duckdb_seconds = time.perf_counter() - t2
-    same = all(on_spark.failures(o) == on_duckdb.failures(o) for o in on_duckdb.outcomes)
     return {
         "providers": len(packages),
-        "rows": sum(sum(p.rows.values()) for p in on_duckdb.packages.values()),
+        "rows": sum(sum(r.rows.values()) for r in runs),
         "spark_startup_seconds": round(startup, 1),
         "spark_seconds": round(spark_seconds, 1),
         "duckdb_seconds": round(duckdb_seconds, 1),
-        "same_counts": same,
+        "same_files": _digests(work / "spark_out" / period) == _digests(work / "duckdb_out" / period),
     }
 
 
@@ -399,7 +424,8 @@ def main() -> None:
     print()
     print(
         f"rules on the largest provider {largest} ({r['rows']:,} rows): engine {r['rules_seconds']} s, "
-        f"one-pass floor {r['floor_seconds']} s ({r['rules_over_floor']}x), same counts: {r['same_counts']}"
+        f"one-pass floor {r['floor_seconds']} s ({r['rules_over_floor']}x), same counts: {r['same_counts']}; "
+        f"the provider step's gate (rules + DQMI {r['dqmi_seconds']} s): {r['gate_over_floor']}x the floor"
     )
     print(
         f"GX on {gx['rows']:,} rows, {gx['expectations']} expectations: pushdown {gx['pushdown_seconds']} s, "
@@ -414,9 +440,10 @@ def main() -> None:
         per_provider = r["spark_seconds"] / max(r["providers"], 1)
         print()
         print(
-            f"Spark (local[2]) on {r['providers']} providers, {r['rows']:,} rows: rules {r['spark_seconds']} s "
-            f"(+{r['spark_startup_seconds']} s session start) vs DuckDB {r['duckdb_seconds']} s; "
-            f"same counts: {r['same_counts']}; peak RSS {r['peak_rss_mb']:,} MB with the JVM; "
+            f"Spark (local[2]) month on {r['providers']} providers, {r['rows']:,} rows (rules, DQMI, SDCS, "
+            f"dbt-spark, LTP, combine): {r['spark_seconds']} s (+{r['spark_startup_seconds']} s session start) "
+            f"vs DuckDB {r['duckdb_seconds']} s one provider at a time; published files identical: "
+            f"{r['same_files']}; peak RSS {r['peak_rss_mb']:,} MB with the JVM; "
             f"{len(by_provider)} providers at this per-provider rate: about "
             f"{per_provider * len(by_provider) / 60:.0f} min"
         )

@@ -161,7 +161,8 @@ def run_rules(engine: sa.Engine, catalogue: Catalogue, ctx: SqlContext) -> Rules
         ranked = conn.execute(
             sa.text(
                 "SELECT rule_id, table_name, row_key FROM (SELECT rule_id, table_name, row_key, ROW_NUMBER() "
-                f"OVER (PARTITION BY rule_id ORDER BY row_key) AS n FROM {FAILURES}) s WHERE n <= {SAMPLE_KEYS}"
+                f"OVER (PARTITION BY rule_id ORDER BY row_key) AS n FROM {FAILURES}) s WHERE n <= {SAMPLE_KEYS} "
+                "ORDER BY rule_id, n"  # the samples in key order on every engine (Spark's came unordered)
             )
         )
         for rule_id, table, key in ranked:
