@@ -189,6 +189,49 @@ def child_rules(work: Path, period: str, org: str) -> dict:
     }
 
 
+def child_gx_national(work: Path, period: str, orgs: list[str], national: Path) -> dict:
+    """GX pushdown vs pandas on the national tables: every provider's rows of each IDB table in
+    one table (the national data set as NHS England holds it, one table per IDB table with every
+    provider's rows), built from the providers' DuckDB files the national run left."""
+    from dataclasses import replace
+
+    import duckdb
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from benchmark import compare_pushdown_with_pandas
+
+    from mhsds_pipeline.period import ReportingPeriod
+    from mhsds_pipeline.quality.gate import sql_context
+    from mhsds_pipeline.quality.rules import load_catalogue
+    from mhsds_pipeline.system.flow import WAREHOUSE_FILE
+    from mhsds_pipeline.system.validate import duckdb_settings, provider_schema
+
+    national.unlink(missing_ok=True)
+    catalogue = load_catalogue()
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(national))
+    try:
+        con.execute("CREATE SCHEMA national")
+        for n, org in enumerate(sorted(orgs)):
+            con.execute(f"ATTACH '{Path(work) / period / org / WAREHOUSE_FILE}' AS p (READ_ONLY)")
+            for table in catalogue.cascade_order:
+                model = catalogue.model(table)
+                source = f'p.{provider_schema(org)}."{model}"'
+                if n == 0:
+                    con.execute(f'CREATE TABLE national."{model}" AS SELECT * FROM {source}')
+                else:
+                    con.execute(f'INSERT INTO national."{model}" SELECT * FROM {source}')
+            con.execute("DETACH p")
+    finally:
+        con.close()
+    built = time.perf_counter() - t0
+    settings = duckdb_settings(national)
+    ctx = replace(sql_context(settings, ReportingPeriod.parse(period)), schema="national")
+    gx = compare_pushdown_with_pandas(f"duckdb:///{national}", catalogue, ctx)
+    national.unlink(missing_ok=True)
+    return {"providers": len(orgs), "build_seconds": round(built, 1), "gx": gx}
+
+
 def _digests(month: Path) -> dict[str, str]:
     import hashlib
 
@@ -349,6 +392,7 @@ def main() -> None:
     p.add_argument("--no-steps", action="store_true")
     p.add_argument("--steps", default="10,20,40")
     p.add_argument("--spark-providers", type=int, default=2, help="0: leave Spark out")
+    p.add_argument("--no-gx-national", action="store_true", help="leave out GX on the national tables")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--only", default="", help=argparse.SUPPRESS)
     p.add_argument("--out", default="", help=argparse.SUPPRESS)
@@ -363,6 +407,8 @@ def main() -> None:
             result = child_system(inbox, ns.period, Path(ns.out), work, ns.workers, only)
         elif ns.child == "rules":
             result = child_rules(work, ns.period, only[0])
+        elif ns.child == "gx_national":
+            result = child_gx_national(work, ns.period, only, root / "gx_national.duckdb")
         else:
             result = child_spark(inbox, ns.period, only, root / "spark_work")
         Path(ns.result).write_text(json.dumps(result, default=str))
@@ -433,6 +479,18 @@ def main() -> None:
         f"{gx['pandas_validate_seconds']}; frames {gx['pandas_peak_frame_mb']} MB): "
         f"{gx['pandas_total_seconds'] / gx['pushdown_seconds']:.2f}x; same verdict: {gx['same_verdict']}"
     )
+
+    if not ns.no_gx_national:
+        r = run_stage(["--child", "gx_national", "--only", ",".join(by_provider), *_common(ns)])
+        gx = r["gx"]
+        print(
+            f"GX on the national tables ({r['providers']} providers' rows in one table per IDB table, built in "
+            f"{r['build_seconds']} s): {gx['rows']:,} rows, {gx['expectations']} expectations: pushdown "
+            f"{gx['pushdown_seconds']} s, pandas {gx['pandas_total_seconds']} s (load {gx['pandas_load_seconds']} "
+            f"+ validate {gx['pandas_validate_seconds']}; frames {gx['pandas_peak_frame_mb']:,} MB; peak RSS "
+            f"{r['peak_rss_mb']:,} MB): {gx['pandas_total_seconds'] / gx['pushdown_seconds']:.2f}x; "
+            f"same verdict: {gx['same_verdict']}"
+        )
 
     if ns.spark_providers:
         smallest = sorted(by_provider, key=lambda o: by_provider[o]["rows"])[: ns.spark_providers]
