@@ -228,3 +228,16 @@ def test_the_deployed_folders_come_from_the_settings_model(monkeypatch, tmp_path
         tmp_path / "output" / "system",
         tmp_path / "data" / "system" / "work",
     )
+
+
+def test_sample_keys_are_the_first_failing_keys_in_key_order(system):
+    """The pseudonymised sample keys of a rule are its first failing rows by key, in key order:
+    the same list whichever engine ran the rules (the Spark flow once returned them unordered)."""
+    from mhsds_pipeline.privacy import pseudonymise
+
+    root = system[0]
+    table = pq.read_table(root / "out" / PERIOD / "dq_results_by_provider.parquet").to_pylist()
+    row = next(r for r in table if (r["org_id_provider"], r["check_id"]) == ("R1A", "MHS00111"))
+    assert row["numerator"] == CHILDREN["R1A"] == 7  # every one of R1A's 7 patients fails it
+    mpi = SPECS["MHS001MPI"].model
+    assert row["sample_keys"] == [pseudonymise(mpi, f"R1AP{i}") for i in range(5)]

@@ -18,13 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from system_packages import write_package
 
 from mhsds_pipeline.config import load_settings
 from mhsds_pipeline.period import ReportingPeriod
 from mhsds_pipeline.quality.engine import run_rules
 from mhsds_pipeline.quality.gate import sql_context
 from mhsds_pipeline.quality.rules import DBT_PROJECT, load_catalogue
-from mhsds_pipeline.submission.idb import table_specs, write_csv
+from mhsds_pipeline.submission.idb import table_specs
 from mhsds_pipeline.system.sources import PackageError, load_package
 from mhsds_pipeline.system.validate import RESULTS_FILE, validate_packages
 
@@ -65,13 +66,6 @@ def _tables(org: str, defects: int) -> dict[str, pa.Table]:
     return {t: pa.Table.from_pylist(r, schema=SPECS[t].arrow_schema) for t, r in rows.items()}
 
 
-def _write(tables: dict[str, pa.Table], out: Path) -> Path:
-    out.mkdir(parents=True)
-    for name, table in tables.items():
-        write_csv(table, SPECS[name], out / SPECS[name].file_name)
-    return out
-
-
 def _reference(con, schema: str, tables: dict[str, pa.Table]) -> None:
     """The original tables straight into the warehouse (no CSV), every other table empty."""
     con.execute(f"CREATE SCHEMA {schema}")
@@ -87,7 +81,7 @@ def _reference(con, schema: str, tables: dict[str, pa.Table]) -> None:
 def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("system")
     originals = {"R1A": _tables("R1A", defects=1), "RX4": _tables("RX4", defects=3)}
-    dirs = [_write(t, root / "packages" / org) for org, t in originals.items()]
+    dirs = [write_package(t, root / "packages" / org) for org, t in originals.items()]
     results = validate_packages(dirs, root / "system.duckdb", output_path=root / "out")
     # the reference: run_rules on the original tables, one provider at a time
     settings = replace(load_settings(), warehouse_target="duckdb")
@@ -151,14 +145,14 @@ def _engine(path: Path) -> sa.Engine:
 
 
 def test_an_unknown_table_file_is_refused_by_name(tmp_path):
-    pkg = _write(_tables("R1A", 0), tmp_path / "pkg")
+    pkg = write_package(_tables("R1A", 0), tmp_path / "pkg")
     (pkg / "MHS999Unknown.csv").write_text('"A"\r\n"1"\r\n')
     with pytest.raises(PackageError, match=r"MHS999Unknown\.csv"):
         load_package(pkg, _engine(tmp_path / "w.duckdb"), "p")
 
 
 def test_an_unknown_column_is_refused_with_file_line_and_column(tmp_path):
-    pkg = _write(_tables("R1A", 0), tmp_path / "pkg")
+    pkg = write_package(_tables("R1A", 0), tmp_path / "pkg")
     path = pkg / "MHS001MPI.csv"
     path.write_text(path.read_text().replace('"Postcode"', '"PostCode"', 1))
     with pytest.raises(PackageError, match=r"MHS001MPI\.csv: line 1, column 7: 'PostCode'"):
@@ -166,7 +160,7 @@ def test_an_unknown_column_is_refused_with_file_line_and_column(tmp_path):
 
 
 def test_a_malformed_row_is_quarantined_with_file_line_and_reason(tmp_path):
-    pkg = _write(_tables("R1A", 0), tmp_path / "pkg")
+    pkg = write_package(_tables("R1A", 0), tmp_path / "pkg")
     path = pkg / "MHS101Referral.csv"
     lines = path.read_bytes().decode().split("\r\n")
     lines[2] = lines[2].replace('"2026-10-03"', '"2026-13-03"')  # line 3: impossible date
@@ -191,8 +185,8 @@ def test_a_malformed_row_is_quarantined_with_file_line_and_reason(tmp_path):
 
 def test_columns_in_another_order_load_identically(tmp_path):
     tables = _tables("R1A", 1)
-    ordered = _write(tables, tmp_path / "ordered")
-    shuffled = _write(tables, tmp_path / "shuffled")
+    ordered = write_package(tables, tmp_path / "ordered")
+    shuffled = write_package(tables, tmp_path / "shuffled")
     for name in ("MHS001MPI.csv", "MHS101Referral.csv"):
         # no value holds a comma, so fields split on commas; NULL (unquoted) and "" stay distinct
         lines = (ordered / name).read_bytes().decode().split("\r\n")
