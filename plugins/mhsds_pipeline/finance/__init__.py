@@ -165,7 +165,6 @@ def ensure_derived(settings: Settings, history) -> list[str]:
     reads: when a month is missing from the load or was re-published since, reload the published
     months and rebuild the derived models (``+tag:derived``). Returns the months refreshed."""
     from mhsds_pipeline.finance.published import load_published, stale_months
-    from mhsds_pipeline.transform import TransformError, run_dbt
 
     stale = stale_months(settings, history)
     if not stale:
@@ -176,16 +175,28 @@ def ensure_derived(settings: Settings, history) -> list[str]:
         ", ".join(stale),
     )
     load_published(settings, history)
-    work_dir = settings.data_dir / "dbt" / "finance" / f"{history.period}-derived"
+    build_derived(
+        settings,
+        f"MHIS {history.period}",
+        settings.data_dir / "dbt" / "finance" / f"{history.period}-derived",
+    )
+    return stale
+
+
+def build_derived(settings: Settings, label: str, work_dir: Path) -> None:
+    """dbt builds the national derived tables (``+tag:derived``: they and what they read) from
+    ``mhsds_published`` in the warehouse ``settings`` names (DuckDB, PostgreSQL or Spark); a
+    failed build raises TransformError naming each failed node and ``label`` (what it was for)."""
+    from mhsds_pipeline.transform import TransformError, run_dbt
+
     ok, nodes = run_dbt(settings, ["build", "--select", "+tag:derived"], {"finance_enabled": True}, work_dir)
     if not ok:
         failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
         raise TransformError(
-            f"dbt build of the derived fields failed for MHIS {history.period}: "
+            f"dbt build of the derived fields failed for {label}: "
             + "; ".join(failed or ["see the dbt logs"])
-            + f". Logs: {work_dir / 'logs'}"
+            + f". Logs: {Path(work_dir) / 'logs'}"
         )
-    return stale
 
 
 def compute_outputs(settings: Settings, period: str):

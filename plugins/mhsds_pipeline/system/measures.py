@@ -143,8 +143,8 @@ def provider_raw_values(
     of the project costs about 10 s per provider here, a reused one about 1 s."""
     from dataclasses import replace
 
+    from mhsds_pipeline.finance import build_derived
     from mhsds_pipeline.finance.loader import load_schema
-    from mhsds_pipeline.transform import run_dbt
 
     warehouse = Path(settings.warehouse_path).resolve()
     work_dir = Path(work_dir).resolve()
@@ -157,33 +157,15 @@ def provider_raw_values(
     with _working_directory(warehouse.parent):
         load_schema(local, PUBLISHED_SCHEMA, tables)
         try:
-            ok, nodes = run_dbt(local, DERIVED_SELECT, {"finance_enabled": True}, work_dir)
+            build_derived(local, str(period), work_dir)
         finally:
             if previous is None:
                 os.environ.pop(WAREHOUSE_ENV, None)
             else:
                 os.environ[WAREHOUSE_ENV] = previous
-        check_derived_build(ok, nodes, period, work_dir)
         if parse_cache is not None and (target / PARSE_FILE).is_file():
             _keep_parse(target / PARSE_FILE, Path(parse_cache))
         return measure_values(local, period)
-
-
-#: dbt's selection for the measures' inputs: the national derived tables and what they read
-DERIVED_SELECT = ["build", "--select", "+tag:derived"]
-
-
-def check_derived_build(ok: bool, nodes, period: ReportingPeriod, work_dir: Path) -> None:
-    """Raise TransformError naming each failed node of the derived tables' dbt build."""
-    from mhsds_pipeline.transform import TransformError
-
-    if not ok:
-        failed = [f"{n.unique_id} ({n.status}: {n.message})" for n in nodes if n.status in ("error", "fail")]
-        raise TransformError(
-            f"dbt build of the derived fields failed for {period}: "
-            + "; ".join(failed or ["see the dbt logs"])
-            + f". Logs: {Path(work_dir) / 'logs'}"
-        )
 
 
 def measure_values(settings, period: ReportingPeriod, read=None) -> dict[str, int | float | None]:

@@ -12,7 +12,7 @@ with the same code wherever the work is not the engine's:
 * **LTP measures**: the rows SDCS would accept (the engine's ``dq.<relation>__submit`` views, on
   Spark) become ``mhsds_published`` in the session's catalogue, **dbt-spark** builds the national
   derived tables from them (the same project and selection as on DuckDB:
-  :data:`.measures.DERIVED_SELECT`), and NHS England's measure SQL runs over the derived tables,
+  ``finance.build_derived``), and NHS England's measure SQL runs over the derived tables,
   read as Arrow (:func:`.measures.measure_values`, as for every warehouse).
 
 The hand-over (``outcome.json`` and the result files in ``<work>/<YYYY-MM>/<ODS>/``) is the
@@ -81,16 +81,15 @@ def provider_measures_spark(spark, settings, period: ReportingPeriod, tables: di
     """:func:`.measures.provider_raw_values` on Spark: ``tables`` (the provider's submitted rows)
     as ``mhsds_published`` in the session's catalogue, dbt-spark's build of the derived tables,
     then the national measure SQL over them (exact values: never published as they are)."""
+    from mhsds_pipeline.finance import build_derived
     from mhsds_pipeline.finance.published import PUBLISHED_SCHEMA
     from mhsds_pipeline.spark_warehouse import SQL_CONF, load_tables_spark
     from mhsds_pipeline.system import measures
-    from mhsds_pipeline.transform import run_dbt
 
     for key, value in SQL_CONF.items():
         spark.conf.set(key, value)
     load_tables_spark(spark, PUBLISHED_SCHEMA, tables)
-    ok, nodes = run_dbt(settings, measures.DERIVED_SELECT, {"finance_enabled": True}, Path(work_dir))
-    measures.check_derived_build(ok, nodes, period, work_dir)
+    build_derived(settings, f"{period} on Spark", Path(work_dir))
     return measures.measure_values(
         settings, period, read=lambda name: spark.table(f"analytics.`{name}`").toArrow()
     )
