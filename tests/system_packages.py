@@ -10,6 +10,7 @@ carries planted defects that fire rules (a referral of no patient).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -95,3 +96,12 @@ def write_inbox(inbox: Path) -> dict[str, dict[str, pa.Table]]:
         write_package(tables, Path(inbox) / PERIOD / org)
     (Path(inbox) / "providers.csv").write_text(REGISTRY)
     return originals
+
+
+def digests(month: Path) -> dict[str, str]:
+    """sha256 of every file of a published month, by path within it."""
+    return {
+        p.relative_to(month).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(month).rglob("*"))
+        if p.is_file()
+    }

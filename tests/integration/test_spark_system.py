@@ -16,7 +16,6 @@ average ~3 on 2 cores, 2 min 16 s of it the Spark month).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import replace
 from datetime import date, datetime
@@ -27,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from system_packages import write_package
+from system_packages import digests, write_package
 
 from mhsds_pipeline.config import load_settings
 from mhsds_pipeline.period import ReportingPeriod
@@ -264,18 +263,10 @@ def months(tmp_path_factory, spark):
     return root
 
 
-def _published(month) -> dict[str, str]:
-    return {
-        p.relative_to(month).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(month.rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_the_spark_month_publishes_the_duckdb_month_byte_for_byte(months):
     """Every published file (dq_results, DQMI and LTP per provider and ICB, the SDCS reports, the
     DQMI pages, the manifest with its checksums) is the DuckDB path's, byte for byte."""
-    duck, on_spark = _published(months / "duckdb" / MONTH), _published(months / "spark" / MONTH)
+    duck, on_spark = digests(months / "duckdb" / MONTH), digests(months / "spark" / MONTH)
     assert len(duck) >= 15 and "ltp_by_icb.parquet" in duck and "sdcs/R1A/validations.csv" in duck
     assert on_spark == duck
     dq = pq.read_table(months / "spark" / MONTH / RESULTS_FILE).to_pylist()

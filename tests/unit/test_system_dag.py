@@ -7,7 +7,6 @@ the bytes the in-process flow gives; it is marked ``integration`` (about a minut
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -68,23 +67,14 @@ def test_dag_file_does_not_import_heavy_libraries():
     assert time.perf_counter() - t0 < 30
 
 
-def _digests(month: Path) -> dict[str, str]:
-    return {
-        p.relative_to(month).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(month.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.mark.integration
 def test_the_dag_runs_a_month_with_airflow_and_publishes_what_the_flow_does(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_system_flow import PERIOD, REGISTRY, _tables, _write
+    from system_packages import PERIOD, REGISTRY, digests, provider_tables, write_package
 
     from mhsds_pipeline.system.flow import run_system_month
 
     inbox = tmp_path / "inbox"
-    _write(_tables("R1A", 6, defects=1), inbox / PERIOD / "R1A")
+    write_package(provider_tables("R1A", 6, defects=1), inbox / PERIOD / "R1A")
     (inbox / "providers.csv").write_text(REGISTRY)
     run_system_month(inbox, PERIOD, tmp_path / "flow_out", tmp_path / "flow_work")
     home = tmp_path / "airflow"
@@ -116,4 +106,4 @@ def test_the_dag_runs_a_month_with_airflow_and_publishes_what_the_flow_does(tmp_
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     published = tmp_path / "dag_out" / PERIOD
     assert published.is_symlink()
-    assert _digests(published.resolve()) == _digests((tmp_path / "flow_out" / PERIOD).resolve())
+    assert digests(published.resolve()) == digests((tmp_path / "flow_out" / PERIOD).resolve())

@@ -24,7 +24,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from system_packages import CHILDREN, PERIOD, REGISTRY, RP, SPECS, provider_tables, write_inbox, write_package
+from system_packages import (
+    CHILDREN,
+    PERIOD,
+    REGISTRY,
+    RP,
+    SPECS,
+    digests,
+    provider_tables,
+    write_inbox,
+    write_package,
+)
 
 from mhsds_pipeline import cli
 from mhsds_pipeline.config import load_settings
@@ -60,14 +70,6 @@ def _reference_failures(root: Path, originals: dict[str, dict[str, pa.Table]]) -
     finally:
         engine.dispose()
     return expected
-
-
-def _digests(month: Path) -> dict[str, str]:
-    return {
-        p.relative_to(month).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(month.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -178,14 +180,14 @@ def test_a_provider_whose_file_sdcs_would_reject_is_left_out_of_the_icb(system, 
 def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(system, capsys):
     root, inbox, _, _ = system
     month = root / "out" / PERIOD
-    before = _digests(month.resolve())
+    before = digests(month.resolve())
     target_before = month.resolve()
     # a re-run as Airflow does one after clearing a provider's task: that provider's step again
     # (its DuckDB file and hand-over rebuilt from the package), then combine
     load_and_validate_provider(inbox / PERIOD / "RXT", PERIOD, root / "work")
     combine(inbox, PERIOD, root / "out", root / "work", sorted(CHILDREN), run_id="second")
     assert month.resolve() != target_before  # a new version was promoted ...
-    assert _digests(month.resolve()) == before  # ... with the same bytes
+    assert digests(month.resolve()) == before  # ... with the same bytes
     # a provider sends a file that is no IDB table: the package is refused, nothing is published
     bad = inbox / PERIOD / "R1A" / "MHS999Unknown.csv"
     bad.write_text('"A"\r\n"1"\r\n')
@@ -200,7 +202,7 @@ def test_rerun_gives_the_same_bytes_and_a_refused_package_leaves_them_untouched(
         assert "MHS999Unknown.csv" in err and f"nothing was published for {PERIOD}" in err
     finally:
         bad.unlink()
-    assert month.resolve() == current and _digests(current) == before
+    assert month.resolve() == current and digests(current) == before
     assert not (root / "out" / ".staging" / PERIOD / "third").exists()
     assert not (root / "out" / ".staging" / PERIOD / "fourth").exists()
 
