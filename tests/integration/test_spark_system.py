@@ -242,20 +242,22 @@ def test_spark_refusing_a_rule_names_the_rule(both, spark):
 @pytest.fixture(scope="module")
 def months(tmp_path_factory, spark):
     """The month of tests/system_packages.py (two providers whose LTP answer is known) through the
-    DuckDB flow and through the Spark flow, each published to its own folder."""
+    DuckDB flow and through the Spark flow (``mhsds system --engine spark``), each published to
+    its own folder."""
     from system_packages import write_inbox
 
+    from mhsds_pipeline import cli
     from mhsds_pipeline.system.flow import run_system_month
-    from mhsds_pipeline.system.spark_month import run_system_month_spark
 
     root = tmp_path_factory.mktemp("system_month_spark")
     write_inbox(root / "inbox")
     t0 = time.perf_counter()
     run_system_month(root / "inbox", MONTH, root / "duckdb", root / "duckdb_work", run_id="parity")
     t1 = time.perf_counter()
-    run_system_month_spark(
-        root / "inbox", MONTH, root / "spark", root / "spark_work", run_id="parity", spark=spark
-    )
+    # the Spark month as a user runs it (the session is the module's: the process has one)
+    argv = ["system", "--period", MONTH, "--engine", "spark", "--inbox", str(root / "inbox")]
+    argv += ["--output", str(root / "spark"), "--work", str(root / "spark_work"), "--run-id", "parity"]
+    assert cli.main(argv) == 0
     t2 = time.perf_counter()
     print(
         f"\nsystem month: DuckDB {t1 - t0:.1f} s, Spark {t2 - t1:.1f} s (rules, DQMI, SDCS, dbt-spark, LTP)"
