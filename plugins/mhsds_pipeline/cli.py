@@ -255,11 +255,13 @@ def cmd_system(ns: argparse.Namespace) -> int:
     period = str(ReportingPeriod.resolve(ns.period).require_ended())
     from mhsds_pipeline.system.sources import PackageError
 
-    print(f"MHSDS system {period}: packages from {inbox / period} (on {ns.engine})")
+    run_month = run_system_month
     if ns.engine == "spark":  # the session MHSDS_SPARK_MASTER names (local[2] by default)
-        from mhsds_pipeline.system.spark_month import run_system_month_spark as run_system_month
+        from mhsds_pipeline.system.spark_month import run_system_month_spark as run_month
+
+    print(f"MHSDS system {period}: packages from {inbox / period} (on {ns.engine})")
     try:
-        result = run_system_month(inbox, period, out, work, run_id=ns.run_id or "cli")
+        result = run_month(inbox, period, out, work, run_id=ns.run_id or "cli")
     except (PackageError, FileNotFoundError) as exc:  # the inbox's fault: say what, publish nothing
         print(f"error: {exc}; nothing was published for {period}", file=sys.stderr)
         return 2

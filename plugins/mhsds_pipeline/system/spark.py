@@ -56,7 +56,7 @@ from mhsds_pipeline.quality.engine import FAILURES, RulesOutcome, run_rules
 from mhsds_pipeline.quality.rules import DBT_PROJECT, SqlContext, load_catalogue
 from mhsds_pipeline.submission.idb import table_specs
 from mhsds_pipeline.system.sources import LoadedPackage, PackageError, load_package, package_header
-from mhsds_pipeline.system.validate import ProviderResults, provider_schema
+from mhsds_pipeline.system.validate import ProviderResults, duckdb_settings, provider_schema
 
 log = logging.getLogger(__name__)
 
@@ -399,15 +399,8 @@ def validate_package_spark(
     return pkg, run_rules(SparkWarehouse(spark), catalogue, ctx), ctx
 
 
-def duckdb_sql_settings():
-    """The project's settings with DuckDB SQL: what the stand-in transpiles to Spark SQL."""
-    from mhsds_pipeline.config import load_settings
-
-    return replace(load_settings(), warehouse_target="duckdb")
-
-
 def _validate(spark, package_dirs, output_path, run_id) -> ProviderResults:
-    settings = duckdb_sql_settings()
+    settings = duckdb_settings()
     catalogue = load_catalogue()
     results = ProviderResults(run_id)
     for package_dir in package_dirs:

@@ -53,19 +53,15 @@ def load_and_validate_provider_spark(
     from mhsds_pipeline.quality.rules import load_catalogue
     from mhsds_pipeline.submission.idb import table_specs
     from mhsds_pipeline.system import measures
-    from mhsds_pipeline.system.spark import (
-        SparkWarehouse,
-        duckdb_sql_settings,
-        spark_session,
-        validate_package_spark,
-    )
+    from mhsds_pipeline.system.spark import SparkWarehouse, spark_session, validate_package_spark
+    from mhsds_pipeline.system.validate import duckdb_settings
 
     t0 = time.perf_counter()
     spark = spark or spark_session()
     rp = ReportingPeriod.parse(period)
     package_dir = Path(package_dir)
     org, out = provider_folder(package_dir, rp, work_dir)
-    settings = duckdb_sql_settings()
+    settings = duckdb_settings()
     catalogue = load_catalogue()
     pkg, rules, ctx = validate_package_spark(spark, package_dir, settings, catalogue)
     scored = write_provider_results(SparkWarehouse(spark), out, pkg, rules, ctx, catalogue)

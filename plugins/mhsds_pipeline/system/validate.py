@@ -105,11 +105,13 @@ def validate_package(
     return pkg, run_rules(engine, catalogue, ctx), ctx
 
 
-def duckdb_settings(warehouse_path: Path):
-    """The project's settings pointed at a DuckDB file (the system view's warehouse)."""
+def duckdb_settings(warehouse_path: Path | None = None):
+    """The project's settings with DuckDB SQL, pointed at a DuckDB file (the system view's
+    warehouse) when given; without one, what the Spark stand-in transpiles from."""
     from mhsds_pipeline.config import load_settings
 
-    return replace(load_settings(), warehouse_target="duckdb", warehouse_path=Path(warehouse_path))
+    settings = replace(load_settings(), warehouse_target="duckdb")
+    return settings if warehouse_path is None else replace(settings, warehouse_path=Path(warehouse_path))
 
 
 def validate_packages(
